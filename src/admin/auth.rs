@@ -1,0 +1,127 @@
+//! The admin bearer token: where it comes from, and the constant-time check on every API call.
+
+use super::error::ApiError;
+use super::AdminState;
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use subtle::ConstantTimeEq;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("cannot read or create the admin token file {path}: {source}. Check that data_dir is writable")]
+    TokenFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot generate a random admin token: {0}")]
+    Random(String),
+}
+
+/// Where the token came from, so the log can say where to find it without printing it.
+pub enum TokenSource {
+    Config,
+    File(PathBuf),
+    Generated(PathBuf),
+}
+
+/// The configured token (config or `VERSIONGATE_ADMIN_TOKEN`, already merged), else the one in
+/// `data_dir/admin-token`, else a new random one written there with mode 0600.
+pub fn load_or_create_token(
+    configured: &str,
+    data_dir: &Path,
+) -> Result<(String, TokenSource), AuthError> {
+    if !configured.is_empty() {
+        return Ok((configured.to_owned(), TokenSource::Config));
+    }
+    let path = data_dir.join("admin-token");
+    let file_err = |source| AuthError::TokenFile {
+        path: path.clone(),
+        source,
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) if !text.trim().is_empty() => {
+            return Ok((text.trim().to_owned(), TokenSource::File(path)))
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(file_err(e)),
+    }
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| AuthError::Random(e.to_string()))?;
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::create_dir_all(data_dir).map_err(file_err)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(file_err)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .map_err(file_err)?;
+    file.write_all(format!("{token}\n").as_bytes())
+        .map_err(file_err)?;
+    Ok((token, TokenSource::Generated(path)))
+}
+
+impl TokenSource {
+    pub fn describe(&self) -> String {
+        match self {
+            TokenSource::Config => "admin token: from the config or VERSIONGATE_ADMIN_TOKEN".into(),
+            TokenSource::File(p) => format!("admin token: read from {}", p.display()),
+            TokenSource::Generated(p) => {
+                format!("admin token: generated into {} (mode 0600)", p.display())
+            }
+        }
+    }
+}
+
+/// Rejects API calls without `Authorization: Bearer <token>`.
+pub async fn require_token(
+    State(state): State<AdminState>,
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if bool::from(given.trim().as_bytes().ct_eq(state.token.as_bytes())) {
+        Ok(next.run(req).await)
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing or wrong admin token: send Authorization: Bearer <token> (see data_dir/admin-token)",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_generated_token_is_private_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (first, source) = load_or_create_token("", dir.path()).unwrap();
+        assert!(matches!(source, TokenSource::Generated(_)));
+        assert_eq!(first.len(), 64);
+        let mode = std::fs::metadata(dir.path().join("admin-token"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let (again, source) = load_or_create_token("", dir.path()).unwrap();
+        assert_eq!(again, first);
+        assert!(matches!(source, TokenSource::File(_)));
+        assert_eq!(load_or_create_token("set", dir.path()).unwrap().0, "set");
+    }
+}

@@ -1,0 +1,156 @@
+//! `/api/v1/…/deployments`: start, list, show, cancel, and read or follow a deployment's log.
+
+use super::error::ApiError;
+use super::{views, AdminState, ApiJson};
+use crate::controller::DeployRequest;
+use crate::deployment::Trigger;
+use crate::store::Store;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures_util::stream::{self, Stream};
+use serde::Deserialize;
+use serde_json::Value;
+use std::convert::Infallible;
+use std::time::Duration;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeployBody {
+    #[serde(rename = "ref")]
+    git_ref: Option<String>,
+    target: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    limit: Option<i64>,
+}
+
+pub async fn create(
+    State(state): State<AdminState>,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<DeployBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let request = DeployRequest {
+        git_ref: body.git_ref,
+        target: body.target,
+        trigger: Some(Trigger::Api),
+    };
+    let d = state.controller.submit(&name, request).await?;
+    Ok((StatusCode::ACCEPTED, Json(views::deployment(&d))))
+}
+
+pub async fn list(
+    State(state): State<AdminState>,
+    Path(name): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let store = state.controller.store();
+    if store.project(&name).await?.is_none() {
+        return Err(ApiError::not_found(format!("project `{name}`")));
+    }
+    let limit = q.limit.unwrap_or(20).clamp(1, 500);
+    let list = store.deployments(&name, limit).await?;
+    Ok(Json(Value::Array(
+        list.iter().map(views::deployment).collect(),
+    )))
+}
+
+pub async fn show(
+    State(state): State<AdminState>,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let store = state.controller.store();
+    let d = store
+        .deployment(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("deployment {id}")))?;
+    let mut v = views::deployment(&d);
+    let events = store.events(id).await?;
+    v["events"] = events
+        .iter()
+        .map(|e| serde_json::json!({"status": e.status, "phase": e.phase, "message": e.message, "at": views::time(e.at)}))
+        .collect();
+    Ok(Json(v))
+}
+
+pub async fn cancel(
+    State(state): State<AdminState>,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let d = state.controller.cancel(id).await?;
+    Ok(Json(views::deployment(&d)))
+}
+
+/// Plain text by default; with `Accept: text/event-stream`, one event per line until the deployment settles.
+pub async fn logs(
+    State(state): State<AdminState>,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let store = state.controller.store().clone();
+    if store.deployment(id).await?.is_none() {
+        return Err(ApiError::not_found(format!("deployment {id}")));
+    }
+    let wants_sse = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/event-stream"));
+    if wants_sse {
+        return Ok(Sse::new(follow(store, id))
+            .keep_alive(KeepAlive::default())
+            .into_response());
+    }
+    let mut text = String::new();
+    let mut after = 0;
+    loop {
+        let page = store.logs(id, after, 1000).await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for line in &page {
+            text.push_str(&line.line);
+            text.push('\n');
+        }
+    }
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
+}
+
+/// Polls the store, so lines written by any process are streamed; ends with an `end` event naming the status.
+fn follow(store: Store, id: i64) -> impl Stream<Item = Result<Event, Infallible>> {
+    let state = (store, 0i64, Vec::<Event>::new(), false);
+    stream::unfold(
+        state,
+        move |(store, mut after, mut pending, mut ended)| async move {
+            loop {
+                if let Some(event) = pending.pop() {
+                    return Some((Ok(event), (store, after, pending, ended)));
+                }
+                if ended {
+                    return None;
+                }
+                let settled = match store.deployment(id).await {
+                    Ok(Some(d)) => d.status.is_settled(d.phase).then_some(d.status),
+                    _ => None,
+                };
+                let lines = store.logs(id, after, 500).await.unwrap_or_default();
+                if let Some(last) = lines.last() {
+                    after = last.seq;
+                }
+                pending = lines
+                    .into_iter()
+                    .rev()
+                    .map(|l| Event::default().data(l.line))
+                    .collect();
+                if let Some(status) = settled {
+                    pending.insert(0, Event::default().event("end").data(status.as_str()));
+                    ended = true;
+                } else if pending.is_empty() {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+            }
+        },
+    )
+}

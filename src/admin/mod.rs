@@ -1,0 +1,102 @@
+//! The admin server: the REST API under `/api/v1`, `/healthz` and `/metrics`.
+//!
+//! Handlers are thin: they parse, call the [`Controller`] or the store, and render JSON.
+//! Every error goes through [`error::ApiError`], the one place statuses are chosen.
+
+mod auth;
+mod deployments;
+pub mod error;
+mod projects;
+mod views;
+
+pub use auth::{load_or_create_token, AuthError};
+
+use crate::controller::{Controller, RestoreReport};
+use crate::metrics::Metrics;
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use error::ApiError;
+use serde_json::json;
+use std::sync::{Arc, Mutex};
+
+/// Request bodies over this size get 413.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+#[derive(Clone)]
+pub struct AdminState {
+    pub controller: Controller,
+    pub metrics: Arc<Metrics>,
+    pub token: Arc<str>,
+    pub restore: Arc<Mutex<RestoreReport>>,
+}
+
+pub fn router(state: AdminState) -> Router {
+    let api = Router::new()
+        .route("/projects", get(projects::list).post(projects::create))
+        .route(
+            "/projects/{name}",
+            get(projects::show)
+                .patch(projects::update)
+                .delete(projects::remove),
+        )
+        .route(
+            "/projects/{name}/deployments",
+            get(deployments::list).post(deployments::create),
+        )
+        .route("/deployments/{id}", get(deployments::show))
+        .route("/deployments/{id}/logs", get(deployments::logs))
+        .route("/deployments/{id}/cancel", post(deployments::cancel))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ));
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .fallback(|| async { ApiError::not_found("this path") })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+async fn healthz(State(state): State<AdminState>) -> Json<serde_json::Value> {
+    let store_ok = state.controller.store().ping().await;
+    let report = state
+        .restore
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    Json(json!({
+        "status": "ok",
+        "store": if store_ok { "ok" } else { "unreachable" },
+        "projects": report.projects,
+        "live": report.live,
+        "problems": report.problems,
+    }))
+}
+
+async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+}
+
+/// JSON bodies whose rejections become [`ApiError`]s (400, 413, 415 or 422).
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    Json<T>: FromRequest<S, Rejection = axum::extract::rejection::JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let Json(value) = Json::<T>::from_request(req, state).await?;
+        Ok(ApiJson(value))
+    }
+}

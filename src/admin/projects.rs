@@ -1,0 +1,105 @@
+//! `/api/v1/projects`: list, create, show, change and remove projects.
+
+use super::error::ApiError;
+use super::{views, AdminState, ApiJson};
+use crate::project::ProjectSpec;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde_json::{Map, Value};
+
+pub async fn list(State(state): State<AdminState>) -> Result<Json<Value>, ApiError> {
+    let store = state.controller.store();
+    let mut out = Vec::new();
+    for record in store.projects().await? {
+        let record = record?;
+        let live = store.live_deployment(&record.spec.name).await?;
+        out.push(views::project(&record, live.as_ref()));
+    }
+    Ok(Json(Value::Array(out)))
+}
+
+pub async fn create(
+    State(state): State<AdminState>,
+    ApiJson(spec): ApiJson<ProjectSpec>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let record = state.controller.create_project(spec.validate()?).await?;
+    Ok((StatusCode::CREATED, Json(views::project(&record, None))))
+}
+
+pub async fn show(
+    State(state): State<AdminState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let store = state.controller.store();
+    let record = store
+        .project(&name)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("project `{name}`")))?;
+    let live = store.live_deployment(&name).await?;
+    Ok(Json(views::project(&record, live.as_ref())))
+}
+
+/// Changes the given fields only. `env` is merged key by key (a `null` value removes the key),
+/// because values are write-only and a client cannot send back what it cannot read.
+pub async fn update(
+    State(state): State<AdminState>,
+    Path(name): Path<String>,
+    ApiJson(changes): ApiJson<Map<String, Value>>,
+) -> Result<Json<Value>, ApiError> {
+    let store = state.controller.store();
+    let record = store
+        .project(&name)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("project `{name}`")))?;
+    let mut merged = serde_json::to_value(&record.spec)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    for (key, value) in changes {
+        if key == "name" && value != Value::String(name.clone()) {
+            let mut err = ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_field",
+                "name: a project cannot be renamed; create a new one",
+            );
+            err.field = Some("name".into());
+            return Err(err);
+        }
+        match (key.as_str(), value) {
+            ("env", Value::Object(env)) => merge_env(&mut merged, env),
+            (_, value) => merged[key] = value,
+        }
+    }
+    let spec: ProjectSpec = serde_json::from_value(merged).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            format!("{e}. Fix that field and retry"),
+        )
+    })?;
+    let record = state.controller.update_project(spec.validate()?).await?;
+    let live = store.live_deployment(&name).await?;
+    Ok(Json(views::project(&record, live.as_ref())))
+}
+
+fn merge_env(merged: &mut Value, changes: Map<String, Value>) {
+    if !merged["env"].is_object() {
+        merged["env"] = Value::Object(Map::new());
+    }
+    let Some(env) = merged["env"].as_object_mut() else {
+        return;
+    };
+    for (key, value) in changes {
+        match value {
+            Value::Null => env.remove(&key),
+            value => env.insert(key, value),
+        };
+    }
+}
+
+pub async fn remove(
+    State(state): State<AdminState>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.controller.delete_project(&name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,63 @@
+//! How projects and deployments look in JSON: times as RFC 3339, secrets masked.
+
+use crate::store::{Deployment, ProjectRecord};
+use serde_json::{json, Value};
+use std::time::{Duration, UNIX_EPOCH};
+
+/// What a write-only value looks like when read back.
+pub const MASK: &str = "***";
+
+pub fn time(ms: i64) -> String {
+    let at = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_millis(at).to_string()
+}
+
+pub fn deployment(d: &Deployment) -> Value {
+    let mut v = serde_json::to_value(d).unwrap_or_else(|_| json!({}));
+    v["created_at"] = json!(time(d.created_at));
+    v["started_at"] = json!(d.started_at.map(time));
+    v["finished_at"] = json!(d.finished_at.map(time));
+    v["duration_ms"] = json!(d.duration_ms());
+    v
+}
+
+pub fn project(record: &ProjectRecord, live: Option<&Deployment>) -> Value {
+    let mut spec = record.spec.clone();
+    spec.env.values_mut().for_each(|v| *v = MASK.into());
+    if !spec.webhook_secret.is_empty() {
+        spec.webhook_secret = MASK.into();
+    }
+    let mut v = serde_json::to_value(&spec).unwrap_or_else(|_| json!({}));
+    v["base_port"] = json!(record.base_port);
+    v["slots"] = json!({ "blue": record.base_port, "green": record.base_port.saturating_add(1) });
+    v["live"] = live.map_or(Value::Null, deployment);
+    v["created_at"] = json!(time(record.created_at));
+    v["updated_at"] = json!(time(record.updated_at));
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::project::ProjectSpec;
+
+    #[test]
+    fn secrets_never_leave_in_json() {
+        let mut spec = ProjectSpec {
+            name: "a".into(),
+            webhook_secret: "hook".into(),
+            ..ProjectSpec::default()
+        };
+        spec.env.insert("DB".into(), "pw".into());
+        let record = ProjectRecord {
+            spec,
+            base_port: 20000,
+            created_at: 0,
+            updated_at: 0,
+        };
+        let text = project(&record, None).to_string();
+        assert!(!text.contains("hook") && !text.contains("\"pw\""), "{text}");
+        assert!(text.contains("\"DB\":\"***\""));
+        assert_eq!(time(0), "1970-01-01T00:00:00.000Z");
+    }
+}

@@ -1,0 +1,196 @@
+//! Wiring: builds Routes, Metrics and the admin token, then runs the proxy and the control plane in one Pingora server.
+//!
+//! The control plane is a Pingora background service with its own runtime. The proxy
+//! service depends on it, and Pingora starts the proxy's listeners only once the control
+//! plane says it is ready: after the routes are restored from the store.
+
+use crate::admin::{self, load_or_create_token, AdminState, AuthError};
+use crate::config::Config;
+use crate::controller::Controller;
+use crate::metrics::{Metrics, MetricsError};
+use crate::proxy::Gateway;
+use crate::routes::Routes;
+use crate::store::Store;
+use async_trait::async_trait;
+use pingora::server::configuration::ServerConf;
+use pingora::server::{Server, ShutdownWatch};
+use pingora::services::background::{background_service, BackgroundService};
+use pingora::services::ServiceReadyNotifier;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("cannot create data_dir {path}: {source}. Create it or point data_dir elsewhere")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Token(#[from] AuthError),
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
+    #[error("cannot listen on {key} = {addr}: {source}. Is another versiongate or web server using it? Change {key} or stop that process")]
+    Listen {
+        key: &'static str,
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+/// Runs the gateway until a signal stops it. Never returns on success.
+pub fn run(config: Config) -> Result<(), AppError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| AppError::DataDir {
+        path: config.data_dir.clone(),
+        source,
+    })?;
+    check_listen("proxy.http_listen", &config.proxy.http_listen)?;
+    check_listen("admin.listen", &config.admin.listen)?;
+    let (token, source) = load_or_create_token(&config.admin.token, &config.data_dir)?;
+    tracing::info!("{}", source.describe());
+    let routes = Arc::new(Routes::new());
+    let metrics = Arc::new(Metrics::new()?);
+
+    let mut server = Server::new_with_opt_and_conf(None, server_conf(&config));
+    server.bootstrap();
+    let control = ControlPlane {
+        config: config.clone(),
+        routes: routes.clone(),
+        metrics: metrics.clone(),
+        token: token.into(),
+    };
+    let mut control = background_service("control", control);
+    control.threads = Some(2);
+    let control = server.add_service(control);
+
+    let mut proxy = pingora::proxy::http_proxy_service_with_name(
+        &server.configuration,
+        Gateway::new(routes),
+        "proxy",
+    );
+    proxy.add_tcp(&config.proxy.http_listen);
+    proxy.threads = Some(config.proxy_threads());
+    let proxy = server.add_service(proxy);
+    proxy.add_dependency(&control);
+    tracing::info!(
+        "proxy on {}, admin API on {}",
+        config.proxy.http_listen,
+        config.admin.listen
+    );
+    server.run_forever()
+}
+
+fn server_conf(config: &Config) -> ServerConf {
+    let dir = &config.data_dir;
+    let mut conf = ServerConf::default();
+    conf.pid_file = dir.join("versiongate.pid").display().to_string();
+    conf.upgrade_sock = dir.join("upgrade.sock").display().to_string();
+    conf.threads = config.proxy_threads();
+    // Pingora sleeps the whole grace period on SIGTERM; keep it well under systemd's stop timeout.
+    conf.grace_period_seconds = Some(1);
+    conf.graceful_shutdown_timeout_seconds = Some(5);
+    conf
+}
+
+/// Fails early with a clear message instead of a panic inside a service.
+fn check_listen(key: &'static str, addr: &str) -> Result<(), AppError> {
+    TcpListener::bind(addr)
+        .map(drop)
+        .map_err(|source| AppError::Listen {
+            key,
+            addr: addr.to_owned(),
+            source,
+        })
+}
+
+struct ControlPlane {
+    config: Config,
+    routes: Arc<Routes>,
+    metrics: Arc<Metrics>,
+    token: Arc<str>,
+}
+
+#[async_trait]
+impl BackgroundService for ControlPlane {
+    async fn start_with_ready_notifier(
+        &self,
+        shutdown: ShutdownWatch,
+        ready: ServiceReadyNotifier,
+    ) {
+        match self.start_up().await {
+            Ok((state, listener)) => {
+                ready.notify_ready();
+                self.serve(state, listener, shutdown).await;
+            }
+            Err(message) => {
+                tracing::error!("{message}");
+                eprintln!("versiongate: {message}");
+                std::process::exit(1);
+            }
+        }
+    }
+}
+
+impl ControlPlane {
+    /// Everything that must hold before the proxy takes traffic.
+    async fn start_up(&self) -> Result<(AdminState, tokio::net::TcpListener), String> {
+        let store = Store::open(&self.config.store_url())
+            .await
+            .map_err(|e| e.to_string())?;
+        let controller = Controller::new(store, self.routes.clone(), self.metrics.clone());
+        let mut problems = Vec::new();
+        for spec in &self.config.projects {
+            if let Err(e) = controller.upsert_project(spec.clone()).await {
+                problems.push(format!("config project `{}`: {e}", spec.name));
+            }
+        }
+        let listener = tokio::net::TcpListener::bind(&self.config.admin.listen)
+            .await
+            .map_err(|e| {
+                format!(
+                    "cannot listen on admin.listen = {}: {e}",
+                    self.config.admin.listen
+                )
+            })?;
+        let mut report = controller.restore().await;
+        report.problems.extend(problems);
+        tracing::info!(
+            "routes restored: {} projects, {} live",
+            report.projects,
+            report.live
+        );
+        let state = AdminState {
+            controller,
+            metrics: self.metrics.clone(),
+            token: self.token.clone(),
+            restore: Arc::new(Mutex::new(report)),
+        };
+        Ok((state, listener))
+    }
+
+    async fn serve(
+        &self,
+        state: AdminState,
+        listener: tokio::net::TcpListener,
+        mut shutdown: ShutdownWatch,
+    ) {
+        match state.controller.reconcile().await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(
+                "{n} deployments were unfinished when the gateway stopped; they are FAILED"
+            ),
+            Err(e) => tracing::error!("cannot clean up unfinished deployments: {e}"),
+        }
+        let app = admin::router(state);
+        let stop = async move {
+            let _ = shutdown.changed().await;
+        };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(stop)
+            .await
+        {
+            tracing::error!("the admin server stopped: {e}");
+        }
+    }
+}

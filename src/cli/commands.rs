@@ -1,0 +1,191 @@
+//! What each client subcommand asks the API and prints.
+
+use super::client::{Client, ClientError};
+use super::ProjectsAction;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+pub async fn projects(client: &Client, action: ProjectsAction) -> Result<(), ClientError> {
+    match action {
+        ProjectsAction::List => {
+            let list = client.get("/api/v1/projects").await?;
+            println!(
+                "{:<24} {:<9} {:<12} {:<8} DOMAINS",
+                "NAME", "RUNTIME", "PORTS", "LIVE"
+            );
+            for p in list.as_array().into_iter().flatten() {
+                let ports = format!("{}/{}", p["slots"]["blue"], p["slots"]["green"]);
+                let live = p["live"]["slot"].as_str().unwrap_or("-");
+                let domains: Vec<&str> = p["domains"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect();
+                println!(
+                    "{:<24} {:<9} {:<12} {:<8} {}",
+                    text(&p["name"]),
+                    text(&p["runtime"]),
+                    ports,
+                    live,
+                    domains.join(", ")
+                );
+            }
+        }
+        ProjectsAction::Show { name } => {
+            let p = client.get(&format!("/api/v1/projects/{name}")).await?;
+            println!("{}", serde_json::to_string_pretty(&p).unwrap_or_default());
+        }
+        ProjectsAction::Add { file } => {
+            let raw = std::fs::read_to_string(&file)
+                .map_err(|e| ClientError::Input(format!("cannot read {}: {e}", file.display())))?;
+            let table: toml::Table = toml::from_str(&raw).map_err(|e| {
+                ClientError::Input(format!("{} is not valid TOML: {e}", file.display()))
+            })?;
+            let body =
+                serde_json::to_value(table).map_err(|e| ClientError::Input(e.to_string()))?;
+            let p = client.post("/api/v1/projects", &body).await?;
+            println!(
+                "created project {} (blue port {}, green port {})",
+                text(&p["name"]),
+                p["slots"]["blue"],
+                p["slots"]["green"]
+            );
+        }
+        ProjectsAction::Remove { name } => {
+            client.delete(&format!("/api/v1/projects/{name}")).await?;
+            println!("removed project {name}");
+        }
+    }
+    Ok(())
+}
+
+/// Returns the exit code: 0 when the deployment went live (or only queued, without waiting).
+pub async fn deploy(
+    client: &Client,
+    name: &str,
+    git_ref: Option<String>,
+    target: Option<String>,
+    wait: bool,
+    follow: bool,
+) -> Result<i32, ClientError> {
+    let body = match (git_ref, target) {
+        (_, Some(target)) => json!({ "target": target }),
+        (Some(r), None) => json!({ "ref": r }),
+        (None, None) => json!({ "ref": "main" }),
+    };
+    let d = client
+        .post(&format!("/api/v1/projects/{name}/deployments"), &body)
+        .await?;
+    let id = d["id"].as_i64().unwrap_or_default();
+    println!("deployment {id} queued for {name}");
+    if follow {
+        logs(client, id, true).await?;
+    } else if wait {
+        wait_until_settled(client, id).await?;
+    } else {
+        return Ok(0);
+    }
+    let d = client.get(&format!("/api/v1/deployments/{id}")).await?;
+    Ok(report_end(&d))
+}
+
+async fn wait_until_settled(client: &Client, id: i64) -> Result<(), ClientError> {
+    let mut last = String::new();
+    loop {
+        let d = client.get(&format!("/api/v1/deployments/{id}")).await?;
+        let (status, phase) = (text(&d["status"]), text(&d["phase"]));
+        let now = format!("{status} {phase}");
+        if now != last {
+            println!("  {status:<10} {phase}");
+            last = now;
+        }
+        let settled =
+            !matches!(status, "QUEUED" | "DEPLOYING") && (status != "ACTIVE" || phase == "done");
+        if settled {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+fn report_end(d: &Value) -> i32 {
+    let status = text(&d["status"]);
+    match status {
+        "ACTIVE" | "SUPERSEDED" => {
+            println!(
+                "deployment {} is live on the {} slot ({}) after {} ms",
+                d["id"],
+                text(&d["slot"]),
+                text(&d["target"]),
+                d["duration_ms"]
+            );
+            0
+        }
+        _ => {
+            eprintln!(
+                "deployment {} is {status}: {}",
+                d["id"],
+                d["error"].as_str().unwrap_or("no error recorded")
+            );
+            1
+        }
+    }
+}
+
+pub async fn status(client: &Client, name: Option<&str>) -> Result<(), ClientError> {
+    let projects = match name {
+        Some(name) => vec![client.get(&format!("/api/v1/projects/{name}")).await?],
+        None => client
+            .get("/api/v1/projects")
+            .await?
+            .as_array()
+            .cloned()
+            .unwrap_or_default(),
+    };
+    for p in projects {
+        let name = text(&p["name"]);
+        match p["live"].as_object() {
+            Some(live) => println!(
+                "{name}: live on the {} slot -> {} (deployment {}, since {})",
+                text(&live["slot"]),
+                text(&live["target"]),
+                live["id"],
+                text(&live["started_at"])
+            ),
+            None => println!("{name}: no live deployment"),
+        }
+        let recent = client
+            .get(&format!("/api/v1/projects/{name}/deployments?limit=5"))
+            .await?;
+        for d in recent.as_array().into_iter().flatten() {
+            let error = d["error"]
+                .as_str()
+                .map(|e| format!("  {e}"))
+                .unwrap_or_default();
+            println!(
+                "  #{:<5} {:<11} {:<16} {:<6} {}{error}",
+                d["id"],
+                text(&d["status"]),
+                text(&d["phase"]),
+                text(&d["slot"]),
+                text(&d["created_at"])
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Prints the log; with `follow`, streams it until the deployment settles and returns its status.
+pub async fn logs(client: &Client, id: i64, follow: bool) -> Result<Option<String>, ClientError> {
+    let path = format!("/api/v1/deployments/{id}/logs");
+    if follow {
+        return client.follow_sse(&path, |line| println!("{line}")).await;
+    }
+    print!("{}", client.get_text(&path).await?);
+    Ok(None)
+}
+
+fn text(v: &Value) -> &str {
+    v.as_str().unwrap_or("-")
+}

@@ -1,0 +1,113 @@
+//! The command line: `serve` and `check-config` run here; the client subcommands talk to the admin API.
+//!
+//! Exit codes: 0 success; 1 a deployment that ended FAILED or CANCELLED (with `--wait`/`--follow`),
+//! or an invalid config for `check-config`; 2 a request the API refused or could not be reached.
+
+mod client;
+mod commands;
+
+pub use client::{Client, ClientError};
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "versiongate",
+    version,
+    about = "Zero-downtime deploys for one VPS, from one git push"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway (proxy, controller and admin API)
+    Serve {
+        /// Config file [default: config/versiongate.toml]
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Validate and print the effective config, secrets masked; exit 1 on error
+    CheckConfig {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// List, show, add or remove projects
+    Projects {
+        #[command(subcommand)]
+        action: ProjectsAction,
+    },
+    /// Deploy a project: a git ref (docker runtime) or the address of a running process (external)
+    Deploy {
+        name: String,
+        #[arg(long = "ref", conflicts_with = "target")]
+        git_ref: Option<String>,
+        /// HOST:PORT of a process you run yourself (runtime "external")
+        #[arg(long)]
+        target: Option<String>,
+        /// Wait until the deployment ends; exit 0 only if it went live
+        #[arg(long)]
+        wait: bool,
+        /// Stream the deployment's log until it ends (implies --wait)
+        #[arg(long)]
+        follow: bool,
+    },
+    /// Live slot, live deployment and last deployments of one or every project
+    Status { name: Option<String> },
+    /// A deployment's log
+    Logs {
+        id: i64,
+        /// Keep streaming new lines until the deployment ends
+        #[arg(long)]
+        follow: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectsAction {
+    List,
+    Show {
+        name: String,
+    },
+    /// Create a project from a TOML file of project fields
+    Add {
+        #[arg(long)]
+        file: PathBuf,
+    },
+    Remove {
+        name: String,
+    },
+}
+
+pub const DEFAULT_CONFIG: &str = "config/versiongate.toml";
+
+/// Runs a client subcommand against `VERSIONGATE_URL` and returns the process exit code.
+pub async fn run_client(command: Command) -> i32 {
+    let client = match Client::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    let result = match command {
+        Command::Projects { action } => commands::projects(&client, action).await.map(|()| 0),
+        Command::Deploy {
+            name,
+            git_ref,
+            target,
+            wait,
+            follow,
+        } => commands::deploy(&client, &name, git_ref, target, wait, follow).await,
+        Command::Status { name } => commands::status(&client, name.as_deref()).await.map(|()| 0),
+        Command::Logs { id, follow } => commands::logs(&client, id, follow).await.map(|_| 0),
+        Command::Serve { .. } | Command::CheckConfig { .. } => Ok(0),
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("error: {e}");
+        2
+    })
+}

@@ -1,0 +1,318 @@
+//! The control plane's verbs: register projects, queue deployments, cancel them, and keep the routes in step.
+//!
+//! The controller is the only writer of [`Routes`]. Each project has one worker and one
+//! queue (see [`worker`]); the steps of a deployment live in [`pipeline`], and what
+//! happens after a restart in [`recovery`].
+
+mod pipeline;
+mod recovery;
+mod worker;
+
+pub use recovery::RestoreReport;
+
+use crate::deployment::{Event, Status, Trigger};
+use crate::metrics::Metrics;
+use crate::project::{ProjectSpec, RuntimeKind};
+use crate::routes::{ProjectRoute, Routes};
+use crate::store::{now_ms, Deployment, NewDeployment, ProjectRecord, Store, StoreError};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControllerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("project `{0}` does not exist; list projects with `versiongate projects list`")]
+    ProjectNotFound(String),
+    #[error("deployment {0} does not exist")]
+    DeploymentNotFound(i64),
+    #[error("target `{target}` {message}")]
+    BadTarget { target: String, message: String },
+    #[error("{0}")]
+    WrongRequest(String),
+    #[error("deployment {id} is {status}; only QUEUED or DEPLOYING deployments can be cancelled")]
+    NotCancellable { id: i64, status: Status },
+    #[error("project `{0}` has a deployment in progress; cancel it or wait for it to end first")]
+    Busy(String),
+}
+
+/// What a deploy request asks for: a git ref (docker projects) or an address (external projects).
+#[derive(Debug, Clone, Default)]
+pub struct DeployRequest {
+    pub git_ref: Option<String>,
+    pub target: Option<String>,
+    pub trigger: Option<Trigger>,
+}
+
+/// Cheap to clone; every clone drives the same queues.
+#[derive(Clone)]
+pub struct Controller {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    routes: Arc<Routes>,
+    metrics: Arc<Metrics>,
+    /// Names this process in deploy leases.
+    owner: String,
+    workers: Mutex<HashMap<String, Arc<Notify>>>,
+    running: Mutex<HashMap<i64, CancellationToken>>,
+}
+
+impl Controller {
+    pub fn new(store: Store, routes: Arc<Routes>, metrics: Arc<Metrics>) -> Self {
+        let owner = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
+        let inner = Inner {
+            store,
+            routes,
+            metrics,
+            owner,
+            workers: Mutex::default(),
+            running: Mutex::default(),
+        };
+        Controller {
+            inner: Arc::new(inner),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn routes(&self) -> &Routes {
+        &self.inner.routes
+    }
+
+    pub async fn create_project(
+        &self,
+        spec: ProjectSpec,
+    ) -> Result<ProjectRecord, ControllerError> {
+        let record = self
+            .inner
+            .store
+            .create_project(spec, now_ms(), &port_is_free)
+            .await?;
+        self.publish_project(&record);
+        Ok(record)
+    }
+
+    pub async fn update_project(
+        &self,
+        spec: ProjectSpec,
+    ) -> Result<ProjectRecord, ControllerError> {
+        let record = self.inner.store.update_project(spec, now_ms()).await?;
+        self.publish_project(&record);
+        Ok(record)
+    }
+
+    /// Creates or updates a project from the config file.
+    pub async fn upsert_project(
+        &self,
+        spec: ProjectSpec,
+    ) -> Result<ProjectRecord, ControllerError> {
+        let record = self
+            .inner
+            .store
+            .upsert_project(spec, now_ms(), &port_is_free)
+            .await?;
+        self.publish_project(&record);
+        Ok(record)
+    }
+
+    /// Removes a project that has no deployment in progress; its route disappears at once.
+    pub async fn delete_project(&self, name: &str) -> Result<(), ControllerError> {
+        let recent = self.inner.store.deployments(name, 50).await?;
+        if recent.iter().any(|d| !d.status.is_finished()) {
+            return Err(ControllerError::Busy(name.to_owned()));
+        }
+        if !self.inner.store.delete_project(name).await? {
+            return Err(ControllerError::ProjectNotFound(name.to_owned()));
+        }
+        self.inner.routes.remove(name);
+        self.inner.metrics.forget_project(name);
+        self.inner
+            .workers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name);
+        Ok(())
+    }
+
+    fn publish_project(&self, record: &ProjectRecord) {
+        let name = &record.spec.name;
+        let route = ProjectRoute::new(
+            name,
+            record.spec.domains.clone(),
+            self.inner.metrics.project(name),
+        );
+        self.inner.routes.put_project(route);
+    }
+
+    /// Queues a deployment and wakes the project's worker. Returns it QUEUED.
+    pub async fn submit(
+        &self,
+        project: &str,
+        request: DeployRequest,
+    ) -> Result<Deployment, ControllerError> {
+        let store = &self.inner.store;
+        let record = store
+            .project(project)
+            .await?
+            .ok_or_else(|| ControllerError::ProjectNotFound(project.to_owned()))?;
+        let addr = match (record.spec.runtime, &request.target, &request.git_ref) {
+            (RuntimeKind::External, Some(target), None) => resolve_target(target).await?,
+            (RuntimeKind::External, _, _) => {
+                return Err(ControllerError::WrongRequest(format!(
+                    "project `{project}` runs an external process: deploy it with {{\"target\": \"127.0.0.1:PORT\"}}, not a git ref"
+                )))
+            }
+            (RuntimeKind::Docker, Some(_), _) => {
+                return Err(ControllerError::WrongRequest(format!(
+                    "project `{project}` has runtime \"docker\": a target address is only for runtime \"external\""
+                )))
+            }
+            (RuntimeKind::Docker, None, _) => {
+                return Err(ControllerError::WrongRequest(
+                    "building docker projects from git is not available in this version yet; set runtime = \"external\" and deploy by target".into(),
+                ))
+            }
+        };
+        let new = NewDeployment {
+            project: project.to_owned(),
+            trigger: request.trigger,
+            port: Some(addr.port()),
+            target: Some(addr.to_string()),
+            ..NewDeployment::default()
+        };
+        let d = store.create_deployment(new, now_ms()).await?;
+        self.inner
+            .log(
+                d.id,
+                &format!(
+                    "queued: deploy {addr} (asked for {})",
+                    request.target.unwrap_or_default()
+                ),
+            )
+            .await;
+        self.kick(project);
+        Ok(d)
+    }
+
+    /// Stops a QUEUED or DEPLOYING deployment, and waits briefly to return it ended.
+    pub async fn cancel(&self, id: i64) -> Result<Deployment, ControllerError> {
+        let store = &self.inner.store;
+        let d = store
+            .deployment(id)
+            .await?
+            .ok_or(ControllerError::DeploymentNotFound(id))?;
+        if d.status == Status::Queued {
+            if let Ok(done) = store
+                .apply(
+                    id,
+                    Event::Cancel,
+                    None,
+                    Some("cancelled by the operator"),
+                    now_ms(),
+                )
+                .await
+            {
+                self.inner
+                    .metrics
+                    .deployment_ended(&d.project, Status::Cancelled.as_str(), None);
+                return Ok(done);
+            }
+        }
+        let token = self
+            .inner
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .cloned();
+        let current = store
+            .deployment(id)
+            .await?
+            .ok_or(ControllerError::DeploymentNotFound(id))?;
+        match token {
+            Some(token) if !current.status.is_finished() => token.cancel(),
+            _ => {
+                return Err(ControllerError::NotCancellable {
+                    id,
+                    status: current.status,
+                })
+            }
+        }
+        for _ in 0..100 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let now = store
+                .deployment(id)
+                .await?
+                .ok_or(ControllerError::DeploymentNotFound(id))?;
+            if now.status.is_finished() {
+                return Ok(now);
+            }
+        }
+        Ok(current)
+    }
+
+    /// Restores routes from the store; the proxy may serve once this returns.
+    pub async fn restore(&self) -> RestoreReport {
+        recovery::restore_routes(&self.inner).await
+    }
+
+    /// Cleans up after a crash: unfinished deployments fail, stale leases go.
+    pub async fn reconcile(&self) -> Result<usize, ControllerError> {
+        Ok(recovery::reconcile(&self.inner).await?)
+    }
+}
+
+impl Inner {
+    /// A log line for the deployment, in its stored log and in the process log.
+    async fn log(&self, id: i64, line: &str) {
+        tracing::info!(deployment_id = id, "{line}");
+        if let Err(e) = self.store.append_log(id, line, now_ms()).await {
+            tracing::warn!(deployment_id = id, "cannot store log line: {e}");
+        }
+    }
+}
+
+fn port_is_free(port: u16) -> bool {
+    std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+}
+
+/// `HOST:PORT` to one address, resolved here so the proxy never resolves names.
+async fn resolve_target(target: &str) -> Result<SocketAddr, ControllerError> {
+    let bad = |message: &str| ControllerError::BadTarget {
+        target: target.to_owned(),
+        message: message.to_owned(),
+    };
+    if let Ok(addr) = target.parse::<SocketAddr>() {
+        return if addr.port() == 0 {
+            Err(bad("has port 0: give the port the process listens on"))
+        } else {
+            Ok(addr)
+        };
+    }
+    if !target.contains(':') {
+        return Err(bad(
+            "is not an address: use HOST:PORT, such as 127.0.0.1:4001",
+        ));
+    }
+    let lookup = tokio::time::timeout(
+        Duration::from_secs(3),
+        tokio::net::lookup_host(target.to_owned()),
+    )
+    .await;
+    match lookup {
+        Ok(Ok(mut addrs)) => addrs.next().ok_or_else(|| bad("resolves to no address")),
+        Ok(Err(e)) => Err(bad(&format!(
+            "cannot be resolved ({e}): use HOST:PORT, such as 127.0.0.1:4001"
+        ))),
+        Err(_) => Err(bad("took over 3 s to resolve: use an IP address")),
+    }
+}

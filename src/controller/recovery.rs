@@ -1,0 +1,145 @@
+//! After a start or a crash: routes come back from the store first, then unfinished work is cleaned up.
+
+use super::Inner;
+use crate::deployment::{Event, Phase, Status};
+use crate::health;
+use crate::routes::{ProjectRoute, Upstream};
+use crate::store::{now_ms, Deployment, ProjectRecord, StoreError};
+use futures_util::future::join_all;
+use serde::Serialize;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// What could not be restored, per project, for `/healthz` and the log.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RestoreReport {
+    pub projects: usize,
+    pub live: usize,
+    pub problems: Vec<String>,
+}
+
+/// Rebuilds every project's route from its ACTIVE deployment. Each project is restored on its
+/// own: a corrupt row or a dead target is reported and never blocks the others.
+pub(super) async fn restore_routes(inner: &Inner) -> RestoreReport {
+    let mut report = RestoreReport::default();
+    let records = match inner.store.projects().await {
+        Ok(records) => records,
+        Err(e) => {
+            report.problems.push(format!("cannot list projects: {e}"));
+            return report;
+        }
+    };
+    let mut ok = Vec::new();
+    for record in records {
+        match record {
+            Ok(record) => ok.push(record),
+            Err(e) => report.problems.push(e.to_string()),
+        }
+    }
+    report.projects = ok.len();
+    let restored = join_all(ok.iter().map(|r| restore_one(inner, r))).await;
+    for result in restored {
+        match result {
+            Ok(true) => report.live += 1,
+            Ok(false) => {}
+            Err(problem) => report.problems.push(problem),
+        }
+    }
+    for problem in &report.problems {
+        tracing::warn!("restore: {problem}");
+    }
+    report
+}
+
+/// True when the project has a live route again.
+async fn restore_one(inner: &Inner, record: &ProjectRecord) -> Result<bool, String> {
+    let name = &record.spec.name;
+    let route = ProjectRoute::new(
+        name,
+        record.spec.domains.clone(),
+        inner.metrics.project(name),
+    );
+    inner.routes.put_project(route);
+    let live = inner
+        .store
+        .live_deployment(name)
+        .await
+        .map_err(|e| format!("project `{name}`: {e}"))?;
+    let Some(live) = live else {
+        inner.metrics.set_live_slot(name, None);
+        return Ok(false);
+    };
+    let upstream = upstream_of(&live).ok_or_else(|| {
+        format!(
+            "project `{name}`: deployment {} has no usable address",
+            live.id
+        )
+    })?;
+    inner.routes.switch(name, upstream);
+    inner.metrics.set_live_slot(name, Some(upstream.slot));
+    let policy_path = &record.spec.health_path;
+    match health::probe(upstream.addr, policy_path, Duration::from_secs(1)).await {
+        Ok(code) if (200..300).contains(&code) => {
+            tracing::info!(project = %name, "restored route to {}", upstream.addr)
+        }
+        Ok(code) => {
+            tracing::warn!(project = %name, "restored route to {}, but its health check answers HTTP {code}", upstream.addr)
+        }
+        Err(e) => {
+            tracing::warn!(project = %name, "restored route to {}, but its health check failed: {e}", upstream.addr)
+        }
+    }
+    Ok(true)
+}
+
+fn upstream_of(d: &Deployment) -> Option<Upstream> {
+    let addr: SocketAddr = d.target.as_deref()?.parse().ok()?;
+    Some(Upstream {
+        slot: d.slot?,
+        addr,
+        deployment_id: d.id,
+    })
+}
+
+/// Deployments a crash left QUEUED or DEPLOYING become FAILED; an ACTIVE one cut off while
+/// draining is finished; leases of the dead process are cleared. Returns how many failed.
+pub(super) async fn reconcile(inner: &Inner) -> Result<usize, StoreError> {
+    let cleared = inner.store.clear_foreign_leases(&inner.owner).await?;
+    if cleared > 0 {
+        tracing::info!("cleared {cleared} deploy leases left by a previous process");
+    }
+    let stuck = inner
+        .store
+        .deployments_with_status(&[Status::Queued, Status::Deploying])
+        .await?;
+    for d in &stuck {
+        let reason = format!("gateway restarted during {}", d.phase);
+        inner
+            .store
+            .apply(d.id, Event::Fail, None, Some(&reason), now_ms())
+            .await?;
+        inner.log(d.id, &reason).await;
+        inner
+            .metrics
+            .deployment_ended(&d.project, Status::Failed.as_str(), None);
+    }
+    for d in inner
+        .store
+        .deployments_with_status(&[Status::Active])
+        .await?
+    {
+        if d.phase != Phase::Done {
+            inner.store.set_phase(d.id, Phase::Done, now_ms()).await?;
+            inner
+                .log(
+                    d.id,
+                    &format!(
+                        "gateway restarted during {}; the deployment stays live",
+                        d.phase
+                    ),
+                )
+                .await;
+        }
+    }
+    Ok(stuck.len())
+}

@@ -1,0 +1,145 @@
+//! One worker per project: takes the newest queued deployment, holds the lease, runs the pipeline.
+
+use super::pipeline::{self, PipelineError};
+use super::{Controller, Inner};
+use crate::deployment::{Event, Status};
+use crate::store::{now_ms, Deployment};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+/// A lease whose heartbeat is older than this belongs to a dead process.
+const LEASE_STALE: Duration = Duration::from_secs(30);
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
+
+impl Controller {
+    /// Wakes the project's worker, starting it on first use.
+    pub(super) fn kick(&self, project: &str) {
+        let mut workers = self.inner.workers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(notify) = workers.get(project) {
+            notify.notify_one();
+            return;
+        }
+        let notify = Arc::new(Notify::new());
+        workers.insert(project.to_owned(), notify.clone());
+        tokio::spawn(work_queue(self.inner.clone(), project.to_owned(), notify));
+    }
+}
+
+async fn work_queue(inner: Arc<Inner>, project: String, notify: Arc<Notify>) {
+    loop {
+        match inner.store.take_newest_queued(&project, now_ms()).await {
+            Ok(Some(d)) => {
+                run_one(&inner, d).await;
+                continue;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(project = %project, "cannot read the deploy queue: {e}; retrying in 2 s");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                continue;
+            }
+        }
+        notify.notified().await;
+    }
+}
+
+async fn run_one(inner: &Arc<Inner>, d: Deployment) {
+    let span = tracing::info_span!("deployment", project = %d.project, deployment_id = d.id, commit = d.commit.as_deref().unwrap_or("-"));
+    async {
+        take_lease(inner, &d).await;
+        let token = CancellationToken::new();
+        inner
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(d.id, token.clone());
+        let heartbeat = tokio::spawn(keep_lease(inner.clone(), d.project.clone()));
+        // A panic inside the pipeline ends this task only: the deployment fails, the proxy never notices.
+        let task = tokio::spawn(pipeline::run(inner.clone(), d.clone(), token).in_current_span());
+        let result = task
+            .await
+            .unwrap_or_else(|e| Err(PipelineError::Internal(e.to_string())));
+        heartbeat.abort();
+        inner
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&d.id);
+        if let Err(e) = result {
+            end_unfinished(inner, d.id, &d.project, e).await;
+        }
+        if let Err(e) = inner.store.release_lease(&d.project, &inner.owner).await {
+            tracing::warn!("cannot release the deploy lease: {e}");
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+async fn take_lease(inner: &Inner, d: &Deployment) {
+    let mut told = false;
+    loop {
+        let now = now_ms();
+        let stale_before = now - LEASE_STALE.as_millis() as i64;
+        match inner
+            .store
+            .acquire_lease(&d.project, &inner.owner, d.id, now, stale_before)
+            .await
+        {
+            Ok(true) => return,
+            Ok(false) if !told => {
+                inner
+                    .log(
+                        d.id,
+                        "waiting for the project's deploy lease, held by another gateway process",
+                    )
+                    .await;
+                told = true;
+            }
+            Ok(false) => {}
+            Err(e) => tracing::warn!("cannot take the deploy lease: {e}; retrying"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+async fn keep_lease(inner: Arc<Inner>, project: String) {
+    loop {
+        tokio::time::sleep(HEARTBEAT_EVERY).await;
+        if let Err(e) = inner
+            .store
+            .heartbeat_lease(&project, &inner.owner, now_ms())
+            .await
+        {
+            tracing::warn!("cannot renew the deploy lease: {e}");
+        }
+    }
+}
+
+/// Records how a deployment that did not go live ended: FAILED, or CANCELLED.
+async fn end_unfinished(inner: &Inner, id: i64, project: &str, error: PipelineError) {
+    let (event, status) = match error {
+        PipelineError::Cancelled => (Event::Cancel, Status::Cancelled),
+        _ => (Event::Fail, Status::Failed),
+    };
+    let message = error.to_string();
+    inner
+        .log(
+            id,
+            &format!("{}: {message}", status.as_str().to_lowercase()),
+        )
+        .await;
+    match inner
+        .store
+        .apply(id, event, None, Some(&message), now_ms())
+        .await
+    {
+        Ok(_) => inner
+            .metrics
+            .deployment_ended(project, status.as_str(), None),
+        Err(e) => tracing::error!("cannot record that deployment {id} ended ({message}): {e}"),
+    }
+}

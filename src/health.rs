@@ -1,0 +1,255 @@
+//! Is this upstream fit for traffic: the HTTP probe and the consecutive-passes gate.
+
+use crate::project::ProjectSpec;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthPolicy {
+    pub path: String,
+    pub interval: Duration,
+    pub threshold: u32,
+    pub timeout: Duration,
+}
+
+impl HealthPolicy {
+    pub fn from_spec(spec: &ProjectSpec) -> Self {
+        HealthPolicy {
+            path: spec.health_path.clone(),
+            interval: Duration::from_millis(spec.health_interval_ms),
+            threshold: spec.healthy_threshold,
+            timeout: Duration::from_secs(spec.health_timeout_s),
+        }
+    }
+
+    /// One probe may not outlast the interval by much, nor run past the gate's deadline.
+    fn probe_timeout(&self) -> Duration {
+        self.interval
+            .clamp(Duration::from_secs(1), Duration::from_secs(5))
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum HealthError {
+    #[error(
+        "{addr} did not pass the health check GET {path} {threshold} times in a row within {timeout_s}s \
+         (passes in a row at the end: {passes}; last result: {last}). Check that the app listens on that \
+         address and answers 2xx on {path}, or raise health_timeout_s"
+    )]
+    TimedOut {
+        addr: SocketAddr,
+        path: String,
+        threshold: u32,
+        timeout_s: u64,
+        passes: u32,
+        last: String,
+    },
+    #[error("cancelled while waiting for the health check")]
+    Cancelled,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Healthy,
+    Wait,
+    TimedOut,
+}
+
+/// Counts consecutive passes against a deadline (pure: time comes in as `now`).
+#[derive(Debug, Clone)]
+pub struct HealthGate {
+    threshold: u32,
+    deadline: Instant,
+    passes: u32,
+    last: String,
+}
+
+impl HealthGate {
+    pub fn new(policy: &HealthPolicy, now: Instant) -> Self {
+        HealthGate {
+            threshold: policy.threshold,
+            deadline: now + policy.timeout,
+            passes: 0,
+            last: "no probe yet".into(),
+        }
+    }
+
+    /// Records one probe result: `Ok(status)` for an HTTP answer, `Err` for no answer.
+    pub fn record(&mut self, result: &Result<u16, String>, now: Instant) -> Verdict {
+        match result {
+            Ok(code) if (200..300).contains(code) => self.passes += 1,
+            Ok(_) | Err(_) => self.passes = 0,
+        }
+        self.last = match result {
+            Ok(code) => format!("HTTP {code}"),
+            Err(e) => e.clone(),
+        };
+        if self.passes >= self.threshold {
+            Verdict::Healthy
+        } else if now >= self.deadline {
+            Verdict::TimedOut
+        } else {
+            Verdict::Wait
+        }
+    }
+
+    pub fn passes(&self) -> u32 {
+        self.passes
+    }
+    pub fn last(&self) -> &str {
+        &self.last
+    }
+}
+
+/// Probes until the gate passes, times out or is cancelled; `report` sees each result.
+pub async fn wait_healthy(
+    addr: SocketAddr,
+    policy: &HealthPolicy,
+    cancel: &CancellationToken,
+    mut report: impl FnMut(&Result<u16, String>, u32),
+) -> Result<(), HealthError> {
+    let mut gate = HealthGate::new(policy, Instant::now());
+    loop {
+        let result = tokio::select! {
+            r = probe(addr, &policy.path, policy.probe_timeout()) => r,
+            _ = cancel.cancelled() => return Err(HealthError::Cancelled),
+        };
+        let verdict = gate.record(&result, Instant::now());
+        report(&result, gate.passes());
+        match verdict {
+            Verdict::Healthy => return Ok(()),
+            Verdict::TimedOut => {
+                return Err(HealthError::TimedOut {
+                    addr,
+                    path: policy.path.clone(),
+                    threshold: policy.threshold,
+                    timeout_s: policy.timeout.as_secs(),
+                    passes: gate.passes(),
+                    last: gate.last().to_owned(),
+                })
+            }
+            Verdict::Wait => {}
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(policy.interval) => {}
+            _ = cancel.cancelled() => return Err(HealthError::Cancelled),
+        }
+    }
+}
+
+/// One `GET path` over HTTP/1.1; the status code, or what went wrong in words.
+pub async fn probe(addr: SocketAddr, path: &str, timeout: Duration) -> Result<u16, String> {
+    match tokio::time::timeout(timeout, probe_once(addr, path)).await {
+        Ok(result) => result,
+        Err(_) => Err(format!("no answer within {} ms", timeout.as_millis())),
+    }
+}
+
+async fn probe_once(addr: SocketAddr, path: &str) -> Result<u16, String> {
+    let mut stream = TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("cannot connect: {e}"))?;
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: versiongate-health\r\nConnection: close\r\n\r\n"
+    );
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|e| format!("cannot send: {e}"))?;
+    let mut head = Vec::with_capacity(64);
+    let mut buf = [0u8; 256];
+    while !head.contains(&b'\n') && head.len() < 1024 {
+        let n = stream
+            .read(&mut buf)
+            .await
+            .map_err(|e| format!("cannot read: {e}"))?;
+        if n == 0 {
+            break;
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    parse_status_line(&head).ok_or_else(|| "connection closed without an HTTP answer".to_owned())
+}
+
+/// `HTTP/1.1 200 OK` → 200.
+pub fn parse_status_line(head: &[u8]) -> Option<u16> {
+    let line = head.split(|b| *b == b'\n').next()?;
+    let text = std::str::from_utf8(line).ok()?;
+    let mut parts = text.split_whitespace();
+    if !parts.next()?.starts_with("HTTP/") {
+        return None;
+    }
+    let code: u16 = parts.next()?.parse().ok()?;
+    (100..=599).contains(&code).then_some(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(threshold: u32, timeout_s: u64) -> HealthPolicy {
+        HealthPolicy {
+            path: "/health".into(),
+            interval: Duration::from_millis(10),
+            threshold,
+            timeout: Duration::from_secs(timeout_s),
+        }
+    }
+
+    #[test]
+    fn gate_needs_consecutive_passes() {
+        let t0 = Instant::now();
+        let mut gate = HealthGate::new(&policy(3, 60), t0);
+        assert_eq!(gate.record(&Ok(200), t0), Verdict::Wait);
+        assert_eq!(gate.record(&Ok(204), t0), Verdict::Wait);
+        assert_eq!(gate.record(&Ok(500), t0), Verdict::Wait);
+        assert_eq!(gate.passes(), 0);
+        assert_eq!(gate.record(&Err("refused".into()), t0), Verdict::Wait);
+        assert_eq!(gate.last(), "refused");
+        for _ in 0..2 {
+            assert_eq!(gate.record(&Ok(200), t0), Verdict::Wait);
+        }
+        assert_eq!(gate.record(&Ok(200), t0), Verdict::Healthy);
+    }
+
+    #[test]
+    fn gate_times_out_at_the_deadline() {
+        let t0 = Instant::now();
+        let mut gate = HealthGate::new(&policy(2, 5), t0);
+        assert_eq!(
+            gate.record(&Ok(503), t0 + Duration::from_secs(4)),
+            Verdict::Wait
+        );
+        assert_eq!(
+            gate.record(&Ok(503), t0 + Duration::from_secs(5)),
+            Verdict::TimedOut
+        );
+        assert_eq!(gate.last(), "HTTP 503");
+    }
+
+    #[test]
+    fn status_lines_parse() {
+        assert_eq!(parse_status_line(b"HTTP/1.1 200 OK\r\n"), Some(200));
+        assert_eq!(
+            parse_status_line(b"HTTP/1.0 503 Service Unavailable\r\nX: y"),
+            Some(503)
+        );
+        assert_eq!(parse_status_line(b"SSH-2.0-OpenSSH\r\n"), None);
+        assert_eq!(parse_status_line(b"HTTP/1.1 999 Nope\r\n"), None);
+        assert_eq!(parse_status_line(b""), None);
+    }
+
+    #[tokio::test]
+    async fn probe_reports_a_refused_connection_in_words() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let err = probe(addr, "/health", Duration::from_secs(1))
+            .await
+            .unwrap_err();
+        assert!(err.contains("cannot connect"), "{err}");
+    }
+}

@@ -1,0 +1,34 @@
+//! versiongate: zero-downtime deploys for one VPS, in one process.
+//!
+//! # Layout
+//! The data plane (Pingora) and the control plane (controller, admin API, store)
+//! share exactly one piece of state: the [`routes::Routes`] table.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`app`] | wiring: builds Routes, Metrics, Store and hands them to the services |
+//! | [`config`] | the shape, defaults, env overrides and validation of `versiongate.toml` |
+//! | [`project`] | what a project is, its slots and its validation (pure) |
+//! | [`deployment`] | one deployment's statuses, phases and legal transitions (pure) |
+//! | [`routes`] | the route table snapshot, host lookup, the atomic switch, per-slot counters |
+//! | [`proxy`] | serving one request: host → route → peer → metrics; error pages |
+//! | [`health`] | is this upstream fit for traffic: probe and consecutive passes |
+//! | [`store`] | sqlx pool (SQLite or PostgreSQL), migrations, queries |
+//! | [`controller`] | per-project queues, leases, the deploy pipeline, recovery at startup |
+//! | [`admin`] | the REST API, `/metrics`, `/healthz`, the one API error type |
+//! | [`metrics`] | every metric name, label and bucket |
+//! | [`cli`] | the client subcommands that talk to the admin API |
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod controller;
+pub mod deployment;
+pub mod health;
+pub mod metrics;
+pub mod project;
+pub mod proxy;
+pub mod routes;
+pub mod store;

@@ -1,0 +1,257 @@
+//! Every metric name, label and bucket, on a registry owned by the gateway.
+
+use crate::project::Slot;
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const REQUEST_BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+const DEPLOY_BUCKETS: [f64; 10] = [1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0];
+const CODE_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsError {
+    #[error("cannot register metric: {0}")]
+    Register(#[from] prometheus::Error),
+}
+
+/// The registry and the six metric families of INTERFACE.md.
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    request_duration: HistogramVec,
+    inflight: IntGaugeVec,
+    deployments: IntCounterVec,
+    deploy_duration: HistogramVec,
+    live_slot: IntGaugeVec,
+    projects: Mutex<HashMap<String, Arc<ProjectMetrics>>>,
+}
+
+/// One project's handles, resolved once so the proxy never hashes label values per request.
+#[derive(Debug)]
+pub struct ProjectMetrics {
+    inflight: [IntGauge; 2],
+    requests: [[IntCounter; 5]; 2],
+    duration: Histogram,
+}
+
+impl ProjectMetrics {
+    /// Handles registered nowhere; for route tables built in tests.
+    pub fn detached() -> Self {
+        let gauge = || IntGauge::new("detached", "detached").expect("static metric name is valid");
+        let counter =
+            || IntCounter::new("detached", "detached").expect("static metric name is valid");
+        let hist = Histogram::with_opts(HistogramOpts::new("detached", "detached"))
+            .expect("static metric name is valid");
+        ProjectMetrics {
+            inflight: [gauge(), gauge()],
+            requests: std::array::from_fn(|_| std::array::from_fn(|_| counter())),
+            duration: hist,
+        }
+    }
+
+    /// Requests routed to `slot` whose response has not ended yet.
+    pub fn inflight(&self, slot: Slot) -> &IntGauge {
+        &self.inflight[slot_index(slot)]
+    }
+
+    /// Counts a finished response; `status` 0 means no response was sent.
+    pub fn observe(&self, slot: Slot, status: u16, elapsed: Duration) {
+        let class = match status {
+            100..=599 => usize::from(status / 100 - 1),
+            _ => 4,
+        };
+        self.requests[slot_index(slot)][class].inc();
+        self.duration.observe(elapsed.as_secs_f64());
+    }
+
+    /// Responses counted for `slot` so far, and how many of them were 5xx.
+    pub fn responses(&self, slot: Slot) -> (u64, u64) {
+        let row = &self.requests[slot_index(slot)];
+        (row.iter().map(IntCounter::get).sum(), row[4].get())
+    }
+}
+
+fn slot_index(slot: Slot) -> usize {
+    match slot {
+        Slot::Blue => 0,
+        Slot::Green => 1,
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Result<Self, MetricsError> {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "versiongate_http_requests_total",
+                "Proxied responses by project, slot and status class",
+            ),
+            &["project", "slot", "code"],
+        )?;
+        let request_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "versiongate_http_request_duration_seconds",
+                "Time from routing a request to the end of its response",
+            )
+            .buckets(REQUEST_BUCKETS.to_vec()),
+            &["project"],
+        )?;
+        let inflight = IntGaugeVec::new(
+            Opts::new(
+                "versiongate_upstream_inflight",
+                "Requests routed to a slot whose response has not ended",
+            ),
+            &["project", "slot"],
+        )?;
+        let deployments = IntCounterVec::new(
+            Opts::new(
+                "versiongate_deployments_total",
+                "Deployments that reached a status",
+            ),
+            &["project", "status"],
+        )?;
+        let deploy_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "versiongate_deploy_duration_seconds",
+                "Time from start to live of successful deployments",
+            )
+            .buckets(DEPLOY_BUCKETS.to_vec()),
+            &["project"],
+        )?;
+        let live_slot = IntGaugeVec::new(
+            Opts::new(
+                "versiongate_live_slot",
+                "1 for the slot that serves the project",
+            ),
+            &["project", "slot"],
+        )?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(request_duration.clone()))?;
+        registry.register(Box::new(inflight.clone()))?;
+        registry.register(Box::new(deployments.clone()))?;
+        registry.register(Box::new(deploy_duration.clone()))?;
+        registry.register(Box::new(live_slot.clone()))?;
+        let projects = Mutex::default();
+        Ok(Metrics {
+            registry,
+            requests,
+            request_duration,
+            inflight,
+            deployments,
+            deploy_duration,
+            live_slot,
+            projects,
+        })
+    }
+
+    /// The handles for one project, created on first use and shared afterwards.
+    pub fn project(&self, name: &str) -> Arc<ProjectMetrics> {
+        let mut projects = self.projects.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(found) = projects.get(name) {
+            return found.clone();
+        }
+        let slots = [Slot::Blue, Slot::Green];
+        let made = Arc::new(ProjectMetrics {
+            inflight: slots.map(|s| self.inflight.with_label_values(&[name, s.as_str()])),
+            requests: slots.map(|s| {
+                CODE_CLASSES.map(|c| self.requests.with_label_values(&[name, s.as_str(), c]))
+            }),
+            duration: self.request_duration.with_label_values(&[name]),
+        });
+        projects.insert(name.to_owned(), made.clone());
+        made
+    }
+
+    pub fn set_live_slot(&self, project: &str, live: Option<Slot>) {
+        for slot in [Slot::Blue, Slot::Green] {
+            let value = i64::from(live == Some(slot));
+            self.live_slot
+                .with_label_values(&[project, slot.as_str()])
+                .set(value);
+        }
+    }
+
+    pub fn deployment_ended(&self, project: &str, status: &str, live_after: Option<Duration>) {
+        self.deployments.with_label_values(&[project, status]).inc();
+        if let Some(d) = live_after {
+            self.deploy_duration
+                .with_label_values(&[project])
+                .observe(d.as_secs_f64());
+        }
+    }
+
+    /// Drops a removed project's series so the scrape does not report ghosts.
+    pub fn forget_project(&self, project: &str) {
+        self.projects
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(project);
+        for slot in ["blue", "green"] {
+            for code in CODE_CLASSES {
+                let _ = self.requests.remove_label_values(&[project, slot, code]);
+            }
+            let _ = self.inflight.remove_label_values(&[project, slot]);
+            let _ = self.live_slot.remove_label_values(&[project, slot]);
+        }
+        for status in crate::deployment::Status::ALL {
+            let _ = self
+                .deployments
+                .remove_label_values(&[project, status.as_str()]);
+        }
+        let _ = self.request_duration.remove_label_values(&[project]);
+        let _ = self.deploy_duration.remove_label_values(&[project]);
+    }
+
+    /// The Prometheus text exposition of everything registered.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            return format!("# cannot encode metrics: {e}\n");
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_six_contract_names_are_exposed() {
+        let m = Metrics::new().unwrap();
+        let p = m.project("app");
+        p.inflight(Slot::Green).inc();
+        p.observe(Slot::Green, 503, Duration::from_millis(3));
+        m.set_live_slot("app", Some(Slot::Green));
+        m.deployment_ended("app", "ACTIVE", Some(Duration::from_secs(2)));
+        let text = m.render();
+        for name in [
+            "versiongate_http_requests_total{code=\"5xx\",project=\"app\",slot=\"green\"} 1",
+            "versiongate_http_request_duration_seconds_count{project=\"app\"} 1",
+            "versiongate_upstream_inflight{project=\"app\",slot=\"green\"} 1",
+            "versiongate_deployments_total{project=\"app\",status=\"ACTIVE\"} 1",
+            "versiongate_deploy_duration_seconds_count{project=\"app\"} 1",
+            "versiongate_live_slot{project=\"app\",slot=\"green\"} 1",
+            "versiongate_live_slot{project=\"app\",slot=\"blue\"} 0",
+        ] {
+            assert!(text.contains(name), "missing {name} in\n{text}");
+        }
+        assert_eq!(p.responses(Slot::Green), (1, 1));
+        m.forget_project("app");
+        assert!(!m.render().contains("project=\"app\""));
+    }
+
+    #[test]
+    fn project_handles_are_shared() {
+        let m = Metrics::new().unwrap();
+        m.project("a").inflight(Slot::Blue).inc();
+        assert_eq!(m.project("a").inflight(Slot::Blue).get(), 1);
+    }
+}

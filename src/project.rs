@@ -1,0 +1,342 @@
+//! What a project is (name, domains, source, run, health and drain settings) and its slots, validated once (pure).
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// The two fixed ports of a project: blue on `base_port`, green on `base_port + 1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Slot {
+    Blue,
+    Green,
+}
+
+impl Slot {
+    pub fn other(self) -> Slot {
+        match self {
+            Slot::Blue => Slot::Green,
+            Slot::Green => Slot::Blue,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Slot::Blue => "blue",
+            Slot::Green => "green",
+        }
+    }
+    pub fn port(self, base_port: u16) -> u16 {
+        match self {
+            Slot::Blue => base_port,
+            Slot::Green => base_port.saturating_add(1),
+        }
+    }
+    pub fn parse(s: &str) -> Option<Slot> {
+        match s {
+            "blue" => Some(Slot::Blue),
+            "green" => Some(Slot::Green),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Slot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuntimeKind {
+    /// versiongate builds the image and runs the container.
+    #[default]
+    Docker,
+    /// The user runs the process and deploys by giving its address.
+    External,
+}
+
+/// Every project field of INTERFACE.md, with its default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProjectSpec {
+    pub name: String,
+    pub domains: Vec<String>,
+    pub runtime: RuntimeKind,
+    pub repo_url: String,
+    pub branch: String,
+    pub build_context: String,
+    pub dockerfile: String,
+    pub base_port: Option<u16>,
+    pub container_port: u16,
+    pub env: BTreeMap<String, String>,
+    pub health_path: String,
+    pub health_interval_ms: u64,
+    pub healthy_threshold: u32,
+    pub health_timeout_s: u64,
+    pub drain_timeout_s: u64,
+    pub stop_timeout_s: u64,
+    pub observe_s: u64,
+    pub max_error_rate: f64,
+    pub min_requests: u64,
+    pub release_command: String,
+    pub keep_images: u32,
+    pub webhook_secret: String,
+}
+
+impl Default for ProjectSpec {
+    fn default() -> Self {
+        ProjectSpec {
+            name: String::new(),
+            domains: Vec::new(),
+            runtime: RuntimeKind::Docker,
+            repo_url: String::new(),
+            branch: "main".into(),
+            build_context: ".".into(),
+            dockerfile: String::new(),
+            base_port: None,
+            container_port: 3000,
+            env: BTreeMap::new(),
+            health_path: "/health".into(),
+            health_interval_ms: 500,
+            healthy_threshold: 3,
+            health_timeout_s: 60,
+            drain_timeout_s: 30,
+            stop_timeout_s: 10,
+            observe_s: 60,
+            max_error_rate: 0.05,
+            min_requests: 20,
+            release_command: String::new(),
+            keep_images: 5,
+            webhook_secret: String::new(),
+        }
+    }
+}
+
+/// A field that does not hold what it must, named so the user can fix it.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[error("{field}: {message}")]
+pub struct ProjectError {
+    pub field: String,
+    pub message: String,
+}
+
+fn invalid(field: impl Into<String>, message: impl Into<String>) -> ProjectError {
+    ProjectError {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// The lowest and highest base ports that are picked automatically.
+pub const AUTO_PORTS: (u16, u16) = (20000, 29998);
+
+impl ProjectSpec {
+    /// Checks every field and lowercases the domains. The first problem found is returned.
+    pub fn validate(mut self) -> Result<ProjectSpec, ProjectError> {
+        check_name(&self.name)?;
+        for (i, d) in self.domains.iter_mut().enumerate() {
+            *d = d.trim().to_ascii_lowercase();
+            check_domain(d).map_err(|m| invalid(format!("domains[{i}]"), m))?;
+        }
+        check_unique(&self.domains)?;
+        if let Some(p) = self.base_port {
+            if !(1024..=65534).contains(&p) {
+                return Err(invalid(
+                    "base_port",
+                    "must be between 1024 and 65534 (green uses base_port + 1)",
+                ));
+            }
+        }
+        if self.container_port == 0 {
+            return Err(invalid("container_port", "must be between 1 and 65535"));
+        }
+        if !self.health_path.starts_with('/') || self.health_path.chars().any(char::is_whitespace) {
+            return Err(invalid(
+                "health_path",
+                "must be a path starting with `/`, without spaces",
+            ));
+        }
+        self.check_numbers()?;
+        for key in self.env.keys() {
+            if key.is_empty() || key.contains('=') || key.contains('\0') {
+                return Err(invalid(
+                    format!("env.{key}"),
+                    "a variable name cannot be empty or contain `=`",
+                ));
+            }
+        }
+        Ok(self)
+    }
+
+    fn check_numbers(&self) -> Result<(), ProjectError> {
+        let positive: [(&str, u64); 4] = [
+            ("health_interval_ms", self.health_interval_ms),
+            ("healthy_threshold", self.healthy_threshold.into()),
+            ("health_timeout_s", self.health_timeout_s),
+            ("keep_images", self.keep_images.into()),
+        ];
+        if let Some((field, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err(invalid(*field, "must be at least 1"));
+        }
+        if !(0.0..=1.0).contains(&self.max_error_rate) {
+            return Err(invalid(
+                "max_error_rate",
+                "must be a fraction between 0 and 1, such as 0.05",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn check_name(name: &str) -> Result<(), ProjectError> {
+    let bytes = name.as_bytes();
+    let ok = !bytes.is_empty()
+        && bytes.len() <= 40
+        && (bytes[0].is_ascii_lowercase() || bytes[0].is_ascii_digit())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            "name",
+            "must match [a-z0-9][a-z0-9-]{0,39}: lowercase letters, digits and dashes",
+        ))
+    }
+}
+
+/// A host name, or `*.` followed by one, as a browser would send it.
+pub fn check_domain(domain: &str) -> Result<(), String> {
+    let host = domain.strip_prefix("*.").unwrap_or(domain);
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    };
+    if host.is_empty() || host.len() > 253 || !host.split('.').all(label_ok) {
+        return Err(format!(
+            "`{domain}` is not a host name: use labels of letters, digits and dashes, like app.example.com or *.example.com"
+        ));
+    }
+    Ok(())
+}
+
+fn check_unique(domains: &[String]) -> Result<(), ProjectError> {
+    for (i, d) in domains.iter().enumerate() {
+        if domains[..i].contains(d) {
+            return Err(invalid(
+                format!("domains[{i}]"),
+                format!("`{d}` is listed twice"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Two port pairs overlap when either port of one is a port of the other.
+pub fn ports_overlap(a: u16, b: u16) -> bool {
+    a.abs_diff(b) <= 1
+}
+
+/// The lowest even base port in [`AUTO_PORTS`] whose pair overlaps no used pair and is free.
+pub fn pick_base_port(used: &[u16], is_free: impl Fn(u16) -> bool) -> Option<u16> {
+    (AUTO_PORTS.0..=AUTO_PORTS.1)
+        .step_by(2)
+        .find(|p| !used.iter().any(|u| ports_overlap(*u, *p)) && is_free(*p) && is_free(p + 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(name: &str) -> ProjectSpec {
+        ProjectSpec {
+            name: name.into(),
+            ..ProjectSpec::default()
+        }
+    }
+
+    #[test]
+    fn names_follow_the_contract_pattern() {
+        for ok in ["a", "myapp", "0app", "my-app-2", &"a".repeat(40)] {
+            assert!(spec(ok).validate().is_ok(), "{ok}");
+        }
+        for bad in ["", "-app", "My", "my_app", "app.x", &"a".repeat(41), "ápp"] {
+            assert_eq!(spec(bad).validate().unwrap_err().field, "name", "{bad}");
+        }
+    }
+
+    #[test]
+    fn domains_are_lowercased_and_checked() {
+        let mut s = spec("app");
+        s.domains = vec!["App.Example.COM".into(), "*.example.com".into()];
+        let s = s.validate().unwrap();
+        assert_eq!(s.domains, ["app.example.com", "*.example.com"]);
+        for bad in [
+            "",
+            "a..b",
+            "-a.com",
+            "a_b.com",
+            "*.",
+            "a.*.com",
+            "http://a.com",
+        ] {
+            let mut s = spec("app");
+            s.domains = vec!["ok.com".into(), bad.into()];
+            assert_eq!(s.validate().unwrap_err().field, "domains[1]", "{bad}");
+        }
+        let mut dup = spec("app");
+        dup.domains = vec!["a.com".into(), "A.com".into()];
+        assert!(dup.validate().unwrap_err().message.contains("twice"));
+    }
+
+    #[test]
+    fn numeric_fields_have_ranges() {
+        let cases: Vec<(&str, Box<dyn Fn(&mut ProjectSpec)>)> = vec![
+            ("base_port", Box::new(|s| s.base_port = Some(80))),
+            ("base_port", Box::new(|s| s.base_port = Some(65535))),
+            ("container_port", Box::new(|s| s.container_port = 0)),
+            ("healthy_threshold", Box::new(|s| s.healthy_threshold = 0)),
+            ("health_interval_ms", Box::new(|s| s.health_interval_ms = 0)),
+            ("max_error_rate", Box::new(|s| s.max_error_rate = 1.5)),
+            ("health_path", Box::new(|s| s.health_path = "health".into())),
+        ];
+        for (field, change) in cases {
+            let mut s = spec("app");
+            change(&mut s);
+            assert_eq!(s.validate().unwrap_err().field, field);
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_by_name() {
+        let err = toml::from_str::<ProjectSpec>("name = \"a\"\nhealth_pth = \"/\"").unwrap_err();
+        assert!(err.to_string().contains("health_pth"), "{err}");
+        let parsed: ProjectSpec = toml::from_str("name = \"a\"").unwrap();
+        assert_eq!(parsed.healthy_threshold, 3);
+        assert_eq!(parsed.branch, "main");
+    }
+
+    #[test]
+    fn base_ports_are_picked_as_free_non_overlapping_pairs() {
+        assert_eq!(pick_base_port(&[], |_| true), Some(20000));
+        assert_eq!(pick_base_port(&[20000], |_| true), Some(20002));
+        assert_eq!(pick_base_port(&[20001], |_| true), Some(20004));
+        assert_eq!(pick_base_port(&[], |p| p != 20001), Some(20002));
+        assert_eq!(pick_base_port(&[], |_| false), None);
+        assert!(ports_overlap(20000, 20001) && !ports_overlap(20000, 20002));
+    }
+
+    #[test]
+    fn slots_map_to_their_ports() {
+        assert_eq!(Slot::Blue.port(20000), 20000);
+        assert_eq!(Slot::Green.port(20000), 20001);
+        assert_eq!(Slot::Blue.other(), Slot::Green);
+        assert_eq!(Slot::parse("green"), Some(Slot::Green));
+    }
+}

@@ -1,0 +1,76 @@
+//! A deployment's log lines and its append-only event history.
+
+use super::{get, parse_col, Result, Store};
+use crate::deployment::{Phase, Status};
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LogLine {
+    /// Increases with every line of the database; resume a stream after it.
+    pub seq: i64,
+    pub line: String,
+    pub at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeploymentEvent {
+    pub status: Status,
+    pub phase: Phase,
+    pub message: String,
+    pub at: i64,
+}
+
+impl Store {
+    pub async fn append_log(&self, deployment_id: i64, line: &str, now: i64) -> Result<()> {
+        sqlx::query("INSERT INTO deployment_logs (deployment_id, line, at) VALUES ($1, $2, $3)")
+            .bind(deployment_id)
+            .bind(line)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Lines after `after_seq`, oldest first, at most `limit`.
+    pub async fn logs(
+        &self,
+        deployment_id: i64,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<LogLine>> {
+        let rows = sqlx::query(
+            "SELECT id, line, at FROM deployment_logs WHERE deployment_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+        )
+        .bind(deployment_id)
+        .bind(after_seq)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(LogLine {
+                    seq: get(r, "id")?,
+                    line: get(r, "line")?,
+                    at: get(r, "at")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn events(&self, deployment_id: i64) -> Result<Vec<DeploymentEvent>> {
+        let rows = sqlx::query("SELECT status, phase, message, at FROM deployment_events WHERE deployment_id = $1 ORDER BY id")
+            .bind(deployment_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DeploymentEvent {
+                    status: parse_col(r, "status")?,
+                    phase: parse_col(r, "phase")?,
+                    message: get(r, "message")?,
+                    at: get(r, "at")?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,129 @@
+//! The sqlx pool (SQLite by default, PostgreSQL for `postgres://` URLs), its migrations and queries.
+//!
+//! Both databases go through sqlx's `Any` driver with `$N` placeholders, which SQLite
+//! also understands, so every query is written once. Times are Unix milliseconds.
+
+mod deployments;
+mod leases;
+mod logs;
+mod projects;
+
+pub use deployments::{Deployment, NewDeployment};
+pub use logs::{DeploymentEvent, LogLine};
+pub use projects::ProjectRecord;
+
+use crate::config::mask_url_password;
+use crate::deployment::DeploymentError;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the database at {url}: {source}. Check store.url and that the database is running")]
+    Connect { url: String, source: sqlx::Error },
+    #[error("cannot migrate the database schema: {0}. Restore a backup or point store.url at an empty database")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("the database failed: {0}. Check that it is reachable and retry")]
+    Query(#[from] sqlx::Error),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0} was not found")]
+    NotFound(String),
+    #[error("stored {what} is unreadable: {message}")]
+    Corrupt { what: String, message: String },
+    #[error(transparent)]
+    Transition(#[from] DeploymentError),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A handle to the database; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+}
+
+impl Store {
+    /// Connects and brings the schema up to date.
+    pub async fn open(url: &str) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let connect_err = |source| StoreError::Connect {
+            url: mask_url_password(url),
+            source,
+        };
+        let sqlite = url.starts_with("sqlite:");
+        if sqlite {
+            create_sqlite_parent(url);
+        }
+        let pool = AnyPoolOptions::new()
+            .max_connections(if sqlite { 4 } else { 8 })
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(url)
+            .await
+            .map_err(connect_err)?;
+        if sqlite {
+            // WAL lets the API read while a deploy writes; it is a property of the file.
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&pool)
+                .await?;
+            SQLITE_MIGRATIONS.run(&pool).await?;
+        } else {
+            POSTGRES_MIGRATIONS.run(&pool).await?;
+        }
+        Ok(Store { pool })
+    }
+
+    /// True when the database answers a trivial query.
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn create_sqlite_parent(url: &str) {
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let path = path.split('?').next().unwrap_or_default();
+    if let Some(parent) = std::path::Path::new(path).parent() {
+        let _ = std::fs::create_dir_all(parent);
+    }
+}
+
+/// Milliseconds since the Unix epoch; the unit of every stored time.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Maps a unique-key violation to a conflict with the given words.
+fn conflict_or(e: sqlx::Error, message: impl FnOnce() -> String) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(message()),
+        _ => StoreError::Query(e),
+    }
+}
+
+fn get<'r, T>(row: &'r AnyRow, column: &str) -> Result<T>
+where
+    T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+{
+    row.try_get(column).map_err(StoreError::Query)
+}
+
+fn parse_col<T: std::str::FromStr>(row: &AnyRow, column: &str) -> Result<T> {
+    let text: String = get(row, column)?;
+    text.parse().map_err(|_| StoreError::Corrupt {
+        what: column.into(),
+        message: format!("`{text}` is not a known value"),
+    })
+}

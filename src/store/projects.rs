@@ -1,0 +1,239 @@
+//! Stored projects and the domains they claim.
+
+use super::{conflict_or, get, Result, Store, StoreError};
+use crate::project::{pick_base_port, ports_overlap, ProjectSpec};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Transaction};
+
+/// A project as stored: its validated spec (with `base_port` always set) and times.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProjectRecord {
+    pub spec: ProjectSpec,
+    pub base_port: u16,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Store {
+    /// Stores a new, validated project. `is_free` says whether a host port can be bound,
+    /// so an automatically picked pair does not collide with another program.
+    pub async fn create_project(
+        &self,
+        spec: ProjectSpec,
+        now: i64,
+        is_free: &(dyn Fn(u16) -> bool + Sync),
+    ) -> Result<ProjectRecord> {
+        let mut tx = self.pool.begin().await?;
+        if self.project_in(&mut tx, &spec.name).await?.is_some() {
+            return Err(StoreError::Conflict(format!(
+                "a project named `{}` already exists; pick another name or PATCH it",
+                spec.name
+            )));
+        }
+        let record = self
+            .write_project(&mut tx, spec, None, now, is_free)
+            .await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    /// Replaces a project's spec; the name cannot change. Keeps its base port unless a new one is given.
+    pub async fn update_project(&self, mut spec: ProjectSpec, now: i64) -> Result<ProjectRecord> {
+        let mut tx = self.pool.begin().await?;
+        let old = self
+            .project_in(&mut tx, &spec.name)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("project `{}`", spec.name)))?;
+        spec.base_port = spec.base_port.or(Some(old.base_port));
+        sqlx::query("DELETE FROM project_domains WHERE project = $1")
+            .bind(&spec.name)
+            .execute(&mut *tx)
+            .await?;
+        let record = self
+            .write_project(&mut tx, spec, Some(old.created_at), now, &|_| true)
+            .await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    /// Creates the project, or updates it when it exists (projects from the config file).
+    pub async fn upsert_project(
+        &self,
+        spec: ProjectSpec,
+        now: i64,
+        is_free: &(dyn Fn(u16) -> bool + Sync),
+    ) -> Result<ProjectRecord> {
+        match self.project(&spec.name).await? {
+            Some(_) => self.update_project(spec, now).await,
+            None => self.create_project(spec, now, is_free).await,
+        }
+    }
+
+    async fn write_project(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        mut spec: ProjectSpec,
+        existing_since: Option<i64>,
+        now: i64,
+        is_free: &(dyn Fn(u16) -> bool + Sync),
+    ) -> Result<ProjectRecord> {
+        for domain in &spec.domains {
+            let owner = sqlx::query("SELECT project FROM project_domains WHERE domain = $1")
+                .bind(domain)
+                .fetch_optional(&mut **tx)
+                .await?;
+            if let Some(row) = owner {
+                let owner: String = get(&row, "project")?;
+                return Err(StoreError::Conflict(format!("domain `{domain}` is already served by project `{owner}`; remove it there first")));
+            }
+        }
+        let base_port = self.choose_base_port(tx, &spec, is_free).await?;
+        spec.base_port = Some(base_port);
+        let json = serde_json::to_string(&spec).map_err(|e| StoreError::Corrupt {
+            what: "project".into(),
+            message: e.to_string(),
+        })?;
+        // An update keeps the row (deployments reference it); a create inserts it.
+        let (sql, created_at) = match existing_since {
+            None => ("INSERT INTO projects (name, spec, base_port, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)", now),
+            Some(since) => ("UPDATE projects SET spec = $2, base_port = $3, created_at = $4, updated_at = $5 WHERE name = $1", since),
+        };
+        sqlx::query(sql)
+            .bind(&spec.name)
+            .bind(json)
+            .bind(i64::from(base_port))
+            .bind(created_at)
+            .bind(now)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| {
+                conflict_or(e, || {
+                    format!(
+                        "project `{}` or base_port {base_port} already exists",
+                        spec.name
+                    )
+                })
+            })?;
+        for domain in &spec.domains {
+            sqlx::query("INSERT INTO project_domains (domain, project) VALUES ($1, $2)")
+                .bind(domain)
+                .bind(&spec.name)
+                .execute(&mut **tx)
+                .await
+                .map_err(|e| {
+                    conflict_or(e, || {
+                        format!("domain `{domain}` is already served by another project")
+                    })
+                })?;
+        }
+        Ok(ProjectRecord {
+            spec,
+            base_port,
+            created_at,
+            updated_at: now,
+        })
+    }
+
+    async fn choose_base_port(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        spec: &ProjectSpec,
+        is_free: &(dyn Fn(u16) -> bool + Sync),
+    ) -> Result<u16> {
+        let rows = sqlx::query("SELECT name, base_port FROM projects WHERE name <> $1")
+            .bind(&spec.name)
+            .fetch_all(&mut **tx)
+            .await?;
+        let mut used = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let port: i64 = get(row, "base_port")?;
+            let name: String = get(row, "name")?;
+            let port = u16::try_from(port).unwrap_or(0);
+            if spec.base_port.is_some_and(|p| ports_overlap(p, port)) {
+                return Err(StoreError::Conflict(format!(
+                    "base_port {} overlaps project `{name}`, which uses ports {port} and {}; pick another even port",
+                    spec.base_port.unwrap_or_default(),
+                    port + 1
+                )));
+            }
+            used.push(port);
+        }
+        match spec.base_port {
+            Some(p) => Ok(p),
+            None => pick_base_port(&used, is_free).ok_or_else(|| {
+                StoreError::Conflict(
+                    "no free port pair is left in 20000–29999; set base_port by hand".into(),
+                )
+            }),
+        }
+    }
+
+    pub async fn project(&self, name: &str) -> Result<Option<ProjectRecord>> {
+        let row = sqlx::query("SELECT * FROM projects WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| record_from_row(&r)).transpose()
+    }
+
+    async fn project_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        name: &str,
+    ) -> Result<Option<ProjectRecord>> {
+        let row = sqlx::query("SELECT * FROM projects WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut **tx)
+            .await?;
+        row.map(|r| record_from_row(&r)).transpose()
+    }
+
+    /// Every project, by name. A row that cannot be read is returned as its own error,
+    /// so one corrupt project never hides the others.
+    pub async fn projects(&self) -> Result<Vec<Result<ProjectRecord>>> {
+        let rows = sqlx::query("SELECT * FROM projects ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(record_from_row).collect())
+    }
+
+    /// Removes the project with its domains, deployments, logs and lease. False if unknown.
+    pub async fn delete_project(&self, name: &str) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let child_tables = [
+            "DELETE FROM deployment_logs WHERE deployment_id IN (SELECT id FROM deployments WHERE project = $1)",
+            "DELETE FROM deployment_events WHERE deployment_id IN (SELECT id FROM deployments WHERE project = $1)",
+            "DELETE FROM deployments WHERE project = $1",
+            "DELETE FROM project_domains WHERE project = $1",
+            "DELETE FROM deploy_leases WHERE project = $1",
+        ];
+        for sql in child_tables {
+            sqlx::query(sql).bind(name).execute(&mut *tx).await?;
+        }
+        let gone = sqlx::query("DELETE FROM projects WHERE name = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(gone.rows_affected() > 0)
+    }
+}
+
+fn record_from_row(row: &AnyRow) -> Result<ProjectRecord> {
+    let name: String = get(row, "name")?;
+    let json: String = get(row, "spec")?;
+    let corrupt = |message: String| StoreError::Corrupt {
+        what: format!("project `{name}`"),
+        message,
+    };
+    let spec: ProjectSpec = serde_json::from_str(&json).map_err(|e| corrupt(e.to_string()))?;
+    let base_port: i64 = get(row, "base_port")?;
+    let base_port = u16::try_from(base_port)
+        .map_err(|_| corrupt(format!("base_port {base_port} is out of range")))?;
+    Ok(ProjectRecord {
+        spec,
+        base_port,
+        created_at: get(row, "created_at")?,
+        updated_at: get(row, "updated_at")?,
+    })
+}
