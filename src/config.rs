@@ -25,7 +25,7 @@ pub struct ProxyConfig {
     pub threads: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdminConfig {
     pub listen: String,
@@ -76,6 +76,16 @@ impl Default for ProxyConfig {
             http_listen: "0.0.0.0:80".into(),
             https_listen: String::new(),
             threads: 0,
+        }
+    }
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            listen: "127.0.0.1:9080".into(),
+            token: String::new(),
+            public_host: String::new(),
         }
     }
 }
@@ -322,6 +332,13 @@ mod tests {
         assert_eq!(c.proxy.http_listen, "0.0.0.0:80");
         assert_eq!(c.admin.listen, "127.0.0.1:9080");
         assert_eq!(c.nginx.reload_command, "nginx -s reload");
+        let partial =
+            Config::parse("[admin]\ntoken = \"t\"\n[nginx]\ninclude_dir = \"/x\"", &[]).unwrap();
+        assert_eq!(
+            partial.admin.listen, "127.0.0.1:9080",
+            "a section keeps the defaults of keys it omits"
+        );
+        assert_eq!(partial.nginx.test_command, "nginx -t");
         assert_eq!(c.store_url(), "sqlite://./data/versiongate.db?mode=rwc");
     }
 

@@ -1,0 +1,239 @@
+//! Test harness: the real `versiongate serve` binary on loopback ports with a temp data dir,
+//! and fake upstreams whose `/health` can be made ok, failing, slow or dying.
+#![allow(dead_code)]
+
+pub mod upstream;
+
+pub use upstream::{Health, Upstream};
+
+use serde_json::{json, Value};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running gateway process, killed (by its pid) when dropped.
+pub struct Gateway {
+    child: Option<Child>,
+    pub proxy: SocketAddr,
+    pub admin: SocketAddr,
+    pub dir: tempfile::TempDir,
+    pub token: String,
+    pub http: reqwest::Client,
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Gateway {
+    pub async fn start() -> Gateway {
+        Gateway::start_with("").await
+    }
+
+    /// Starts a gateway whose config file ends with `extra` TOML (for example `[[projects]]`).
+    pub async fn start_with(extra: &str) -> Gateway {
+        let dir = tempfile::tempdir().unwrap();
+        let proxy = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let config = format!(
+            "data_dir = \"{}\"\n[proxy]\nhttp_listen = \"{proxy}\"\nthreads = 1\n[admin]\nlisten = \"{admin}\"\ntoken = \"test-token\"\n{extra}",
+            dir.path().join("data").display()
+        );
+        std::fs::write(dir.path().join("versiongate.toml"), config).unwrap();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        let mut gw = Gateway {
+            child: None,
+            proxy,
+            admin,
+            dir,
+            token: "test-token".into(),
+            http,
+        };
+        gw.spawn().await;
+        gw
+    }
+
+    async fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_versiongate"))
+            .args(["serve", "--config"])
+            .arg(self.dir.path().join("versiongate.toml"))
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("cannot start the versiongate binary");
+        self.child = Some(child);
+        self.wait_ready().await;
+    }
+
+    async fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().unwrap()) {
+                panic!("gateway exited with {status}:\n{}", self.log());
+            }
+            let admin_ok = self
+                .http
+                .get(format!("http://{}/healthz", self.admin))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200);
+            if admin_ok && std::net::TcpStream::connect(self.proxy).is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("gateway did not become ready in 30 s:\n{}", self.log());
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or(0)
+    }
+
+    /// SIGKILL, as a crash would; then the same config, data dir and ports start again.
+    pub async fn crash_and_restart(&mut self) {
+        self.kill();
+        self.spawn().await;
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("gateway.log")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn admin_url(&self) -> String {
+        format!("http://{}", self.admin)
+    }
+
+    /// An admin API call with the token; the status and the JSON body (or `Value::Null`).
+    pub async fn api(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.admin_url()))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Creates an external project with quick health settings, plus `extra` fields.
+    pub async fn add_external_project(&self, name: &str, domain: &str, extra: Value) -> Value {
+        let mut body = json!({
+            "name": name, "domains": [domain], "runtime": "external",
+            "health_interval_ms": 100, "healthy_threshold": 2, "health_timeout_s": 10, "drain_timeout_s": 5,
+        });
+        for (k, v) in extra.as_object().into_iter().flatten() {
+            body[k] = v.clone();
+        }
+        let (status, project) = self.api("POST", "/api/v1/projects", Some(body)).await;
+        assert_eq!(status, 201, "{project}");
+        project
+    }
+
+    /// Starts a deployment of `target` and waits until it settles; returns it.
+    pub async fn deploy(&self, project: &str, target: SocketAddr) -> Value {
+        let (status, d) = self
+            .api(
+                "POST",
+                &format!("/api/v1/projects/{project}/deployments"),
+                Some(json!({"target": target.to_string()})),
+            )
+            .await;
+        assert_eq!(status, 202, "{d}");
+        self.wait_settled(d["id"].as_i64().unwrap()).await
+    }
+
+    pub async fn wait_settled(&self, id: i64) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (_, d) = self
+                .api("GET", &format!("/api/v1/deployments/{id}"), None)
+                .await;
+            let (status, phase) = (
+                d["status"].as_str().unwrap_or(""),
+                d["phase"].as_str().unwrap_or(""),
+            );
+            if !matches!(status, "QUEUED" | "DEPLOYING") && (status != "ACTIVE" || phase == "done")
+            {
+                return d;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "deployment {id} did not settle: {d}\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// A GET through the proxy for `host`: status and body.
+    pub async fn get(&self, host: &str, path: &str) -> (u16, String) {
+        let resp = self
+            .http
+            .get(format!("http://{}{path}", self.proxy))
+            .header("host", host)
+            .send()
+            .await
+            .unwrap();
+        (resp.status().as_u16(), resp.text().await.unwrap())
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Runs the CLI binary against this gateway; returns the exit code, stdout and stderr.
+pub fn cli(gw: &Gateway, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_versiongate"))
+        .args(args)
+        .env("VERSIONGATE_URL", gw.admin_url())
+        .env("VERSIONGATE_TOKEN", &gw.token)
+        .output()
+        .unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (
+        out.status.code().unwrap_or(-1),
+        text(&out.stdout),
+        text(&out.stderr),
+    )
+}
+
+pub fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
