@@ -83,14 +83,15 @@ pub fn run(config: Config) -> Result<(), AppError> {
 
 fn server_conf(config: &Config) -> ServerConf {
     let dir = &config.data_dir;
-    let mut conf = ServerConf::default();
-    conf.pid_file = dir.join("versiongate.pid").display().to_string();
-    conf.upgrade_sock = dir.join("upgrade.sock").display().to_string();
-    conf.threads = config.proxy_threads();
-    // Pingora sleeps the whole grace period on SIGTERM; keep it well under systemd's stop timeout.
-    conf.grace_period_seconds = Some(1);
-    conf.graceful_shutdown_timeout_seconds = Some(5);
-    conf
+    ServerConf {
+        pid_file: dir.join("versiongate.pid").display().to_string(),
+        upgrade_sock: dir.join("upgrade.sock").display().to_string(),
+        threads: config.proxy_threads(),
+        // Pingora sleeps the whole grace period on SIGTERM; keep it well under systemd's stop timeout.
+        grace_period_seconds: Some(1),
+        graceful_shutdown_timeout_seconds: Some(5),
+        ..ServerConf::default()
+    }
 }
 
 /// Fails early with a clear message instead of a panic inside a service.

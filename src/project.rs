@@ -297,7 +297,8 @@ mod tests {
 
     #[test]
     fn numeric_fields_have_ranges() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut ProjectSpec)>)> = vec![
+        type Change = Box<dyn Fn(&mut ProjectSpec)>;
+        let cases: Vec<(&str, Change)> = vec![
             ("base_port", Box::new(|s| s.base_port = Some(80))),
             ("base_port", Box::new(|s| s.base_port = Some(65535))),
             ("container_port", Box::new(|s| s.container_port = 0)),

@@ -4,6 +4,7 @@
 
 pub mod upstream;
 
+#[allow(unused_imports)]
 pub use upstream::{Health, Upstream};
 
 use serde_json::{json, Value};
