@@ -13,20 +13,9 @@ fn table(projects: usize) -> Routes {
     let routes = Routes::new();
     for i in 0..projects {
         let domains = vec![format!("app{i}.example.com"), format!("*.t{i}.example.com")];
-        routes.put_project(ProjectRoute::new(
-            &format!("p{i}"),
-            domains,
-            Arc::new(ProjectMetrics::detached()),
-        ));
+        routes.put_project(ProjectRoute::new(&format!("p{i}"), domains, Arc::new(ProjectMetrics::detached())));
         let addr = SocketAddr::from(([127, 0, 0, 1], 20000 + i as u16));
-        routes.switch(
-            &format!("p{i}"),
-            Upstream {
-                slot: Slot::Blue,
-                addr,
-                deployment_id: i as i64,
-            },
-        );
+        routes.switch(&format!("p{i}"), Upstream { slot: Slot::Blue, addr, deployment_id: i as i64 });
     }
     routes
 }
@@ -34,20 +23,10 @@ fn table(projects: usize) -> Routes {
 fn lookup(c: &mut Criterion) {
     let routes = table(100);
     c.bench_function("lookup exact of 100 projects", |b| {
-        b.iter(|| {
-            routes
-                .current()
-                .lookup(black_box("app42.example.com"))
-                .map(|r| r.live)
-        })
+        b.iter(|| routes.current().lookup(black_box("app42.example.com")).map(|r| r.live))
     });
     c.bench_function("lookup wildcard of 100 projects", |b| {
-        b.iter(|| {
-            routes
-                .current()
-                .lookup(black_box("acme.t42.example.com"))
-                .map(|r| r.live)
-        })
+        b.iter(|| routes.current().lookup(black_box("acme.t42.example.com")).map(|r| r.live))
     });
     c.bench_function("normalize + lookup of a mixed-case host with port", |b| {
         b.iter(|| {
@@ -68,14 +47,7 @@ fn current_while_switching(c: &mut Criterion) {
                 while !stop.load(Ordering::Relaxed) {
                     let slot = if n % 2 == 0 { Slot::Green } else { Slot::Blue };
                     let addr = SocketAddr::from(([127, 0, 0, 1], 30000 + n));
-                    routes.switch(
-                        "p7",
-                        Upstream {
-                            slot,
-                            addr,
-                            deployment_id: n.into(),
-                        },
-                    );
+                    routes.switch("p7", Upstream { slot, addr, deployment_id: n.into() });
                     n = n.wrapping_add(1);
                 }
             })
@@ -90,17 +62,9 @@ fn current_while_switching(c: &mut Criterion) {
                 })
             })
             .collect();
-        c.bench_function(
-            &format!("current() + lookup with {readers} readers, 1 writer switching"),
-            |b| {
-                b.iter(|| {
-                    routes
-                        .current()
-                        .lookup(black_box("app7.example.com"))
-                        .map(|r| r.live)
-                })
-            },
-        );
+        c.bench_function(&format!("current() + lookup with {readers} readers, 1 writer switching"), |b| {
+            b.iter(|| routes.current().lookup(black_box("app7.example.com")).map(|r| r.live))
+        });
         stop.store(true, Ordering::Relaxed);
         writer.join().ok();
         background.into_iter().for_each(|t| drop(t.join()));

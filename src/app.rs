@@ -23,28 +23,19 @@ use std::sync::{Arc, Mutex};
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error("cannot create data_dir {path}: {source}. Create it or point data_dir elsewhere")]
-    DataDir {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    DataDir { path: PathBuf, source: std::io::Error },
     #[error(transparent)]
     Token(#[from] AuthError),
     #[error(transparent)]
     Metrics(#[from] MetricsError),
     #[error("cannot listen on {key} = {addr}: {source}. Is another versiongate or web server using it? Change {key} or stop that process")]
-    Listen {
-        key: &'static str,
-        addr: String,
-        source: std::io::Error,
-    },
+    Listen { key: &'static str, addr: String, source: std::io::Error },
 }
 
 /// Runs the gateway until a signal stops it. Never returns on success.
 pub fn run(config: Config) -> Result<(), AppError> {
-    std::fs::create_dir_all(&config.data_dir).map_err(|source| AppError::DataDir {
-        path: config.data_dir.clone(),
-        source,
-    })?;
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|source| AppError::DataDir { path: config.data_dir.clone(), source })?;
     check_listen("proxy.http_listen", &config.proxy.http_listen)?;
     check_listen("admin.listen", &config.admin.listen)?;
     let (token, source) = load_or_create_token(&config.admin.token, &config.data_dir)?;
@@ -54,30 +45,18 @@ pub fn run(config: Config) -> Result<(), AppError> {
 
     let mut server = Server::new_with_opt_and_conf(None, server_conf(&config));
     server.bootstrap();
-    let control = ControlPlane {
-        config: config.clone(),
-        routes: routes.clone(),
-        metrics: metrics.clone(),
-        token: token.into(),
-    };
+    let control =
+        ControlPlane { config: config.clone(), routes: routes.clone(), metrics: metrics.clone(), token: token.into() };
     let mut control = background_service("control", control);
     control.threads = Some(2);
     let control = server.add_service(control);
 
-    let mut proxy = pingora::proxy::http_proxy_service_with_name(
-        &server.configuration,
-        Gateway::new(routes),
-        "proxy",
-    );
+    let mut proxy = pingora::proxy::http_proxy_service_with_name(&server.configuration, Gateway::new(routes), "proxy");
     proxy.add_tcp(&config.proxy.http_listen);
     proxy.threads = Some(config.proxy_threads());
     let proxy = server.add_service(proxy);
     proxy.add_dependency(&control);
-    tracing::info!(
-        "proxy on {}, admin API on {}",
-        config.proxy.http_listen,
-        config.admin.listen
-    );
+    tracing::info!("proxy on {}, admin API on {}", config.proxy.http_listen, config.admin.listen);
     server.run_forever()
 }
 
@@ -96,13 +75,7 @@ fn server_conf(config: &Config) -> ServerConf {
 
 /// Fails early with a clear message instead of a panic inside a service.
 fn check_listen(key: &'static str, addr: &str) -> Result<(), AppError> {
-    TcpListener::bind(addr)
-        .map(drop)
-        .map_err(|source| AppError::Listen {
-            key,
-            addr: addr.to_owned(),
-            source,
-        })
+    TcpListener::bind(addr).map(drop).map_err(|source| AppError::Listen { key, addr: addr.to_owned(), source })
 }
 
 struct ControlPlane {
@@ -114,11 +87,7 @@ struct ControlPlane {
 
 #[async_trait]
 impl BackgroundService for ControlPlane {
-    async fn start_with_ready_notifier(
-        &self,
-        shutdown: ShutdownWatch,
-        ready: ServiceReadyNotifier,
-    ) {
+    async fn start_with_ready_notifier(&self, shutdown: ShutdownWatch, ready: ServiceReadyNotifier) {
         match self.start_up().await {
             Ok((state, listener)) => {
                 ready.notify_ready();
@@ -136,9 +105,7 @@ impl BackgroundService for ControlPlane {
 impl ControlPlane {
     /// Everything that must hold before the proxy takes traffic.
     async fn start_up(&self) -> Result<(AdminState, tokio::net::TcpListener), String> {
-        let store = Store::open(&self.config.store_url())
-            .await
-            .map_err(|e| e.to_string())?;
+        let store = Store::open(&self.config.store_url()).await.map_err(|e| e.to_string())?;
         let controller = Controller::new(store, self.routes.clone(), self.metrics.clone());
         let mut problems = Vec::new();
         for spec in &self.config.projects {
@@ -148,19 +115,10 @@ impl ControlPlane {
         }
         let listener = tokio::net::TcpListener::bind(&self.config.admin.listen)
             .await
-            .map_err(|e| {
-                format!(
-                    "cannot listen on admin.listen = {}: {e}",
-                    self.config.admin.listen
-                )
-            })?;
+            .map_err(|e| format!("cannot listen on admin.listen = {}: {e}", self.config.admin.listen))?;
         let mut report = controller.restore().await;
         report.problems.extend(problems);
-        tracing::info!(
-            "routes restored: {} projects, {} live",
-            report.projects,
-            report.live
-        );
+        tracing::info!("routes restored: {} projects, {} live", report.projects, report.live);
         let state = AdminState {
             controller,
             metrics: self.metrics.clone(),
@@ -170,27 +128,17 @@ impl ControlPlane {
         Ok((state, listener))
     }
 
-    async fn serve(
-        &self,
-        state: AdminState,
-        listener: tokio::net::TcpListener,
-        mut shutdown: ShutdownWatch,
-    ) {
+    async fn serve(&self, state: AdminState, listener: tokio::net::TcpListener, mut shutdown: ShutdownWatch) {
         match state.controller.reconcile().await {
             Ok(0) => {}
-            Ok(n) => tracing::warn!(
-                "{n} deployments were unfinished when the gateway stopped; they are FAILED"
-            ),
+            Ok(n) => tracing::warn!("{n} deployments were unfinished when the gateway stopped; they are FAILED"),
             Err(e) => tracing::error!("cannot clean up unfinished deployments: {e}"),
         }
         let app = admin::router(state);
         let stop = async move {
             let _ = shutdown.changed().await;
         };
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(stop)
-            .await
-        {
+        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
             tracing::error!("the admin server stopped: {e}");
         }
     }

@@ -65,11 +65,7 @@ pub enum DeploymentError {
     #[error("a {from} deployment cannot {event:?}; only QUEUED or DEPLOYING deployments can change course")]
     IllegalTransition { from: Status, event: Event },
     #[error("a {status} deployment cannot move from phase {from} to {to}")]
-    IllegalPhase {
-        status: Status,
-        from: Phase,
-        to: Phase,
-    },
+    IllegalPhase { status: Status, from: Phase, to: Phase },
     #[error("unknown {kind} `{value}`")]
     Unknown { kind: &'static str, value: String },
 }
@@ -167,11 +163,7 @@ impl Phase {
         if allowed {
             Ok(())
         } else {
-            Err(DeploymentError::IllegalPhase {
-                status,
-                from: self,
-                to,
-            })
+            Err(DeploymentError::IllegalPhase { status, from: self, to })
         }
     }
 }
@@ -197,12 +189,8 @@ macro_rules! text_enum {
         impl FromStr for $ty {
             type Err = DeploymentError;
             fn from_str(s: &str) -> Result<Self, Self::Err> {
-                serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|_| {
-                    DeploymentError::Unknown {
-                        kind: $kind,
-                        value: s.to_owned(),
-                    }
-                })
+                serde_json::from_value(serde_json::Value::String(s.to_owned()))
+                    .map_err(|_| DeploymentError::Unknown { kind: $kind, value: s.to_owned() })
             }
         }
     };
@@ -215,14 +203,8 @@ text_enum!(Trigger, "trigger");
 mod tests {
     use super::*;
 
-    const EVENTS: [Event; 6] = [
-        Event::Start,
-        Event::Activate,
-        Event::Fail,
-        Event::Cancel,
-        Event::Supersede,
-        Event::RollBack,
-    ];
+    const EVENTS: [Event; 6] =
+        [Event::Start, Event::Activate, Event::Fail, Event::Cancel, Event::Supersede, Event::RollBack];
 
     fn legal() -> Vec<(Status, Event, Status)> {
         use Event as E;
@@ -258,12 +240,7 @@ mod tests {
 
     #[test]
     fn terminal_statuses_accept_no_event() {
-        for from in [
-            Status::Superseded,
-            Status::RolledBack,
-            Status::Failed,
-            Status::Cancelled,
-        ] {
+        for from in [Status::Superseded, Status::RolledBack, Status::Failed, Status::Cancelled] {
             assert!(from.is_finished());
             assert!(EVENTS.iter().all(|e| from.apply(*e).is_err()), "{from}");
         }
@@ -282,15 +259,9 @@ mod tests {
                 }
             }
         }
-        assert!(Phase::Queued
-            .check_move(Status::Deploying, Phase::HealthChecking)
-            .is_ok());
-        assert!(Phase::Draining
-            .check_move(Status::Deploying, Phase::Building)
-            .is_err());
-        assert!(Phase::Switching
-            .check_move(Status::Active, Phase::Draining)
-            .is_ok());
+        assert!(Phase::Queued.check_move(Status::Deploying, Phase::HealthChecking).is_ok());
+        assert!(Phase::Draining.check_move(Status::Deploying, Phase::Building).is_err());
+        assert!(Phase::Switching.check_move(Status::Active, Phase::Draining).is_ok());
     }
 
     #[test]
@@ -302,14 +273,8 @@ mod tests {
             assert_eq!(p.as_str().parse::<Phase>().unwrap(), p);
         }
         assert_eq!("ROLLED_BACK".parse::<Status>().unwrap(), Status::RolledBack);
-        assert_eq!(
-            "auto_rollback".parse::<Trigger>().unwrap(),
-            Trigger::AutoRollback
-        );
+        assert_eq!("auto_rollback".parse::<Trigger>().unwrap(), Trigger::AutoRollback);
         assert!("active".parse::<Status>().is_err());
-        assert_eq!(
-            serde_json::to_string(&Phase::HealthChecking).unwrap(),
-            "\"health_checking\""
-        );
+        assert_eq!(serde_json::to_string(&Phase::HealthChecking).unwrap(), "\"health_checking\"");
     }
 }

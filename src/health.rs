@@ -27,8 +27,7 @@ impl HealthPolicy {
 
     /// One probe may not outlast the interval by much, nor run past the gate's deadline.
     fn probe_timeout(&self) -> Duration {
-        self.interval
-            .clamp(Duration::from_secs(1), Duration::from_secs(5))
+        self.interval.clamp(Duration::from_secs(1), Duration::from_secs(5))
     }
 }
 
@@ -39,14 +38,7 @@ pub enum HealthError {
          (passes in a row at the end: {passes}; last result: {last}). Check that the app listens on that \
          address and answers 2xx on {path}, or raise health_timeout_s"
     )]
-    TimedOut {
-        addr: SocketAddr,
-        path: String,
-        threshold: u32,
-        timeout_s: u64,
-        passes: u32,
-        last: String,
-    },
+    TimedOut { addr: SocketAddr, path: String, threshold: u32, timeout_s: u64, passes: u32, last: String },
     #[error("cancelled while waiting for the health check")]
     Cancelled,
 }
@@ -149,23 +141,14 @@ pub async fn probe(addr: SocketAddr, path: &str, timeout: Duration) -> Result<u1
 }
 
 async fn probe_once(addr: SocketAddr, path: &str) -> Result<u16, String> {
-    let mut stream = TcpStream::connect(addr)
-        .await
-        .map_err(|e| format!("cannot connect: {e}"))?;
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: versiongate-health\r\nConnection: close\r\n\r\n"
-    );
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .map_err(|e| format!("cannot send: {e}"))?;
+    let mut stream = TcpStream::connect(addr).await.map_err(|e| format!("cannot connect: {e}"))?;
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: versiongate-health\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.map_err(|e| format!("cannot send: {e}"))?;
     let mut head = Vec::with_capacity(64);
     let mut buf = [0u8; 256];
     while !head.contains(&b'\n') && head.len() < 1024 {
-        let n = stream
-            .read(&mut buf)
-            .await
-            .map_err(|e| format!("cannot read: {e}"))?;
+        let n = stream.read(&mut buf).await.map_err(|e| format!("cannot read: {e}"))?;
         if n == 0 {
             break;
         }
@@ -219,24 +202,15 @@ mod tests {
     fn gate_times_out_at_the_deadline() {
         let t0 = Instant::now();
         let mut gate = HealthGate::new(&policy(2, 5), t0);
-        assert_eq!(
-            gate.record(&Ok(503), t0 + Duration::from_secs(4)),
-            Verdict::Wait
-        );
-        assert_eq!(
-            gate.record(&Ok(503), t0 + Duration::from_secs(5)),
-            Verdict::TimedOut
-        );
+        assert_eq!(gate.record(&Ok(503), t0 + Duration::from_secs(4)), Verdict::Wait);
+        assert_eq!(gate.record(&Ok(503), t0 + Duration::from_secs(5)), Verdict::TimedOut);
         assert_eq!(gate.last(), "HTTP 503");
     }
 
     #[test]
     fn status_lines_parse() {
         assert_eq!(parse_status_line(b"HTTP/1.1 200 OK\r\n"), Some(200));
-        assert_eq!(
-            parse_status_line(b"HTTP/1.0 503 Service Unavailable\r\nX: y"),
-            Some(503)
-        );
+        assert_eq!(parse_status_line(b"HTTP/1.0 503 Service Unavailable\r\nX: y"), Some(503));
         assert_eq!(parse_status_line(b"SSH-2.0-OpenSSH\r\n"), None);
         assert_eq!(parse_status_line(b"HTTP/1.1 999 Nope\r\n"), None);
         assert_eq!(parse_status_line(b""), None);
@@ -247,9 +221,7 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         drop(listener);
-        let err = probe(addr, "/health", Duration::from_secs(1))
-            .await
-            .unwrap_err();
+        let err = probe(addr, "/health", Duration::from_secs(1)).await.unwrap_err();
         assert!(err.contains("cannot connect"), "{err}");
     }
 }

@@ -9,6 +9,7 @@
 //! | [`app`] | wiring: builds Routes, Metrics, Store and hands them to the services |
 //! | [`config`] | the shape, defaults, env overrides and validation of `versiongate.toml` |
 //! | [`project`] | what a project is, its slots and its validation (pure) |
+//! | [`slot`] | blue and green: a project's two ports, and picking free base ports (pure) |
 //! | [`deployment`] | one deployment's statuses, phases and legal transitions (pure) |
 //! | [`routes`] | the route table snapshot, host lookup, the atomic switch, per-slot counters |
 //! | [`proxy`] | serving one request: host → route → peer → metrics; error pages |
@@ -31,4 +32,5 @@ pub mod metrics;
 pub mod project;
 pub mod proxy;
 pub mod routes;
+pub mod slot;
 pub mod store;

@@ -15,9 +15,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve { config } => {
             init_tracing();
-            if let Err(e) =
-                load_config(config).and_then(|c| versiongate::app::run(c).map_err(Into::into))
-            {
+            if let Err(e) = load_config(config).and_then(|c| versiongate::app::run(c).map_err(Into::into)) {
                 eprintln!("versiongate: {e:#}");
                 return ExitCode::from(1);
             }
@@ -34,9 +32,7 @@ fn main() -> ExitCode {
             }
         },
         client => {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build();
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
             match runtime {
                 Ok(rt) => ExitCode::from(rt.block_on(cli::run_client(client)) as u8),
                 Err(e) => {
@@ -53,15 +49,10 @@ fn load_config(path: Option<PathBuf>) -> anyhow::Result<Config> {
     let must_exist = path.is_some();
     let path = path.unwrap_or_else(|| PathBuf::from(cli::DEFAULT_CONFIG));
     let env: Vec<(String, String)> = std::env::vars().collect();
-    Config::load(&path, must_exist, &env)
-        .with_context(|| format!("invalid configuration ({})", path.display()))
+    Config::load(&path, must_exist, &env).with_context(|| format!("invalid configuration ({})", path.display()))
 }
 
 fn init_tracing() {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
 }

@@ -2,16 +2,14 @@
 
 use crate::project::Slot;
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-const REQUEST_BUCKETS: [f64; 12] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
-];
+const REQUEST_BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
 const DEPLOY_BUCKETS: [f64; 10] = [1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0];
 const CODE_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
@@ -45,10 +43,9 @@ impl ProjectMetrics {
     /// Handles registered nowhere; for route tables built in tests.
     pub fn detached() -> Self {
         let gauge = || IntGauge::new("detached", "detached").expect("static metric name is valid");
-        let counter =
-            || IntCounter::new("detached", "detached").expect("static metric name is valid");
-        let hist = Histogram::with_opts(HistogramOpts::new("detached", "detached"))
-            .expect("static metric name is valid");
+        let counter = || IntCounter::new("detached", "detached").expect("static metric name is valid");
+        let hist =
+            Histogram::with_opts(HistogramOpts::new("detached", "detached")).expect("static metric name is valid");
         ProjectMetrics {
             inflight: [gauge(), gauge()],
             requests: std::array::from_fn(|_| std::array::from_fn(|_| counter())),
@@ -89,10 +86,7 @@ impl Metrics {
     pub fn new() -> Result<Self, MetricsError> {
         let registry = Registry::new();
         let requests = IntCounterVec::new(
-            Opts::new(
-                "versiongate_http_requests_total",
-                "Proxied responses by project, slot and status class",
-            ),
+            Opts::new("versiongate_http_requests_total", "Proxied responses by project, slot and status class"),
             &["project", "slot", "code"],
         )?;
         let request_duration = HistogramVec::new(
@@ -104,17 +98,11 @@ impl Metrics {
             &["project"],
         )?;
         let inflight = IntGaugeVec::new(
-            Opts::new(
-                "versiongate_upstream_inflight",
-                "Requests routed to a slot whose response has not ended",
-            ),
+            Opts::new("versiongate_upstream_inflight", "Requests routed to a slot whose response has not ended"),
             &["project", "slot"],
         )?;
         let deployments = IntCounterVec::new(
-            Opts::new(
-                "versiongate_deployments_total",
-                "Deployments that reached a status",
-            ),
+            Opts::new("versiongate_deployments_total", "Deployments that reached a status"),
             &["project", "status"],
         )?;
         let deploy_duration = HistogramVec::new(
@@ -126,10 +114,7 @@ impl Metrics {
             &["project"],
         )?;
         let live_slot = IntGaugeVec::new(
-            Opts::new(
-                "versiongate_live_slot",
-                "1 for the slot that serves the project",
-            ),
+            Opts::new("versiongate_live_slot", "1 for the slot that serves the project"),
             &["project", "slot"],
         )?;
         registry.register(Box::new(requests.clone()))?;
@@ -160,9 +145,7 @@ impl Metrics {
         let slots = [Slot::Blue, Slot::Green];
         let made = Arc::new(ProjectMetrics {
             inflight: slots.map(|s| self.inflight.with_label_values(&[name, s.as_str()])),
-            requests: slots.map(|s| {
-                CODE_CLASSES.map(|c| self.requests.with_label_values(&[name, s.as_str(), c]))
-            }),
+            requests: slots.map(|s| CODE_CLASSES.map(|c| self.requests.with_label_values(&[name, s.as_str(), c]))),
             duration: self.request_duration.with_label_values(&[name]),
         });
         projects.insert(name.to_owned(), made.clone());
@@ -172,27 +155,20 @@ impl Metrics {
     pub fn set_live_slot(&self, project: &str, live: Option<Slot>) {
         for slot in [Slot::Blue, Slot::Green] {
             let value = i64::from(live == Some(slot));
-            self.live_slot
-                .with_label_values(&[project, slot.as_str()])
-                .set(value);
+            self.live_slot.with_label_values(&[project, slot.as_str()]).set(value);
         }
     }
 
     pub fn deployment_ended(&self, project: &str, status: &str, live_after: Option<Duration>) {
         self.deployments.with_label_values(&[project, status]).inc();
         if let Some(d) = live_after {
-            self.deploy_duration
-                .with_label_values(&[project])
-                .observe(d.as_secs_f64());
+            self.deploy_duration.with_label_values(&[project]).observe(d.as_secs_f64());
         }
     }
 
     /// Drops a removed project's series so the scrape does not report ghosts.
     pub fn forget_project(&self, project: &str) {
-        self.projects
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(project);
+        self.projects.lock().unwrap_or_else(|e| e.into_inner()).remove(project);
         for slot in ["blue", "green"] {
             for code in CODE_CLASSES {
                 let _ = self.requests.remove_label_values(&[project, slot, code]);
@@ -201,9 +177,7 @@ impl Metrics {
             let _ = self.live_slot.remove_label_values(&[project, slot]);
         }
         for status in crate::deployment::Status::ALL {
-            let _ = self
-                .deployments
-                .remove_label_values(&[project, status.as_str()]);
+            let _ = self.deployments.remove_label_values(&[project, status.as_str()]);
         }
         let _ = self.request_duration.remove_label_values(&[project]);
         let _ = self.deploy_duration.remove_label_values(&[project]);

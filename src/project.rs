@@ -1,50 +1,9 @@
-//! What a project is (name, domains, source, run, health and drain settings) and its slots, validated once (pure).
+//! What a project is (name, domains, source, run, health and drain settings), validated once (pure).
+
+pub use crate::slot::Slot;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fmt;
-
-/// The two fixed ports of a project: blue on `base_port`, green on `base_port + 1`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Slot {
-    Blue,
-    Green,
-}
-
-impl Slot {
-    pub fn other(self) -> Slot {
-        match self {
-            Slot::Blue => Slot::Green,
-            Slot::Green => Slot::Blue,
-        }
-    }
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Slot::Blue => "blue",
-            Slot::Green => "green",
-        }
-    }
-    pub fn port(self, base_port: u16) -> u16 {
-        match self {
-            Slot::Blue => base_port,
-            Slot::Green => base_port.saturating_add(1),
-        }
-    }
-    pub fn parse(s: &str) -> Option<Slot> {
-        match s {
-            "blue" => Some(Slot::Blue),
-            "green" => Some(Slot::Green),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Slot {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -122,14 +81,8 @@ pub struct ProjectError {
 }
 
 fn invalid(field: impl Into<String>, message: impl Into<String>) -> ProjectError {
-    ProjectError {
-        field: field.into(),
-        message: message.into(),
-    }
+    ProjectError { field: field.into(), message: message.into() }
 }
-
-/// The lowest and highest base ports that are picked automatically.
-pub const AUTO_PORTS: (u16, u16) = (20000, 29998);
 
 impl ProjectSpec {
     /// Checks every field and lowercases the domains. The first problem found is returned.
@@ -142,28 +95,19 @@ impl ProjectSpec {
         check_unique(&self.domains)?;
         if let Some(p) = self.base_port {
             if !(1024..=65534).contains(&p) {
-                return Err(invalid(
-                    "base_port",
-                    "must be between 1024 and 65534 (green uses base_port + 1)",
-                ));
+                return Err(invalid("base_port", "must be between 1024 and 65534 (green uses base_port + 1)"));
             }
         }
         if self.container_port == 0 {
             return Err(invalid("container_port", "must be between 1 and 65535"));
         }
         if !self.health_path.starts_with('/') || self.health_path.chars().any(char::is_whitespace) {
-            return Err(invalid(
-                "health_path",
-                "must be a path starting with `/`, without spaces",
-            ));
+            return Err(invalid("health_path", "must be a path starting with `/`, without spaces"));
         }
         self.check_numbers()?;
         for key in self.env.keys() {
             if key.is_empty() || key.contains('=') || key.contains('\0') {
-                return Err(invalid(
-                    format!("env.{key}"),
-                    "a variable name cannot be empty or contain `=`",
-                ));
+                return Err(invalid(format!("env.{key}"), "a variable name cannot be empty or contain `=`"));
             }
         }
         Ok(self)
@@ -180,10 +124,7 @@ impl ProjectSpec {
             return Err(invalid(*field, "must be at least 1"));
         }
         if !(0.0..=1.0).contains(&self.max_error_rate) {
-            return Err(invalid(
-                "max_error_rate",
-                "must be a fraction between 0 and 1, such as 0.05",
-            ));
+            return Err(invalid("max_error_rate", "must be a fraction between 0 and 1, such as 0.05"));
         }
         Ok(())
     }
@@ -194,16 +135,11 @@ fn check_name(name: &str) -> Result<(), ProjectError> {
     let ok = !bytes.is_empty()
         && bytes.len() <= 40
         && (bytes[0].is_ascii_lowercase() || bytes[0].is_ascii_digit())
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-');
+        && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-');
     if ok {
         Ok(())
     } else {
-        Err(invalid(
-            "name",
-            "must match [a-z0-9][a-z0-9-]{0,39}: lowercase letters, digits and dashes",
-        ))
+        Err(invalid("name", "must match [a-z0-9][a-z0-9-]{0,39}: lowercase letters, digits and dashes"))
     }
 }
 
@@ -215,8 +151,7 @@ pub fn check_domain(domain: &str) -> Result<(), String> {
             && l.len() <= 63
             && !l.starts_with('-')
             && !l.ends_with('-')
-            && l.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
     };
     if host.is_empty() || host.len() > 253 || !host.split('.').all(label_ok) {
         return Err(format!(
@@ -229,25 +164,10 @@ pub fn check_domain(domain: &str) -> Result<(), String> {
 fn check_unique(domains: &[String]) -> Result<(), ProjectError> {
     for (i, d) in domains.iter().enumerate() {
         if domains[..i].contains(d) {
-            return Err(invalid(
-                format!("domains[{i}]"),
-                format!("`{d}` is listed twice"),
-            ));
+            return Err(invalid(format!("domains[{i}]"), format!("`{d}` is listed twice")));
         }
     }
     Ok(())
-}
-
-/// Two port pairs overlap when either port of one is a port of the other.
-pub fn ports_overlap(a: u16, b: u16) -> bool {
-    a.abs_diff(b) <= 1
-}
-
-/// The lowest even base port in [`AUTO_PORTS`] whose pair overlaps no used pair and is free.
-pub fn pick_base_port(used: &[u16], is_free: impl Fn(u16) -> bool) -> Option<u16> {
-    (AUTO_PORTS.0..=AUTO_PORTS.1)
-        .step_by(2)
-        .find(|p| !used.iter().any(|u| ports_overlap(*u, *p)) && is_free(*p) && is_free(p + 1))
 }
 
 #[cfg(test)]
@@ -255,10 +175,7 @@ mod tests {
     use super::*;
 
     fn spec(name: &str) -> ProjectSpec {
-        ProjectSpec {
-            name: name.into(),
-            ..ProjectSpec::default()
-        }
+        ProjectSpec { name: name.into(), ..ProjectSpec::default() }
     }
 
     #[test]
@@ -277,15 +194,7 @@ mod tests {
         s.domains = vec!["App.Example.COM".into(), "*.example.com".into()];
         let s = s.validate().unwrap();
         assert_eq!(s.domains, ["app.example.com", "*.example.com"]);
-        for bad in [
-            "",
-            "a..b",
-            "-a.com",
-            "a_b.com",
-            "*.",
-            "a.*.com",
-            "http://a.com",
-        ] {
+        for bad in ["", "a..b", "-a.com", "a_b.com", "*.", "a.*.com", "http://a.com"] {
             let mut s = spec("app");
             s.domains = vec!["ok.com".into(), bad.into()];
             assert_eq!(s.validate().unwrap_err().field, "domains[1]", "{bad}");
@@ -321,23 +230,5 @@ mod tests {
         let parsed: ProjectSpec = toml::from_str("name = \"a\"").unwrap();
         assert_eq!(parsed.healthy_threshold, 3);
         assert_eq!(parsed.branch, "main");
-    }
-
-    #[test]
-    fn base_ports_are_picked_as_free_non_overlapping_pairs() {
-        assert_eq!(pick_base_port(&[], |_| true), Some(20000));
-        assert_eq!(pick_base_port(&[20000], |_| true), Some(20002));
-        assert_eq!(pick_base_port(&[20001], |_| true), Some(20004));
-        assert_eq!(pick_base_port(&[], |p| p != 20001), Some(20002));
-        assert_eq!(pick_base_port(&[], |_| false), None);
-        assert!(ports_overlap(20000, 20001) && !ports_overlap(20000, 20002));
-    }
-
-    #[test]
-    fn slots_map_to_their_ports() {
-        assert_eq!(Slot::Blue.port(20000), 20000);
-        assert_eq!(Slot::Green.port(20000), 20001);
-        assert_eq!(Slot::Blue.other(), Slot::Green);
-        assert_eq!(Slot::parse("green"), Some(Slot::Green));
     }
 }

@@ -69,10 +69,7 @@ fn request_host(req: &RequestHeader) -> Option<String> {
 
 /// Whether the request may carry a body, so replaying it on another slot is not safe.
 fn has_body(req: &RequestHeader) -> bool {
-    let length = req
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok());
+    let length = req.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok());
     req.headers.contains_key(header::TRANSFER_ENCODING) || length.is_some_and(|l| l.trim() != "0")
 }
 
@@ -91,10 +88,7 @@ async fn write_page(session: &mut Session, status: u16, title: &str, detail: &st
 }
 
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 #[async_trait]
@@ -110,7 +104,10 @@ impl ProxyHttp for Gateway {
         let host = request_host(session.req_header()).unwrap_or_default();
         let table = self.routes.current();
         let Some(route) = table.lookup(&host).cloned() else {
-            let detail = format!("No project on this gateway serves the host <code>{}</code>. Add it to a project's domains.", escape(&host));
+            let detail = format!(
+                "No project on this gateway serves the host <code>{}</code>. Add it to a project's domains.",
+                escape(&host)
+            );
             write_page(session, 404, "Unknown host", &detail).await?;
             return Ok(true);
         };
@@ -128,14 +125,9 @@ impl ProxyHttp for Gateway {
         Ok(false)
     }
 
-    async fn upstream_peer(
-        &self,
-        _session: &mut Session,
-        ctx: &mut RequestCtx,
-    ) -> Result<Box<HttpPeer>> {
-        let upstream = ctx
-            .upstream
-            .ok_or_else(|| Error::explain(ErrorType::InternalError, "request was not routed"))?;
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
+        let upstream =
+            ctx.upstream.ok_or_else(|| Error::explain(ErrorType::InternalError, "request was not routed"))?;
         let mut peer = HttpPeer::new(upstream.addr, false, String::new());
         peer.options.idle_timeout = Some(UPSTREAM_IDLE);
         peer.options.connection_timeout = Some(UPSTREAM_CONNECT);
@@ -148,16 +140,9 @@ impl ProxyHttp for Gateway {
         up: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        let client = session
-            .client_addr()
-            .and_then(|a| a.as_inet())
-            .map(|a| a.ip().to_string());
+        let client = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip().to_string());
         if let Some(ip) = client {
-            let forwarded = match up
-                .headers
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-            {
+            let forwarded = match up.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
                 Some(prior) => format!("{prior}, {ip}"),
                 None => ip,
             };
@@ -192,32 +177,21 @@ impl ProxyHttp for Gateway {
         e
     }
 
-    async fn fail_to_proxy(
-        &self,
-        session: &mut Session,
-        e: &Error,
-        ctx: &mut RequestCtx,
-    ) -> FailToProxy {
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut RequestCtx) -> FailToProxy {
         let code = match e.etype() {
             ErrorType::HTTPStatus(code) => *code,
             _ if e.esource() == &ErrorSource::Downstream => 0,
             _ => 502,
         };
         if code > 0 {
-            let name = ctx
-                .route
-                .as_ref()
-                .map(|r| escape(&r.name))
-                .unwrap_or_default();
-            let detail = format!("The live deployment of <code>{name}</code> could not be reached. Check that it is running.");
+            let name = ctx.route.as_ref().map(|r| escape(&r.name)).unwrap_or_default();
+            let detail =
+                format!("The live deployment of <code>{name}</code> could not be reached. Check that it is running.");
             if let Err(write_err) = write_page(session, code, "Bad gateway", &detail).await {
                 tracing::debug!("cannot send the error page: {write_err}");
             }
         }
-        FailToProxy {
-            error_code: code,
-            can_reuse_downstream: false,
-        }
+        FailToProxy { error_code: code, can_reuse_downstream: false }
     }
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
@@ -250,10 +224,7 @@ mod tests {
             request_host(&req("http://H2.Example.com:8443/x", Some("other.test"))).as_deref(),
             Some("h2.example.com")
         );
-        assert_eq!(
-            request_host(&req("/x", Some("App.Test:8080"))).as_deref(),
-            Some("app.test")
-        );
+        assert_eq!(request_host(&req("/x", Some("App.Test:8080"))).as_deref(), Some("app.test"));
         assert_eq!(request_host(&req("/x", None)), None);
     }
 
@@ -266,9 +237,7 @@ mod tests {
         r.insert_header("content-length", "12").unwrap();
         assert!(has_body(&r));
         let mut chunked = req("/", Some("a"));
-        chunked
-            .insert_header("transfer-encoding", "chunked")
-            .unwrap();
+        chunked.insert_header("transfer-encoding", "chunked").unwrap();
         assert!(has_body(&chunked));
     }
 

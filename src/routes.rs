@@ -36,13 +36,7 @@ pub struct ProjectRoute {
 
 impl ProjectRoute {
     pub fn new(name: &str, domains: Vec<String>, metrics: Arc<ProjectMetrics>) -> Self {
-        ProjectRoute {
-            name: name.into(),
-            domains,
-            live: None,
-            warm: None,
-            metrics,
-        }
+        ProjectRoute { name: name.into(), domains, live: None, warm: None, metrics }
     }
 }
 
@@ -183,11 +177,7 @@ mod tests {
     }
 
     fn upstream(slot: Slot, port: u16) -> Upstream {
-        Upstream {
-            slot,
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-            deployment_id: port.into(),
-        }
+        Upstream { slot, addr: SocketAddr::from(([127, 0, 0, 1], port)), deployment_id: port.into() }
     }
 
     fn name_of(t: &RouteTable, host: &str) -> Option<String> {
@@ -218,18 +208,9 @@ mod tests {
         assert!(routes.switch("a", upstream(Slot::Green, 2)));
         let t = routes.current();
         let a = t.lookup("a.test").unwrap();
-        assert_eq!(
-            (a.live, a.warm),
-            (
-                Some(upstream(Slot::Green, 2)),
-                Some(upstream(Slot::Blue, 1))
-            )
-        );
+        assert_eq!((a.live, a.warm), (Some(upstream(Slot::Green, 2)), Some(upstream(Slot::Blue, 1))));
         assert!(t.lookup("b.test").unwrap().live.is_none());
-        assert!(
-            before.lookup("a.test").unwrap().live.is_none(),
-            "old snapshots never change"
-        );
+        assert!(before.lookup("a.test").unwrap().live.is_none(), "old snapshots never change");
         assert!(!routes.switch("missing", upstream(Slot::Blue, 3)));
         assert_eq!(t.projects().count(), 2);
     }
@@ -242,10 +223,7 @@ mod tests {
         routes.put_project(route("a", &["new.test"]));
         let t = routes.current();
         assert!(t.lookup("old.test").is_none());
-        assert_eq!(
-            t.lookup("new.test").unwrap().live,
-            Some(upstream(Slot::Blue, 1))
-        );
+        assert_eq!(t.lookup("new.test").unwrap().live, Some(upstream(Slot::Blue, 1)));
         routes.remove("a");
         assert!(routes.current().lookup("new.test").is_none());
     }
@@ -254,24 +232,9 @@ mod tests {
     fn counters_survive_a_switch() {
         let routes = Routes::new();
         routes.put_project(route("a", &["a.test"]));
-        routes
-            .current()
-            .project("a")
-            .unwrap()
-            .metrics
-            .inflight(Slot::Blue)
-            .inc();
+        routes.current().project("a").unwrap().metrics.inflight(Slot::Blue).inc();
         routes.switch("a", upstream(Slot::Green, 2));
-        assert_eq!(
-            routes
-                .current()
-                .project("a")
-                .unwrap()
-                .metrics
-                .inflight(Slot::Blue)
-                .get(),
-            1
-        );
+        assert_eq!(routes.current().project("a").unwrap().metrics.inflight(Slot::Blue).get(), 1);
     }
 
     #[test]

@@ -13,35 +13,13 @@ async fn api_needs_the_token_but_health_and_metrics_do_not() {
     assert_eq!(none.status(), 401);
     let body: serde_json::Value = none.json().await.unwrap();
     assert_eq!(body["error"]["code"], "unauthorized");
-    let wrong = gw
-        .http
-        .get(&url)
-        .bearer_auth("test-tokeN")
-        .send()
-        .await
-        .unwrap();
+    let wrong = gw.http.get(&url).bearer_auth("test-tokeN").send().await.unwrap();
     assert_eq!(wrong.status(), 401);
-    let health = gw
-        .http
-        .get(format!("{}/healthz", gw.admin_url()))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        health.json::<serde_json::Value>().await.unwrap()["status"],
-        "ok"
-    );
-    let metrics = gw
-        .http
-        .get(format!("{}/metrics", gw.admin_url()))
-        .send()
-        .await
-        .unwrap();
+    let health = gw.http.get(format!("{}/healthz", gw.admin_url())).send().await.unwrap();
+    assert_eq!(health.json::<serde_json::Value>().await.unwrap()["status"], "ok");
+    let metrics = gw.http.get(format!("{}/metrics", gw.admin_url())).send().await.unwrap();
     assert_eq!(metrics.status(), 200);
-    assert_eq!(
-        gw.api("GET", "/api/v1/projects", None).await,
-        (200, json!([]))
-    );
+    assert_eq!(gw.api("GET", "/api/v1/projects", None).await, (200, json!([])));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -49,21 +27,14 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
     let gw = Gateway::start().await;
     let cases = [
         (json!({"name": "Bad_Name"}), 422, "name"),
-        (
-            json!({"name": "ok", "domains": ["not a host"]}),
-            422,
-            "domains[0]",
-        ),
+        (json!({"name": "ok", "domains": ["not a host"]}), 422, "domains[0]"),
         (json!({"name": "ok", "base_port": 80}), 422, "base_port"),
         (json!({"name": "ok", "helth_path": "/"}), 422, "helth_path"),
     ];
     for (body, status, field) in cases {
         let (got, err) = gw.api("POST", "/api/v1/projects", Some(body.clone())).await;
         assert_eq!(got, status, "{body} -> {err}");
-        assert!(
-            err["error"]["message"].as_str().unwrap().contains(field),
-            "{body} -> {err}"
-        );
+        assert!(err["error"]["message"].as_str().unwrap().contains(field), "{body} -> {err}");
     }
     let malformed = gw
         .http
@@ -77,126 +48,54 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
     assert_eq!(malformed.status(), 400);
     let huge = json!({"name": "big", "release_command": "x".repeat(1_100_000)});
     assert_eq!(gw.api("POST", "/api/v1/projects", Some(huge)).await.0, 413);
-    assert_eq!(
-        gw.api("GET", "/api/v1/projects", None).await.1,
-        json!([]),
-        "nothing was created"
-    );
+    assert_eq!(gw.api("GET", "/api/v1/projects", None).await.1, json!([]), "nothing was created");
 
     gw.add_external_project("one", "one.test", json!({})).await;
-    let (status, err) = gw
-        .api("POST", "/api/v1/projects", Some(json!({"name": "one"})))
-        .await;
-    assert_eq!(
-        (status, err["error"]["code"].as_str()),
-        (409, Some("conflict"))
-    );
-    let (status, err) = gw
-        .api(
-            "POST",
-            "/api/v1/projects",
-            Some(json!({"name": "two", "domains": ["ONE.test"]})),
-        )
-        .await;
+    let (status, err) = gw.api("POST", "/api/v1/projects", Some(json!({"name": "one"}))).await;
+    assert_eq!((status, err["error"]["code"].as_str()), (409, Some("conflict")));
+    let (status, err) = gw.api("POST", "/api/v1/projects", Some(json!({"name": "two", "domains": ["ONE.test"]}))).await;
     assert_eq!(status, 409);
-    assert!(
-        err["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("project `one`"),
-        "{err}"
-    );
+    assert!(err["error"]["message"].as_str().unwrap().contains("project `one`"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deploy_requests_are_checked_against_the_runtime() {
     let gw = Gateway::start().await;
     gw.add_external_project("ext", "ext.test", json!({})).await;
-    let (status, _) = gw
-        .api("POST", "/api/v1/projects", Some(json!({"name": "dock"})))
-        .await;
+    let (status, _) = gw.api("POST", "/api/v1/projects", Some(json!({"name": "dock"}))).await;
     assert_eq!(status, 201);
     let cases = [
         ("ext", json!({"ref": "main"}), 422, "external process"),
         ("ext", json!({"target": "nowhere"}), 422, "HOST:PORT"),
         ("ext", json!({"target": "127.0.0.1:0"}), 422, "port 0"),
-        (
-            "dock",
-            json!({"target": "127.0.0.1:4000"}),
-            422,
-            "only for runtime \"external\"",
-        ),
-        (
-            "dock",
-            json!({"ref": "main"}),
-            422,
-            "not available in this version",
-        ),
-        (
-            "ghost",
-            json!({"target": "127.0.0.1:4000"}),
-            404,
-            "does not exist",
-        ),
+        ("dock", json!({"target": "127.0.0.1:4000"}), 422, "only for runtime \"external\""),
+        ("dock", json!({"ref": "main"}), 422, "not available in this version"),
+        ("ghost", json!({"target": "127.0.0.1:4000"}), 404, "does not exist"),
     ];
     for (project, body, status, words) in cases {
-        let (got, err) = gw
-            .api(
-                "POST",
-                &format!("/api/v1/projects/{project}/deployments"),
-                Some(body.clone()),
-            )
-            .await;
+        let (got, err) = gw.api("POST", &format!("/api/v1/projects/{project}/deployments"), Some(body.clone())).await;
         assert_eq!(got, status, "{project} {body} -> {err}");
-        assert!(
-            err["error"]["message"].as_str().unwrap().contains(words),
-            "{project} {body} -> {err}"
-        );
+        assert!(err["error"]["message"].as_str().unwrap().contains(words), "{project} {body} -> {err}");
     }
-    let (_, list) = gw
-        .api("GET", "/api/v1/projects/ext/deployments", None)
-        .await;
-    assert_eq!(
-        list,
-        json!([]),
-        "refused requests leave no deployment behind"
-    );
+    let (_, list) = gw.api("GET", "/api/v1/projects/ext/deployments", None).await;
+    assert_eq!(list, json!([]), "refused requests leave no deployment behind");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn patch_and_delete_take_effect_on_routing_at_once() {
     let gw = Gateway::start().await;
     let a = Upstream::start("A");
-    gw.add_external_project("app", "old.test", json!({"env": {"SECRET": "hunter2"}}))
-        .await;
+    gw.add_external_project("app", "old.test", json!({"env": {"SECRET": "hunter2"}})).await;
     gw.deploy("app", a.addr).await;
-    let (status, p) = gw
-        .api(
-            "PATCH",
-            "/api/v1/projects/app",
-            Some(json!({"domains": ["new.test"], "env": {"MORE": "x"}})),
-        )
-        .await;
+    let (status, p) =
+        gw.api("PATCH", "/api/v1/projects/app", Some(json!({"domains": ["new.test"], "env": {"MORE": "x"}}))).await;
     assert_eq!(status, 200, "{p}");
-    assert_eq!(
-        p["env"],
-        json!({"MORE": "***", "SECRET": "***"}),
-        "env merges and stays masked"
-    );
+    assert_eq!(p["env"], json!({"MORE": "***", "SECRET": "***"}), "env merges and stays masked");
     assert!(!p.to_string().contains("hunter2"));
     assert_eq!(gw.get("new.test", "/").await, (200, "A".to_string()));
     assert_eq!(gw.get("old.test", "/").await.0, 404);
-    let (status, err) = gw
-        .api(
-            "PATCH",
-            "/api/v1/projects/app",
-            Some(json!({"name": "renamed"})),
-        )
-        .await;
-    assert_eq!(
-        (status, err["error"]["field"].as_str()),
-        (422, Some("name"))
-    );
+    let (status, err) = gw.api("PATCH", "/api/v1/projects/app", Some(json!({"name": "renamed"}))).await;
+    assert_eq!((status, err["error"]["field"].as_str()), (422, Some("name")));
     assert_eq!(gw.api("DELETE", "/api/v1/projects/app", None).await.0, 204);
     assert_eq!(gw.get("new.test", "/").await.0, 404);
     assert_eq!(gw.api("GET", "/api/v1/projects/app", None).await.0, 404);
@@ -210,13 +109,6 @@ async fn projects_in_the_config_file_exist_at_start_and_wildcards_route() {
     let (status, p) = gw.api("GET", "/api/v1/projects/tenants", None).await;
     assert_eq!((status, p["runtime"].as_str()), (200, Some("external")));
     gw.deploy("tenants", a.addr).await;
-    assert_eq!(
-        gw.get("acme.tenants.test", "/").await,
-        (200, "A".to_string())
-    );
-    assert_eq!(
-        gw.get("a.b.tenants.test", "/").await.0,
-        404,
-        "a wildcard matches one label"
-    );
+    assert_eq!(gw.get("acme.tenants.test", "/").await, (200, "A".to_string()));
+    assert_eq!(gw.get("a.b.tenants.test", "/").await.0, 404, "a wildcard matches one label");
 }

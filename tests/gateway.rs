@@ -19,10 +19,7 @@ fn two_requests_on_one_connection(proxy: std::net::SocketAddr, host: &str) -> Ve
         let n = conn.read(&mut buf).unwrap();
         seen.push_str(&String::from_utf8_lossy(&buf[..n]));
     }
-    seen.lines()
-        .filter(|l| l.starts_with("HTTP/1.1"))
-        .map(str::to_owned)
-        .collect()
+    seen.lines().filter(|l| l.starts_with("HTTP/1.1")).map(str::to_owned).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -30,10 +27,7 @@ async fn unknown_host_gets_404_and_keeps_the_connection() {
     let gw = Gateway::start().await;
     let (status, body) = gw.get("nobody.test", "/").await;
     assert_eq!(status, 404);
-    assert!(
-        body.contains("Unknown host") && body.contains("nobody.test"),
-        "{body}"
-    );
+    assert!(body.contains("Unknown host") && body.contains("nobody.test"), "{body}");
     let lines = two_requests_on_one_connection(gw.proxy, "nobody.test");
     assert_eq!(lines, ["HTTP/1.1 404 Not Found", "HTTP/1.1 404 Not Found"]);
 }
@@ -41,19 +35,12 @@ async fn unknown_host_gets_404_and_keeps_the_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn project_without_live_deployment_gets_503() {
     let gw = Gateway::start().await;
-    gw.add_external_project("idle", "idle.test", json!({}))
-        .await;
+    gw.add_external_project("idle", "idle.test", json!({})).await;
     let (status, body) = gw.get("IDLE.test:8080", "/").await;
     assert_eq!(status, 503);
     assert!(body.contains("no live deployment"), "{body}");
     let lines = two_requests_on_one_connection(gw.proxy, "idle.test");
-    assert_eq!(
-        lines,
-        [
-            "HTTP/1.1 503 Service Unavailable",
-            "HTTP/1.1 503 Service Unavailable"
-        ]
-    );
+    assert_eq!(lines, ["HTTP/1.1 503 Service Unavailable", "HTTP/1.1 503 Service Unavailable"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -62,22 +49,12 @@ async fn deploy_a_then_b_flips_the_body() {
     let (a, b) = (Upstream::start("A"), Upstream::start("B"));
     gw.add_external_project("app", "app.test", json!({})).await;
     let first = gw.deploy("app", a.addr).await;
-    assert_eq!(
-        (first["status"].as_str(), first["slot"].as_str()),
-        (Some("ACTIVE"), Some("blue")),
-        "{first}"
-    );
+    assert_eq!((first["status"].as_str(), first["slot"].as_str()), (Some("ACTIVE"), Some("blue")), "{first}");
     assert_eq!(gw.get("app.test", "/").await, (200, "A".to_string()));
     let second = gw.deploy("app", b.addr).await;
-    assert_eq!(
-        (second["status"].as_str(), second["slot"].as_str()),
-        (Some("ACTIVE"), Some("green")),
-        "{second}"
-    );
+    assert_eq!((second["status"].as_str(), second["slot"].as_str()), (Some("ACTIVE"), Some("green")), "{second}");
     assert_eq!(gw.get("app.test", "/").await, (200, "B".to_string()));
-    let (_, old) = gw
-        .api("GET", &format!("/api/v1/deployments/{}", first["id"]), None)
-        .await;
+    let (_, old) = gw.api("GET", &format!("/api/v1/deployments/{}", first["id"]), None).await;
     assert_eq!(old["status"], "SUPERSEDED");
     let (_, project) = gw.api("GET", "/api/v1/projects/app", None).await;
     assert_eq!(project["live"]["id"], second["id"]);
@@ -86,39 +63,23 @@ async fn deploy_a_then_b_flips_the_body() {
     let headers: serde_json::Value = serde_json::from_str(&headers).unwrap();
     assert_eq!(headers["x-forwarded-for"], "127.0.0.1");
     assert_eq!(
-        (
-            headers["x-forwarded-proto"].as_str(),
-            headers["x-forwarded-host"].as_str()
-        ),
+        (headers["x-forwarded-proto"].as_str(), headers["x-forwarded-host"].as_str()),
         (Some("http"), Some("app.test"))
     );
     assert_eq!(headers["x-request-id"].as_str().map(str::len), Some(36));
 
-    let metrics = gw
-        .http
-        .get(format!("{}/metrics", gw.admin_url()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = gw.http.get(format!("{}/metrics", gw.admin_url())).send().await.unwrap().text().await.unwrap();
     for line in [
         "versiongate_live_slot{project=\"app\",slot=\"green\"} 1",
         "versiongate_deployments_total{project=\"app\",status=\"SUPERSEDED\"} 1",
     ] {
         assert!(metrics.contains(line), "missing {line}");
     }
-    assert!(metrics
-        .contains("versiongate_http_requests_total{code=\"2xx\",project=\"app\",slot=\"green\"}"));
+    assert!(metrics.contains("versiongate_http_requests_total{code=\"2xx\",project=\"app\",slot=\"green\"}"));
     let (_, log) = (
         0,
         gw.http
-            .get(format!(
-                "{}/api/v1/deployments/{}/logs",
-                gw.admin_url(),
-                second["id"]
-            ))
+            .get(format!("{}/api/v1/deployments/{}/logs", gw.admin_url(), second["id"]))
             .bearer_auth(&gw.token)
             .send()
             .await
@@ -128,9 +89,7 @@ async fn deploy_a_then_b_flips_the_body() {
             .unwrap(),
     );
     assert!(
-        log.contains("health gate passed")
-            && log.contains("switched")
-            && log.contains("drained the blue slot"),
+        log.contains("health gate passed") && log.contains("switched") && log.contains("drained the blue slot"),
         "{log}"
     );
 }
@@ -140,29 +99,19 @@ async fn unhealthy_deploy_fails_and_keeps_old_version_live() {
     let gw = Gateway::start().await;
     let (a, bad) = (Upstream::start("A"), Upstream::start("BAD"));
     bad.set_health(Health::Failing);
-    gw.add_external_project("app", "app.test", json!({"health_timeout_s": 2}))
-        .await;
+    gw.add_external_project("app", "app.test", json!({"health_timeout_s": 2})).await;
     gw.deploy("app", a.addr).await;
     let failed = gw.deploy("app", bad.addr).await;
     assert_eq!(failed["status"], "FAILED", "{failed}");
     let error = failed["error"].as_str().unwrap();
-    assert!(
-        error.contains("HTTP 500") && error.contains("health_timeout_s"),
-        "{error}"
-    );
+    assert!(error.contains("HTTP 500") && error.contains("health_timeout_s"), "{error}");
     assert_eq!(gw.get("app.test", "/").await, (200, "A".to_string()));
     let (_, project) = gw.api("GET", "/api/v1/projects/app", None).await;
     assert_eq!(project["live"]["target"], a.addr.to_string());
 
     let dead = std::net::SocketAddr::from(([127, 0, 0, 1], harness::free_port()));
     let refused = gw.deploy("app", dead).await;
-    assert!(
-        refused["error"]
-            .as_str()
-            .unwrap()
-            .contains("cannot connect"),
-        "{refused}"
-    );
+    assert!(refused["error"].as_str().unwrap().contains("cannot connect"), "{refused}");
     assert_eq!(gw.get("app.test", "/").await, (200, "A".to_string()));
 }
 
@@ -177,11 +126,7 @@ async fn restart_serves_the_live_route_before_any_deploy() {
     assert_eq!(gw.get("app.test", "/").await, (200, "A".to_string()));
     let (_, project) = gw.api("GET", "/api/v1/projects/app", None).await;
     assert_eq!(project["live"]["id"], live["id"]);
-    assert!(
-        gw.log().contains("routes restored: 1 projects, 1 live"),
-        "{}",
-        gw.log()
-    );
+    assert!(gw.log().contains("routes restored: 1 projects, 1 live"), "{}", gw.log());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -189,16 +134,10 @@ async fn a_deploy_cut_off_by_a_crash_is_failed_after_restart() {
     let mut gw = Gateway::start().await;
     let (a, slow) = (Upstream::start("A"), Upstream::start("SLOW"));
     slow.set_health(Health::Failing);
-    gw.add_external_project("app", "app.test", json!({"health_timeout_s": 60}))
-        .await;
+    gw.add_external_project("app", "app.test", json!({"health_timeout_s": 60})).await;
     gw.deploy("app", a.addr).await;
-    let (_, d) = gw
-        .api(
-            "POST",
-            "/api/v1/projects/app/deployments",
-            Some(json!({"target": slow.addr.to_string()})),
-        )
-        .await;
+    let (_, d) =
+        gw.api("POST", "/api/v1/projects/app/deployments", Some(json!({"target": slow.addr.to_string()}))).await;
     tokio::time::sleep(Duration::from_millis(600)).await;
     gw.crash_and_restart().await;
     let d = gw.wait_settled(d["id"].as_i64().unwrap()).await;
@@ -206,11 +145,7 @@ async fn a_deploy_cut_off_by_a_crash_is_failed_after_restart() {
     assert_eq!(d["error"], "gateway restarted during health_checking");
     assert_eq!(gw.get("app.test", "/").await, (200, "A".to_string()));
     let b = Upstream::start("B");
-    assert_eq!(
-        gw.deploy("app", b.addr).await["status"],
-        "ACTIVE",
-        "the lease was released"
-    );
+    assert_eq!(gw.deploy("app", b.addr).await["status"], "ACTIVE", "the lease was released");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -218,36 +153,14 @@ async fn cancelling_a_deploy_leaves_the_live_slot_alone() {
     let gw = Gateway::start().await;
     let (a, slow) = (Upstream::start("A"), Upstream::start("SLOW"));
     slow.set_health(Health::Slow);
-    gw.add_external_project("app", "app.test", json!({"health_timeout_s": 60}))
-        .await;
+    gw.add_external_project("app", "app.test", json!({"health_timeout_s": 60})).await;
     gw.deploy("app", a.addr).await;
-    let (_, d) = gw
-        .api(
-            "POST",
-            "/api/v1/projects/app/deployments",
-            Some(json!({"target": slow.addr.to_string()})),
-        )
-        .await;
+    let (_, d) =
+        gw.api("POST", "/api/v1/projects/app/deployments", Some(json!({"target": slow.addr.to_string()}))).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let (status, cancelled) = gw
-        .api(
-            "POST",
-            &format!("/api/v1/deployments/{}/cancel", d["id"]),
-            None,
-        )
-        .await;
-    assert_eq!(
-        (status, cancelled["status"].as_str()),
-        (200, Some("CANCELLED")),
-        "{cancelled}"
-    );
-    let (status, again) = gw
-        .api(
-            "POST",
-            &format!("/api/v1/deployments/{}/cancel", d["id"]),
-            None,
-        )
-        .await;
+    let (status, cancelled) = gw.api("POST", &format!("/api/v1/deployments/{}/cancel", d["id"]), None).await;
+    assert_eq!((status, cancelled["status"].as_str()), (200, Some("CANCELLED")), "{cancelled}");
+    let (status, again) = gw.api("POST", &format!("/api/v1/deployments/{}/cancel", d["id"]), None).await;
     assert_eq!(status, 409, "{again}");
     assert_eq!(gw.get("app.test", "/").await, (200, "A".to_string()));
 }
@@ -257,8 +170,7 @@ async fn cli_deploy_wait_exits_by_the_contract() {
     let gw = Gateway::start().await;
     let (a, bad) = (Upstream::start("A"), Upstream::start("BAD"));
     bad.set_health(Health::Failing);
-    gw.add_external_project("app", "app.test", json!({"health_timeout_s": 1}))
-        .await;
+    gw.add_external_project("app", "app.test", json!({"health_timeout_s": 1})).await;
     let target = a.addr.to_string();
     let (code, out, err) = cli(&gw, &["deploy", "app", "--target", &target, "--wait"]);
     assert_eq!(code, 0, "{out}{err}");
@@ -266,16 +178,10 @@ async fn cli_deploy_wait_exits_by_the_contract() {
     let bad_target = bad.addr.to_string();
     let (code, out, err) = cli(&gw, &["deploy", "app", "--target", &bad_target, "--follow"]);
     assert_eq!(code, 1, "{out}{err}");
-    assert!(
-        out.contains("health probe: HTTP 500") && err.contains("is FAILED"),
-        "{out}{err}"
-    );
+    assert!(out.contains("health probe: HTTP 500") && err.contains("is FAILED"), "{out}{err}");
     let (code, out, _) = cli(&gw, &["status", "app"]);
     assert_eq!(code, 0);
-    assert!(
-        out.contains("live on the blue slot") && out.contains("FAILED"),
-        "{out}"
-    );
+    assert!(out.contains("live on the blue slot") && out.contains("FAILED"), "{out}");
     let (code, _, err) = cli(&gw, &["deploy", "nosuch", "--target", &target]);
     assert_eq!(code, 2);
     assert!(err.contains("does not exist"), "{err}");

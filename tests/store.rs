@@ -13,31 +13,19 @@ struct Db {
 async fn sqlite() -> Db {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-    Db {
-        store: Store::open(&url).await.unwrap(),
-        _dir: Some(dir),
-    }
+    Db { store: Store::open(&url).await.unwrap(), _dir: Some(dir) }
 }
 
 async fn postgres() -> Db {
-    let admin = std::env::var("VERSIONGATE_TEST_PG_URL").expect(
-        "VERSIONGATE_TEST_PG_URL is not set: run scripts/test, which starts PostgreSQL and sets it",
-    );
+    let admin = std::env::var("VERSIONGATE_TEST_PG_URL")
+        .expect("VERSIONGATE_TEST_PG_URL is not set: run scripts/test, which starts PostgreSQL and sets it");
     sqlx::any::install_default_drivers();
     let name = format!("vg_test_{}", uuid::Uuid::new_v4().simple());
-    let pool = sqlx::AnyPool::connect(&admin)
-        .await
-        .expect("cannot reach the test PostgreSQL");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&pool)
-        .await
-        .unwrap();
+    let pool = sqlx::AnyPool::connect(&admin).await.expect("cannot reach the test PostgreSQL");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&pool).await.unwrap();
     pool.close().await;
     let (base, _) = admin.rsplit_once('/').unwrap();
-    Db {
-        store: Store::open(&format!("{base}/{name}")).await.unwrap(),
-        _dir: None,
-    }
+    Db { store: Store::open(&format!("{base}/{name}")).await.unwrap(), _dir: None }
 }
 
 macro_rules! on_both_databases {
@@ -68,12 +56,7 @@ on_both_databases!(
 
 fn spec(name: &str, domains: &[&str]) -> ProjectSpec {
     let domains = domains.iter().map(|d| d.to_string()).collect();
-    ProjectSpec {
-        name: name.into(),
-        domains,
-        runtime: RuntimeKind::External,
-        ..ProjectSpec::default()
-    }
+    ProjectSpec { name: name.into(), domains, runtime: RuntimeKind::External, ..ProjectSpec::default() }
 }
 
 fn new_deployment(project: &str, target: &str) -> NewDeployment {
@@ -87,287 +70,126 @@ fn new_deployment(project: &str, target: &str) -> NewDeployment {
 }
 
 async fn projects_round_trip_with_picked_ports(store: &Store) {
-    let a = store
-        .create_project(spec("a", &["a.test"]), 1, &|_| true)
-        .await
-        .unwrap();
-    let b = store
-        .create_project(spec("b", &["b.test", "*.b.test"]), 2, &|p| p != 20002)
-        .await
-        .unwrap();
-    assert_eq!(
-        (a.base_port, b.base_port),
-        (20000, 20004),
-        "b skips 20002, which is busy on the host"
-    );
+    let a = store.create_project(spec("a", &["a.test"]), 1, &|_| true).await.unwrap();
+    let b = store.create_project(spec("b", &["b.test", "*.b.test"]), 2, &|p| p != 20002).await.unwrap();
+    assert_eq!((a.base_port, b.base_port), (20000, 20004), "b skips 20002, which is busy on the host");
     assert_eq!(store.project("b").await.unwrap().unwrap(), b);
     let mut changed = b.spec.clone();
     changed.domains = vec!["new.b.test".into()];
     changed.base_port = None;
     let updated = store.update_project(changed, 3).await.unwrap();
-    assert_eq!(
-        (updated.base_port, updated.created_at, updated.updated_at),
-        (20004, 2, 3)
-    );
-    let names: Vec<String> = store
-        .projects()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r.unwrap().spec.name)
-        .collect();
+    assert_eq!((updated.base_port, updated.created_at, updated.updated_at), (20004, 2, 3));
+    let names: Vec<String> = store.projects().await.unwrap().into_iter().map(|r| r.unwrap().spec.name).collect();
     assert_eq!(names, ["a", "b"]);
-    store
-        .create_project(spec("c", &["b.test"]), 4, &|_| true)
-        .await
-        .expect("b.test was released by the update");
+    store.create_project(spec("c", &["b.test"]), 4, &|_| true).await.expect("b.test was released by the update");
 }
 
 async fn duplicate_names_domains_and_ports_conflict(store: &Store) {
-    store
-        .create_project(spec("a", &["a.test"]), 1, &|_| true)
-        .await
-        .unwrap();
+    store.create_project(spec("a", &["a.test"]), 1, &|_| true).await.unwrap();
     let conflict = |r: Result<_, StoreError>| match r {
         Err(StoreError::Conflict(m)) => m,
         other => panic!("expected a conflict, got {other:?}"),
     };
-    assert!(
-        conflict(store.create_project(spec("a", &[]), 2, &|_| true).await)
-            .contains("already exists")
-    );
-    assert!(conflict(
-        store
-            .create_project(spec("b", &["a.test"]), 2, &|_| true)
-            .await
-    )
-    .contains("project `a`"));
+    assert!(conflict(store.create_project(spec("a", &[]), 2, &|_| true).await).contains("already exists"));
+    assert!(conflict(store.create_project(spec("b", &["a.test"]), 2, &|_| true).await).contains("project `a`"));
     let mut overlapping = spec("c", &[]);
     overlapping.base_port = Some(20001);
-    assert!(
-        conflict(store.create_project(overlapping, 2, &|_| true).await)
-            .contains("overlaps project `a`")
-    );
-    assert!(
-        store.project("b").await.unwrap().is_none(),
-        "a refused create leaves nothing behind"
-    );
+    assert!(conflict(store.create_project(overlapping, 2, &|_| true).await).contains("overlaps project `a`"));
+    assert!(store.project("b").await.unwrap().is_none(), "a refused create leaves nothing behind");
 }
 
 async fn a_deployment_moves_only_by_legal_transitions(store: &Store) {
-    store
-        .create_project(spec("a", &[]), 1, &|_| true)
-        .await
-        .unwrap();
-    let d = store
-        .create_deployment(new_deployment("a", "127.0.0.1:4001"), 10)
-        .await
-        .unwrap();
-    assert_eq!(
-        (d.status, d.phase, d.trigger),
-        (Status::Queued, Phase::Queued, Trigger::Api)
-    );
-    assert!(matches!(
-        store.apply(d.id, Event::Activate, None, None, 11).await,
-        Err(StoreError::Transition(_))
-    ));
-    let started = store
-        .start_deployment(d.id, Slot::Green, 4001, Phase::HealthChecking, 12)
-        .await
-        .unwrap();
-    assert_eq!(
-        (started.status, started.slot, started.started_at),
-        (Status::Deploying, Some(Slot::Green), Some(12))
-    );
-    assert!(
-        store.set_phase(d.id, Phase::Queued, 13).await.is_err(),
-        "phases never go back"
-    );
-    let failed = store
-        .apply(
-            d.id,
-            Event::Fail,
-            None,
-            Some("health check failed: boom"),
-            14,
-        )
-        .await
-        .unwrap();
+    store.create_project(spec("a", &[]), 1, &|_| true).await.unwrap();
+    let d = store.create_deployment(new_deployment("a", "127.0.0.1:4001"), 10).await.unwrap();
+    assert_eq!((d.status, d.phase, d.trigger), (Status::Queued, Phase::Queued, Trigger::Api));
+    assert!(matches!(store.apply(d.id, Event::Activate, None, None, 11).await, Err(StoreError::Transition(_))));
+    let started = store.start_deployment(d.id, Slot::Green, 4001, Phase::HealthChecking, 12).await.unwrap();
+    assert_eq!((started.status, started.slot, started.started_at), (Status::Deploying, Some(Slot::Green), Some(12)));
+    assert!(store.set_phase(d.id, Phase::Queued, 13).await.is_err(), "phases never go back");
+    let failed = store.apply(d.id, Event::Fail, None, Some("health check failed: boom"), 14).await.unwrap();
     assert_eq!(
         (failed.status, failed.error.as_deref(), failed.finished_at),
         (Status::Failed, Some("health check failed: boom"), Some(14))
     );
-    assert!(
-        store
-            .apply(d.id, Event::Start, None, None, 15)
-            .await
-            .is_err(),
-        "FAILED is final"
-    );
+    assert!(store.apply(d.id, Event::Start, None, None, 15).await.is_err(), "FAILED is final");
     let events = store.events(d.id).await.unwrap();
     let statuses: Vec<Status> = events.iter().map(|e| e.status).collect();
-    assert_eq!(
-        statuses,
-        [Status::Queued, Status::Deploying, Status::Failed]
-    );
+    assert_eq!(statuses, [Status::Queued, Status::Deploying, Status::Failed]);
     assert_eq!(store.deployment(d.id).await.unwrap().unwrap(), failed);
 }
 
 async fn activation_supersedes_the_previous_live_deployment(store: &Store) {
-    store
-        .create_project(spec("a", &[]), 1, &|_| true)
-        .await
-        .unwrap();
+    store.create_project(spec("a", &[]), 1, &|_| true).await.unwrap();
     let mut ids = Vec::new();
     for (i, target) in ["127.0.0.1:4001", "127.0.0.1:4002"].iter().enumerate() {
-        let d = store
-            .create_deployment(new_deployment("a", target), 10)
-            .await
-            .unwrap();
+        let d = store.create_deployment(new_deployment("a", target), 10).await.unwrap();
         let slot = if i == 0 { Slot::Blue } else { Slot::Green };
-        store
-            .start_deployment(d.id, slot, 4001, Phase::HealthChecking, 11)
-            .await
-            .unwrap();
+        store.start_deployment(d.id, slot, 4001, Phase::HealthChecking, 11).await.unwrap();
         let (live, previous) = store.activate(d.id, Phase::Draining, 12).await.unwrap();
         assert_eq!((live.status, live.phase), (Status::Active, Phase::Draining));
         assert_eq!(previous.map(|p| p.id), ids.last().copied());
         ids.push(d.id);
     }
-    assert_eq!(
-        store.live_deployment("a").await.unwrap().unwrap().id,
-        ids[1]
-    );
-    assert_eq!(
-        store.deployment(ids[0]).await.unwrap().unwrap().status,
-        Status::Superseded
-    );
+    assert_eq!(store.live_deployment("a").await.unwrap().unwrap().id, ids[1]);
+    assert_eq!(store.deployment(ids[0]).await.unwrap().unwrap().status, Status::Superseded);
     let done = store.set_phase(ids[1], Phase::Done, 20).await.unwrap();
     assert_eq!(done.duration_ms(), Some(9));
-    let active = store
-        .deployments_with_status(&[Status::Active])
-        .await
-        .unwrap();
+    let active = store.deployments_with_status(&[Status::Active]).await.unwrap();
     assert_eq!(active.len(), 1);
 }
 
 async fn queued_pushes_coalesce_into_the_newest(store: &Store) {
-    store
-        .create_project(spec("a", &[]), 1, &|_| true)
-        .await
-        .unwrap();
+    store.create_project(spec("a", &[]), 1, &|_| true).await.unwrap();
     let mut ids = Vec::new();
     for port in 1..=3 {
-        ids.push(
-            store
-                .create_deployment(new_deployment("a", &format!("127.0.0.1:400{port}")), 10)
-                .await
-                .unwrap()
-                .id,
-        );
+        ids.push(store.create_deployment(new_deployment("a", &format!("127.0.0.1:400{port}")), 10).await.unwrap().id);
     }
     let newest = store.take_newest_queued("a", 11).await.unwrap().unwrap();
     assert_eq!(newest.id, ids[2]);
     for old in &ids[..2] {
         let d = store.deployment(*old).await.unwrap().unwrap();
         assert_eq!(d.status, Status::Cancelled);
-        assert!(d
-            .error
-            .unwrap()
-            .contains(&format!("newer deployment {}", ids[2])));
+        assert!(d.error.unwrap().contains(&format!("newer deployment {}", ids[2])));
     }
-    assert_eq!(
-        store.take_newest_queued("a", 12).await.unwrap().unwrap().id,
-        ids[2],
-        "taking does not start it"
-    );
-    let listed: Vec<i64> = store
-        .deployments("a", 2)
-        .await
-        .unwrap()
-        .iter()
-        .map(|d| d.id)
-        .collect();
+    assert_eq!(store.take_newest_queued("a", 12).await.unwrap().unwrap().id, ids[2], "taking does not start it");
+    let listed: Vec<i64> = store.deployments("a", 2).await.unwrap().iter().map(|d| d.id).collect();
     assert_eq!(listed, [ids[2], ids[1]], "newest first, limited");
 }
 
 async fn logs_page_in_order(store: &Store) {
-    store
-        .create_project(spec("a", &[]), 1, &|_| true)
-        .await
-        .unwrap();
-    let d = store
-        .create_deployment(new_deployment("a", "127.0.0.1:4001"), 1)
-        .await
-        .unwrap();
+    store.create_project(spec("a", &[]), 1, &|_| true).await.unwrap();
+    let d = store.create_deployment(new_deployment("a", "127.0.0.1:4001"), 1).await.unwrap();
     for i in 0..5 {
-        store
-            .append_log(d.id, &format!("line {i}"), 10 + i)
-            .await
-            .unwrap();
+        store.append_log(d.id, &format!("line {i}"), 10 + i).await.unwrap();
     }
     let first = store.logs(d.id, 0, 3).await.unwrap();
-    assert_eq!(
-        first.iter().map(|l| l.line.as_str()).collect::<Vec<_>>(),
-        ["line 0", "line 1", "line 2"]
-    );
+    assert_eq!(first.iter().map(|l| l.line.as_str()).collect::<Vec<_>>(), ["line 0", "line 1", "line 2"]);
     let rest = store.logs(d.id, first[2].seq, 100).await.unwrap();
-    assert_eq!(
-        rest.iter().map(|l| l.line.as_str()).collect::<Vec<_>>(),
-        ["line 3", "line 4"]
-    );
+    assert_eq!(rest.iter().map(|l| l.line.as_str()).collect::<Vec<_>>(), ["line 3", "line 4"]);
     assert!(store.logs(d.id, rest[1].seq, 100).await.unwrap().is_empty());
 }
 
 async fn one_lease_holder_at_a_time(store: &Store) {
-    store
-        .create_project(spec("a", &[]), 1, &|_| true)
-        .await
-        .unwrap();
+    store.create_project(spec("a", &[]), 1, &|_| true).await.unwrap();
     assert!(store.acquire_lease("a", "one", 1, 100, 70).await.unwrap());
-    assert!(
-        !store.acquire_lease("a", "two", 2, 101, 71).await.unwrap(),
-        "a fresh lease is kept"
-    );
-    assert!(
-        store.acquire_lease("a", "one", 3, 102, 72).await.unwrap(),
-        "the holder may renew"
-    );
+    assert!(!store.acquire_lease("a", "two", 2, 101, 71).await.unwrap(), "a fresh lease is kept");
+    assert!(store.acquire_lease("a", "one", 3, 102, 72).await.unwrap(), "the holder may renew");
     assert!(store.heartbeat_lease("a", "one", 150).await.unwrap());
     assert!(!store.heartbeat_lease("a", "two", 150).await.unwrap());
-    assert!(
-        store.acquire_lease("a", "two", 4, 300, 200).await.unwrap(),
-        "a stale lease is taken over"
-    );
-    assert_eq!(
-        store.lease_owner("a").await.unwrap().as_deref(),
-        Some("two")
-    );
+    assert!(store.acquire_lease("a", "two", 4, 300, 200).await.unwrap(), "a stale lease is taken over");
+    assert_eq!(store.lease_owner("a").await.unwrap().as_deref(), Some("two"));
     store.release_lease("a", "one").await.unwrap();
-    assert_eq!(
-        store.lease_owner("a").await.unwrap().as_deref(),
-        Some("two"),
-        "only the holder releases"
-    );
+    assert_eq!(store.lease_owner("a").await.unwrap().as_deref(), Some("two"), "only the holder releases");
     assert_eq!(store.clear_foreign_leases("three").await.unwrap(), 1);
     assert_eq!(store.lease_owner("a").await.unwrap(), None);
 }
 
 async fn deleting_a_project_removes_its_history(store: &Store) {
-    store
-        .create_project(spec("a", &["a.test"]), 1, &|_| true)
-        .await
-        .unwrap();
-    let d = store
-        .create_deployment(new_deployment("a", "127.0.0.1:4001"), 1)
-        .await
-        .unwrap();
+    store.create_project(spec("a", &["a.test"]), 1, &|_| true).await.unwrap();
+    let d = store.create_deployment(new_deployment("a", "127.0.0.1:4001"), 1).await.unwrap();
     store.append_log(d.id, "x", 2).await.unwrap();
     assert!(store.delete_project("a").await.unwrap());
     assert!(!store.delete_project("a").await.unwrap());
     assert!(store.deployment(d.id).await.unwrap().is_none());
-    store
-        .create_project(spec("b", &["a.test"]), 3, &|_| true)
-        .await
-        .expect("the domain is free again");
+    store.create_project(spec("b", &["a.test"]), 3, &|_| true).await.expect("the domain is free again");
 }

@@ -14,10 +14,7 @@ use subtle::ConstantTimeEq;
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     #[error("cannot read or create the admin token file {path}: {source}. Check that data_dir is writable")]
-    TokenFile {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    TokenFile { path: PathBuf, source: std::io::Error },
     #[error("cannot generate a random admin token: {0}")]
     Random(String),
 }
@@ -31,22 +28,14 @@ pub enum TokenSource {
 
 /// The configured token (config or `VERSIONGATE_ADMIN_TOKEN`, already merged), else the one in
 /// `data_dir/admin-token`, else a new random one written there with mode 0600.
-pub fn load_or_create_token(
-    configured: &str,
-    data_dir: &Path,
-) -> Result<(String, TokenSource), AuthError> {
+pub fn load_or_create_token(configured: &str, data_dir: &Path) -> Result<(String, TokenSource), AuthError> {
     if !configured.is_empty() {
         return Ok((configured.to_owned(), TokenSource::Config));
     }
     let path = data_dir.join("admin-token");
-    let file_err = |source| AuthError::TokenFile {
-        path: path.clone(),
-        source,
-    };
+    let file_err = |source| AuthError::TokenFile { path: path.clone(), source };
     match std::fs::read_to_string(&path) {
-        Ok(text) if !text.trim().is_empty() => {
-            return Ok((text.trim().to_owned(), TokenSource::File(path)))
-        }
+        Ok(text) if !text.trim().is_empty() => return Ok((text.trim().to_owned(), TokenSource::File(path))),
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(file_err(e)),
@@ -62,10 +51,8 @@ pub fn load_or_create_token(
         .mode(0o600)
         .open(&path)
         .map_err(file_err)?;
-    file.set_permissions(std::fs::Permissions::from_mode(0o600))
-        .map_err(file_err)?;
-    file.write_all(format!("{token}\n").as_bytes())
-        .map_err(file_err)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(file_err)?;
+    file.write_all(format!("{token}\n").as_bytes()).map_err(file_err)?;
     Ok((token, TokenSource::Generated(path)))
 }
 
@@ -82,11 +69,7 @@ impl TokenSource {
 }
 
 /// Rejects API calls without `Authorization: Bearer <token>`.
-pub async fn require_token(
-    State(state): State<AdminState>,
-    req: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
+pub async fn require_token(State(state): State<AdminState>, req: Request, next: Next) -> Result<Response, ApiError> {
     let given = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -114,10 +97,7 @@ mod tests {
         let (first, source) = load_or_create_token("", dir.path()).unwrap();
         assert!(matches!(source, TokenSource::Generated(_)));
         assert_eq!(first.len(), 64);
-        let mode = std::fs::metadata(dir.path().join("admin-token"))
-            .unwrap()
-            .permissions()
-            .mode();
+        let mode = std::fs::metadata(dir.path().join("admin-token")).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         let (again, source) = load_or_create_token("", dir.path()).unwrap();
         assert_eq!(again, first);

@@ -34,11 +34,7 @@ pub async fn create(
     Path(name): Path<String>,
     ApiJson(body): ApiJson<DeployBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let request = DeployRequest {
-        git_ref: body.git_ref,
-        target: body.target,
-        trigger: Some(Trigger::Api),
-    };
+    let request = DeployRequest { git_ref: body.git_ref, target: body.target, trigger: Some(Trigger::Api) };
     let d = state.controller.submit(&name, request).await?;
     Ok((StatusCode::ACCEPTED, Json(views::deployment(&d))))
 }
@@ -54,20 +50,12 @@ pub async fn list(
     }
     let limit = q.limit.unwrap_or(20).clamp(1, 500);
     let list = store.deployments(&name, limit).await?;
-    Ok(Json(Value::Array(
-        list.iter().map(views::deployment).collect(),
-    )))
+    Ok(Json(Value::Array(list.iter().map(views::deployment).collect())))
 }
 
-pub async fn show(
-    State(state): State<AdminState>,
-    Path(id): Path<i64>,
-) -> Result<Json<Value>, ApiError> {
+pub async fn show(State(state): State<AdminState>, Path(id): Path<i64>) -> Result<Json<Value>, ApiError> {
     let store = state.controller.store();
-    let d = store
-        .deployment(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("deployment {id}")))?;
+    let d = store.deployment(id).await?.ok_or_else(|| ApiError::not_found(format!("deployment {id}")))?;
     let mut v = views::deployment(&d);
     let events = store.events(id).await?;
     v["events"] = events
@@ -77,10 +65,7 @@ pub async fn show(
     Ok(Json(v))
 }
 
-pub async fn cancel(
-    State(state): State<AdminState>,
-    Path(id): Path<i64>,
-) -> Result<Json<Value>, ApiError> {
+pub async fn cancel(State(state): State<AdminState>, Path(id): Path<i64>) -> Result<Json<Value>, ApiError> {
     let d = state.controller.cancel(id).await?;
     Ok(Json(views::deployment(&d)))
 }
@@ -95,14 +80,10 @@ pub async fn logs(
     if store.deployment(id).await?.is_none() {
         return Err(ApiError::not_found(format!("deployment {id}")));
     }
-    let wants_sse = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("text/event-stream"));
+    let wants_sse =
+        headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/event-stream"));
     if wants_sse {
-        return Ok(Sse::new(follow(store, id))
-            .keep_alive(KeepAlive::default())
-            .into_response());
+        return Ok(Sse::new(follow(store, id)).keep_alive(KeepAlive::default()).into_response());
     }
     let mut text = String::new();
     let mut after = 0;
@@ -121,36 +102,29 @@ pub async fn logs(
 /// Polls the store, so lines written by any process are streamed; ends with an `end` event naming the status.
 fn follow(store: Store, id: i64) -> impl Stream<Item = Result<Event, Infallible>> {
     let state = (store, 0i64, Vec::<Event>::new(), false);
-    stream::unfold(
-        state,
-        move |(store, mut after, mut pending, mut ended)| async move {
-            loop {
-                if let Some(event) = pending.pop() {
-                    return Some((Ok(event), (store, after, pending, ended)));
-                }
-                if ended {
-                    return None;
-                }
-                let settled = match store.deployment(id).await {
-                    Ok(Some(d)) => d.status.is_settled(d.phase).then_some(d.status),
-                    _ => None,
-                };
-                let lines = store.logs(id, after, 500).await.unwrap_or_default();
-                if let Some(last) = lines.last() {
-                    after = last.seq;
-                }
-                pending = lines
-                    .into_iter()
-                    .rev()
-                    .map(|l| Event::default().data(l.line))
-                    .collect();
-                if let Some(status) = settled {
-                    pending.insert(0, Event::default().event("end").data(status.as_str()));
-                    ended = true;
-                } else if pending.is_empty() {
-                    tokio::time::sleep(Duration::from_millis(250)).await;
-                }
+    stream::unfold(state, move |(store, mut after, mut pending, mut ended)| async move {
+        loop {
+            if let Some(event) = pending.pop() {
+                return Some((Ok(event), (store, after, pending, ended)));
             }
-        },
-    )
+            if ended {
+                return None;
+            }
+            let settled = match store.deployment(id).await {
+                Ok(Some(d)) => d.status.is_settled(d.phase).then_some(d.status),
+                _ => None,
+            };
+            let lines = store.logs(id, after, 500).await.unwrap_or_default();
+            if let Some(last) = lines.last() {
+                after = last.seq;
+            }
+            pending = lines.into_iter().rev().map(|l| Event::default().data(l.line)).collect();
+            if let Some(status) = settled {
+                pending.insert(0, Event::default().event("end").data(status.as_str()));
+                ended = true;
+            } else if pending.is_empty() {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
+    })
 }

@@ -19,20 +19,11 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            code,
-            message: message.into(),
-            field: None,
-        }
+        ApiError { status, code, message: message.into(), field: None }
     }
 
     pub fn not_found(what: impl std::fmt::Display) -> Self {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("{what} does not exist"),
-        )
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{what} does not exist"))
     }
 }
 
@@ -51,11 +42,7 @@ impl IntoResponse for ApiError {
 
 impl From<ProjectError> for ApiError {
     fn from(e: ProjectError) -> Self {
-        let mut err = ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_field",
-            e.to_string(),
-        );
+        let mut err = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", e.to_string());
         err.field = Some(e.field);
         err
     }
@@ -66,19 +53,11 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
             StoreError::NotFound(what) => ApiError::not_found(what),
-            StoreError::Transition(t) => {
-                ApiError::new(StatusCode::CONFLICT, "illegal_transition", t.to_string())
+            StoreError::Transition(t) => ApiError::new(StatusCode::CONFLICT, "illegal_transition", t.to_string()),
+            StoreError::Query(_) | StoreError::Connect { .. } => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e.to_string())
             }
-            StoreError::Query(_) | StoreError::Connect { .. } => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "store_unavailable",
-                e.to_string(),
-            ),
-            other => ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                other.to_string(),
-            ),
+            other => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", other.to_string()),
         }
     }
 }
@@ -93,9 +72,7 @@ impl From<ControllerError> for ApiError {
             ControllerError::BadTarget { .. } | ControllerError::WrongRequest(_) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request")
             }
-            ControllerError::NotCancellable { .. } | ControllerError::Busy(_) => {
-                (StatusCode::CONFLICT, "conflict")
-            }
+            ControllerError::NotCancellable { .. } | ControllerError::Busy(_) => (StatusCode::CONFLICT, "conflict"),
         };
         match e {
             ControllerError::Store(store) => store.into(),
@@ -123,11 +100,9 @@ impl From<JsonRejection> for ApiError {
                 "payload_too_large",
                 "the body is over 1 MiB; send a smaller request",
             ),
-            _ => ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "malformed_json",
-                format!("the body is not valid JSON: {text}"),
-            ),
+            _ => {
+                ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("the body is not valid JSON: {text}"))
+            }
         }
     }
 }

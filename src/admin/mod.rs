@@ -36,23 +36,12 @@ pub struct AdminState {
 pub fn router(state: AdminState) -> Router {
     let api = Router::new()
         .route("/projects", get(projects::list).post(projects::create))
-        .route(
-            "/projects/{name}",
-            get(projects::show)
-                .patch(projects::update)
-                .delete(projects::remove),
-        )
-        .route(
-            "/projects/{name}/deployments",
-            get(deployments::list).post(deployments::create),
-        )
+        .route("/projects/{name}", get(projects::show).patch(projects::update).delete(projects::remove))
+        .route("/projects/{name}/deployments", get(deployments::list).post(deployments::create))
         .route("/deployments/{id}", get(deployments::show))
         .route("/deployments/{id}/logs", get(deployments::logs))
         .route("/deployments/{id}/cancel", post(deployments::cancel))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            auth::require_token,
-        ));
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token));
     Router::new()
         .nest("/api/v1", api)
         .route("/healthz", get(healthz))
@@ -64,11 +53,7 @@ pub fn router(state: AdminState) -> Router {
 
 async fn healthz(State(state): State<AdminState>) -> Json<serde_json::Value> {
     let store_ok = state.controller.store().ping().await;
-    let report = state
-        .restore
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
+    let report = state.restore.lock().unwrap_or_else(|e| e.into_inner()).clone();
     Json(json!({
         "status": "ok",
         "store": if store_ok { "ok" } else { "unreachable" },
@@ -79,10 +64,7 @@ async fn healthz(State(state): State<AdminState>) -> Json<serde_json::Value> {
 }
 
 async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
 }
 
 /// JSON bodies whose rejections become [`ApiError`]s (400, 413, 415 or 422).

@@ -27,15 +27,9 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(views::project(&record, None))))
 }
 
-pub async fn show(
-    State(state): State<AdminState>,
-    Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+pub async fn show(State(state): State<AdminState>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
     let store = state.controller.store();
-    let record = store
-        .project(&name)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("project `{name}`")))?;
+    let record = store.project(&name).await?.ok_or_else(|| ApiError::not_found(format!("project `{name}`")))?;
     let live = store.live_deployment(&name).await?;
     Ok(Json(views::project(&record, live.as_ref())))
 }
@@ -48,10 +42,7 @@ pub async fn update(
     ApiJson(changes): ApiJson<Map<String, Value>>,
 ) -> Result<Json<Value>, ApiError> {
     let store = state.controller.store();
-    let record = store
-        .project(&name)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("project `{name}`")))?;
+    let record = store.project(&name).await?.ok_or_else(|| ApiError::not_found(format!("project `{name}`")))?;
     let mut merged = serde_json::to_value(&record.spec)
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
     for (key, value) in changes {
@@ -70,11 +61,7 @@ pub async fn update(
         }
     }
     let spec: ProjectSpec = serde_json::from_value(merged).map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_field",
-            format!("{e}. Fix that field and retry"),
-        )
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", format!("{e}. Fix that field and retry"))
     })?;
     let record = state.controller.update_project(spec.validate()?).await?;
     let live = store.live_deployment(&name).await?;
@@ -96,10 +83,7 @@ fn merge_env(merged: &mut Value, changes: Map<String, Value>) {
     }
 }
 
-pub async fn remove(
-    State(state): State<AdminState>,
-    Path(name): Path<String>,
-) -> Result<StatusCode, ApiError> {
+pub async fn remove(State(state): State<AdminState>, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
     state.controller.delete_project(&name).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -43,23 +43,12 @@ mod tests {
 
     #[test]
     fn secrets_never_leave_in_json() {
-        let mut spec = ProjectSpec {
-            name: "a".into(),
-            webhook_secret: "s3cret-hook-value".into(),
-            ..ProjectSpec::default()
-        };
+        let mut spec =
+            ProjectSpec { name: "a".into(), webhook_secret: "s3cret-hook-value".into(), ..ProjectSpec::default() };
         spec.env.insert("DB".into(), "pw-value-123".into());
-        let record = ProjectRecord {
-            spec,
-            base_port: 20000,
-            created_at: 0,
-            updated_at: 0,
-        };
+        let record = ProjectRecord { spec, base_port: 20000, created_at: 0, updated_at: 0 };
         let text = project(&record, None).to_string();
-        assert!(
-            !text.contains("s3cret-hook-value") && !text.contains("pw-value-123"),
-            "{text}"
-        );
+        assert!(!text.contains("s3cret-hook-value") && !text.contains("pw-value-123"), "{text}");
         assert!(text.contains("\"DB\":\"***\""));
         assert_eq!(time(0), "1970-01-01T00:00:00.000Z");
     }

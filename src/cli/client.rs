@@ -23,18 +23,13 @@ pub struct Client {
 impl Client {
     /// From `VERSIONGATE_URL` (default `http://127.0.0.1:9080`) and `VERSIONGATE_TOKEN`.
     pub fn from_env() -> Result<Client, ClientError> {
-        let base =
-            std::env::var("VERSIONGATE_URL").unwrap_or_else(|_| "http://127.0.0.1:9080".into());
+        let base = std::env::var("VERSIONGATE_URL").unwrap_or_else(|_| "http://127.0.0.1:9080".into());
         let token = std::env::var("VERSIONGATE_TOKEN").unwrap_or_default();
         Ok(Client::new(&base, &token))
     }
 
     pub fn new(base: &str, token: &str) -> Client {
-        Client {
-            base: base.trim_end_matches('/').to_owned(),
-            token: token.to_owned(),
-            http: reqwest::Client::new(),
-        }
+        Client { base: base.trim_end_matches('/').to_owned(), token: token.to_owned(), http: reqwest::Client::new() }
     }
 
     pub async fn get(&self, path: &str) -> Result<Value, ClientError> {
@@ -57,12 +52,7 @@ impl Client {
         Err(api_error(status, &text))
     }
 
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&Value>,
-    ) -> Result<Value, ClientError> {
+    async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Value, ClientError> {
         let (status, text) = self.send(method, path, body).await?;
         if status.is_success() {
             return Ok(serde_json::from_str(&text).unwrap_or(Value::Null));
@@ -81,35 +71,16 @@ impl Client {
         if let Some(body) = body {
             req = req.json(body);
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|source| ClientError::Unreachable {
-                url: self.base.clone(),
-                source,
-            })?;
+        let resp = req.send().await.map_err(|source| ClientError::Unreachable { url: self.base.clone(), source })?;
         let status = resp.status();
-        let text = resp
-            .text()
-            .await
-            .map_err(|source| ClientError::Unreachable {
-                url: self.base.clone(),
-                source,
-            })?;
+        let text = resp.text().await.map_err(|source| ClientError::Unreachable { url: self.base.clone(), source })?;
         Ok((status, text))
     }
 
     /// Calls `on_line` for each `data:` line of an SSE stream; returns the `end` event's data.
-    pub async fn follow_sse(
-        &self,
-        path: &str,
-        mut on_line: impl FnMut(&str),
-    ) -> Result<Option<String>, ClientError> {
+    pub async fn follow_sse(&self, path: &str, mut on_line: impl FnMut(&str)) -> Result<Option<String>, ClientError> {
         let url = format!("{}{path}", self.base);
-        let unreachable = |source| ClientError::Unreachable {
-            url: self.base.clone(),
-            source,
-        };
+        let unreachable = |source| ClientError::Unreachable { url: self.base.clone(), source };
         let resp = self
             .http
             .get(&url)
@@ -149,9 +120,7 @@ impl Client {
 /// The API's own error message, plus a hint for the one error the user fixes locally.
 fn api_error(status: StatusCode, body: &str) -> ClientError {
     let value: Value = serde_json::from_str(body).unwrap_or(Value::Null);
-    let mut message = value["error"]["message"]
-        .as_str()
-        .map_or_else(|| body.to_owned(), str::to_owned);
+    let mut message = value["error"]["message"].as_str().map_or_else(|| body.to_owned(), str::to_owned);
     if status == StatusCode::UNAUTHORIZED {
         message.push_str(". Set VERSIONGATE_TOKEN to the admin token");
     }

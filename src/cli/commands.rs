@@ -9,19 +9,12 @@ pub async fn projects(client: &Client, action: ProjectsAction) -> Result<(), Cli
     match action {
         ProjectsAction::List => {
             let list = client.get("/api/v1/projects").await?;
-            println!(
-                "{:<24} {:<9} {:<12} {:<8} DOMAINS",
-                "NAME", "RUNTIME", "PORTS", "LIVE"
-            );
+            println!("{:<24} {:<9} {:<12} {:<8} DOMAINS", "NAME", "RUNTIME", "PORTS", "LIVE");
             for p in list.as_array().into_iter().flatten() {
                 let ports = format!("{}/{}", p["slots"]["blue"], p["slots"]["green"]);
                 let live = p["live"]["slot"].as_str().unwrap_or("-");
-                let domains: Vec<&str> = p["domains"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                    .collect();
+                let domains: Vec<&str> =
+                    p["domains"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
                 println!(
                     "{:<24} {:<9} {:<12} {:<8} {}",
                     text(&p["name"]),
@@ -39,11 +32,9 @@ pub async fn projects(client: &Client, action: ProjectsAction) -> Result<(), Cli
         ProjectsAction::Add { file } => {
             let raw = std::fs::read_to_string(&file)
                 .map_err(|e| ClientError::Input(format!("cannot read {}: {e}", file.display())))?;
-            let table: toml::Table = toml::from_str(&raw).map_err(|e| {
-                ClientError::Input(format!("{} is not valid TOML: {e}", file.display()))
-            })?;
-            let body =
-                serde_json::to_value(table).map_err(|e| ClientError::Input(e.to_string()))?;
+            let table: toml::Table = toml::from_str(&raw)
+                .map_err(|e| ClientError::Input(format!("{} is not valid TOML: {e}", file.display())))?;
+            let body = serde_json::to_value(table).map_err(|e| ClientError::Input(e.to_string()))?;
             let p = client.post("/api/v1/projects", &body).await?;
             println!(
                 "created project {} (blue port {}, green port {})",
@@ -74,9 +65,7 @@ pub async fn deploy(
         (Some(r), None) => json!({ "ref": r }),
         (None, None) => json!({ "ref": "main" }),
     };
-    let d = client
-        .post(&format!("/api/v1/projects/{name}/deployments"), &body)
-        .await?;
+    let d = client.post(&format!("/api/v1/projects/{name}/deployments"), &body).await?;
     let id = d["id"].as_i64().unwrap_or_default();
     println!("deployment {id} queued for {name}");
     if follow {
@@ -100,8 +89,7 @@ async fn wait_until_settled(client: &Client, id: i64) -> Result<(), ClientError>
             println!("  {status:<10} {phase}");
             last = now;
         }
-        let settled =
-            !matches!(status, "QUEUED" | "DEPLOYING") && (status != "ACTIVE" || phase == "done");
+        let settled = !matches!(status, "QUEUED" | "DEPLOYING") && (status != "ACTIVE" || phase == "done");
         if settled {
             return Ok(());
         }
@@ -123,11 +111,7 @@ fn report_end(d: &Value) -> i32 {
             0
         }
         _ => {
-            eprintln!(
-                "deployment {} is {status}: {}",
-                d["id"],
-                d["error"].as_str().unwrap_or("no error recorded")
-            );
+            eprintln!("deployment {} is {status}: {}", d["id"], d["error"].as_str().unwrap_or("no error recorded"));
             1
         }
     }
@@ -136,12 +120,7 @@ fn report_end(d: &Value) -> i32 {
 pub async fn status(client: &Client, name: Option<&str>) -> Result<(), ClientError> {
     let projects = match name {
         Some(name) => vec![client.get(&format!("/api/v1/projects/{name}")).await?],
-        None => client
-            .get("/api/v1/projects")
-            .await?
-            .as_array()
-            .cloned()
-            .unwrap_or_default(),
+        None => client.get("/api/v1/projects").await?.as_array().cloned().unwrap_or_default(),
     };
     for p in projects {
         let name = text(&p["name"]);
@@ -155,14 +134,9 @@ pub async fn status(client: &Client, name: Option<&str>) -> Result<(), ClientErr
             ),
             None => println!("{name}: no live deployment"),
         }
-        let recent = client
-            .get(&format!("/api/v1/projects/{name}/deployments?limit=5"))
-            .await?;
+        let recent = client.get(&format!("/api/v1/projects/{name}/deployments?limit=5")).await?;
         for d in recent.as_array().into_iter().flatten() {
-            let error = d["error"]
-                .as_str()
-                .map(|e| format!("  {e}"))
-                .unwrap_or_default();
+            let error = d["error"].as_str().map(|e| format!("  {e}")).unwrap_or_default();
             println!(
                 "  #{:<5} {:<11} {:<16} {:<6} {}{error}",
                 d["id"],

@@ -12,11 +12,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "versiongate",
-    version,
-    about = "Zero-downtime deploys for one VPS, from one git push"
-)]
+#[command(name = "versiongate", version, about = "Zero-downtime deploys for one VPS, from one git push")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -95,13 +91,9 @@ pub async fn run_client(command: Command) -> i32 {
     };
     let result = match command {
         Command::Projects { action } => commands::projects(&client, action).await.map(|()| 0),
-        Command::Deploy {
-            name,
-            git_ref,
-            target,
-            wait,
-            follow,
-        } => commands::deploy(&client, &name, git_ref, target, wait, follow).await,
+        Command::Deploy { name, git_ref, target, wait, follow } => {
+            commands::deploy(&client, &name, git_ref, target, wait, follow).await
+        }
         Command::Status { name } => commands::status(&client, name.as_deref()).await.map(|()| 0),
         Command::Logs { id, follow } => commands::logs(&client, id, follow).await.map(|_| 0),
         Command::Serve { .. } | Command::CheckConfig { .. } => Ok(0),

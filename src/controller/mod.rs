@@ -67,17 +67,8 @@ struct Inner {
 impl Controller {
     pub fn new(store: Store, routes: Arc<Routes>, metrics: Arc<Metrics>) -> Self {
         let owner = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
-        let inner = Inner {
-            store,
-            routes,
-            metrics,
-            owner,
-            workers: Mutex::default(),
-            running: Mutex::default(),
-        };
-        Controller {
-            inner: Arc::new(inner),
-        }
+        let inner = Inner { store, routes, metrics, owner, workers: Mutex::default(), running: Mutex::default() };
+        Controller { inner: Arc::new(inner) }
     }
 
     pub fn store(&self) -> &Store {
@@ -88,38 +79,21 @@ impl Controller {
         &self.inner.routes
     }
 
-    pub async fn create_project(
-        &self,
-        spec: ProjectSpec,
-    ) -> Result<ProjectRecord, ControllerError> {
-        let record = self
-            .inner
-            .store
-            .create_project(spec, now_ms(), &port_is_free)
-            .await?;
+    pub async fn create_project(&self, spec: ProjectSpec) -> Result<ProjectRecord, ControllerError> {
+        let record = self.inner.store.create_project(spec, now_ms(), &port_is_free).await?;
         self.publish_project(&record);
         Ok(record)
     }
 
-    pub async fn update_project(
-        &self,
-        spec: ProjectSpec,
-    ) -> Result<ProjectRecord, ControllerError> {
+    pub async fn update_project(&self, spec: ProjectSpec) -> Result<ProjectRecord, ControllerError> {
         let record = self.inner.store.update_project(spec, now_ms()).await?;
         self.publish_project(&record);
         Ok(record)
     }
 
     /// Creates or updates a project from the config file.
-    pub async fn upsert_project(
-        &self,
-        spec: ProjectSpec,
-    ) -> Result<ProjectRecord, ControllerError> {
-        let record = self
-            .inner
-            .store
-            .upsert_project(spec, now_ms(), &port_is_free)
-            .await?;
+    pub async fn upsert_project(&self, spec: ProjectSpec) -> Result<ProjectRecord, ControllerError> {
+        let record = self.inner.store.upsert_project(spec, now_ms(), &port_is_free).await?;
         self.publish_project(&record);
         Ok(record)
     }
@@ -135,35 +109,21 @@ impl Controller {
         }
         self.inner.routes.remove(name);
         self.inner.metrics.forget_project(name);
-        self.inner
-            .workers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(name);
+        self.inner.workers.lock().unwrap_or_else(|e| e.into_inner()).remove(name);
         Ok(())
     }
 
     fn publish_project(&self, record: &ProjectRecord) {
         let name = &record.spec.name;
-        let route = ProjectRoute::new(
-            name,
-            record.spec.domains.clone(),
-            self.inner.metrics.project(name),
-        );
+        let route = ProjectRoute::new(name, record.spec.domains.clone(), self.inner.metrics.project(name));
         self.inner.routes.put_project(route);
     }
 
     /// Queues a deployment and wakes the project's worker. Returns it QUEUED.
-    pub async fn submit(
-        &self,
-        project: &str,
-        request: DeployRequest,
-    ) -> Result<Deployment, ControllerError> {
+    pub async fn submit(&self, project: &str, request: DeployRequest) -> Result<Deployment, ControllerError> {
         let store = &self.inner.store;
-        let record = store
-            .project(project)
-            .await?
-            .ok_or_else(|| ControllerError::ProjectNotFound(project.to_owned()))?;
+        let record =
+            store.project(project).await?.ok_or_else(|| ControllerError::ProjectNotFound(project.to_owned()))?;
         let addr = match (record.spec.runtime, &request.target, &request.git_ref) {
             (RuntimeKind::External, Some(target), None) => resolve_target(target).await?,
             (RuntimeKind::External, _, _) => {
@@ -191,13 +151,7 @@ impl Controller {
         };
         let d = store.create_deployment(new, now_ms()).await?;
         self.inner
-            .log(
-                d.id,
-                &format!(
-                    "queued: deploy {addr} (asked for {})",
-                    request.target.unwrap_or_default()
-                ),
-            )
+            .log(d.id, &format!("queued: deploy {addr} (asked for {})", request.target.unwrap_or_default()))
             .await;
         self.kick(project);
         Ok(d)
@@ -206,53 +160,22 @@ impl Controller {
     /// Stops a QUEUED or DEPLOYING deployment, and waits briefly to return it ended.
     pub async fn cancel(&self, id: i64) -> Result<Deployment, ControllerError> {
         let store = &self.inner.store;
-        let d = store
-            .deployment(id)
-            .await?
-            .ok_or(ControllerError::DeploymentNotFound(id))?;
+        let d = store.deployment(id).await?.ok_or(ControllerError::DeploymentNotFound(id))?;
         if d.status == Status::Queued {
-            if let Ok(done) = store
-                .apply(
-                    id,
-                    Event::Cancel,
-                    None,
-                    Some("cancelled by the operator"),
-                    now_ms(),
-                )
-                .await
-            {
-                self.inner
-                    .metrics
-                    .deployment_ended(&d.project, Status::Cancelled.as_str(), None);
+            if let Ok(done) = store.apply(id, Event::Cancel, None, Some("cancelled by the operator"), now_ms()).await {
+                self.inner.metrics.deployment_ended(&d.project, Status::Cancelled.as_str(), None);
                 return Ok(done);
             }
         }
-        let token = self
-            .inner
-            .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&id)
-            .cloned();
-        let current = store
-            .deployment(id)
-            .await?
-            .ok_or(ControllerError::DeploymentNotFound(id))?;
+        let token = self.inner.running.lock().unwrap_or_else(|e| e.into_inner()).get(&id).cloned();
+        let current = store.deployment(id).await?.ok_or(ControllerError::DeploymentNotFound(id))?;
         match token {
             Some(token) if !current.status.is_finished() => token.cancel(),
-            _ => {
-                return Err(ControllerError::NotCancellable {
-                    id,
-                    status: current.status,
-                })
-            }
+            _ => return Err(ControllerError::NotCancellable { id, status: current.status }),
         }
         for _ in 0..100 {
             tokio::time::sleep(Duration::from_millis(100)).await;
-            let now = store
-                .deployment(id)
-                .await?
-                .ok_or(ControllerError::DeploymentNotFound(id))?;
+            let now = store.deployment(id).await?.ok_or(ControllerError::DeploymentNotFound(id))?;
             if now.status.is_finished() {
                 return Ok(now);
             }
@@ -287,32 +210,17 @@ fn port_is_free(port: u16) -> bool {
 
 /// `HOST:PORT` to one address, resolved here so the proxy never resolves names.
 async fn resolve_target(target: &str) -> Result<SocketAddr, ControllerError> {
-    let bad = |message: &str| ControllerError::BadTarget {
-        target: target.to_owned(),
-        message: message.to_owned(),
-    };
+    let bad = |message: &str| ControllerError::BadTarget { target: target.to_owned(), message: message.to_owned() };
     if let Ok(addr) = target.parse::<SocketAddr>() {
-        return if addr.port() == 0 {
-            Err(bad("has port 0: give the port the process listens on"))
-        } else {
-            Ok(addr)
-        };
+        return if addr.port() == 0 { Err(bad("has port 0: give the port the process listens on")) } else { Ok(addr) };
     }
     if !target.contains(':') {
-        return Err(bad(
-            "is not an address: use HOST:PORT, such as 127.0.0.1:4001",
-        ));
+        return Err(bad("is not an address: use HOST:PORT, such as 127.0.0.1:4001"));
     }
-    let lookup = tokio::time::timeout(
-        Duration::from_secs(3),
-        tokio::net::lookup_host(target.to_owned()),
-    )
-    .await;
+    let lookup = tokio::time::timeout(Duration::from_secs(3), tokio::net::lookup_host(target.to_owned())).await;
     match lookup {
         Ok(Ok(mut addrs)) => addrs.next().ok_or_else(|| bad("resolves to no address")),
-        Ok(Err(e)) => Err(bad(&format!(
-            "cannot be resolved ({e}): use HOST:PORT, such as 127.0.0.1:4001"
-        ))),
+        Ok(Err(e)) => Err(bad(&format!("cannot be resolved ({e}): use HOST:PORT, such as 127.0.0.1:4001"))),
         Err(_) => Err(bad("took over 3 s to resolve: use an IP address")),
     }
 }

@@ -54,27 +54,15 @@ pub(super) async fn restore_routes(inner: &Inner) -> RestoreReport {
 /// True when the project has a live route again.
 async fn restore_one(inner: &Inner, record: &ProjectRecord) -> Result<bool, String> {
     let name = &record.spec.name;
-    let route = ProjectRoute::new(
-        name,
-        record.spec.domains.clone(),
-        inner.metrics.project(name),
-    );
+    let route = ProjectRoute::new(name, record.spec.domains.clone(), inner.metrics.project(name));
     inner.routes.put_project(route);
-    let live = inner
-        .store
-        .live_deployment(name)
-        .await
-        .map_err(|e| format!("project `{name}`: {e}"))?;
+    let live = inner.store.live_deployment(name).await.map_err(|e| format!("project `{name}`: {e}"))?;
     let Some(live) = live else {
         inner.metrics.set_live_slot(name, None);
         return Ok(false);
     };
-    let upstream = upstream_of(&live).ok_or_else(|| {
-        format!(
-            "project `{name}`: deployment {} has no usable address",
-            live.id
-        )
-    })?;
+    let upstream =
+        upstream_of(&live).ok_or_else(|| format!("project `{name}`: deployment {} has no usable address", live.id))?;
     inner.routes.switch(name, upstream);
     inner.metrics.set_live_slot(name, Some(upstream.slot));
     let policy_path = &record.spec.health_path;
@@ -94,11 +82,7 @@ async fn restore_one(inner: &Inner, record: &ProjectRecord) -> Result<bool, Stri
 
 fn upstream_of(d: &Deployment) -> Option<Upstream> {
     let addr: SocketAddr = d.target.as_deref()?.parse().ok()?;
-    Some(Upstream {
-        slot: d.slot?,
-        addr,
-        deployment_id: d.id,
-    })
+    Some(Upstream { slot: d.slot?, addr, deployment_id: d.id })
 }
 
 /// Deployments a crash left QUEUED or DEPLOYING become FAILED; an ACTIVE one cut off while
@@ -108,37 +92,17 @@ pub(super) async fn reconcile(inner: &Inner) -> Result<usize, StoreError> {
     if cleared > 0 {
         tracing::info!("cleared {cleared} deploy leases left by a previous process");
     }
-    let stuck = inner
-        .store
-        .deployments_with_status(&[Status::Queued, Status::Deploying])
-        .await?;
+    let stuck = inner.store.deployments_with_status(&[Status::Queued, Status::Deploying]).await?;
     for d in &stuck {
         let reason = format!("gateway restarted during {}", d.phase);
-        inner
-            .store
-            .apply(d.id, Event::Fail, None, Some(&reason), now_ms())
-            .await?;
+        inner.store.apply(d.id, Event::Fail, None, Some(&reason), now_ms()).await?;
         inner.log(d.id, &reason).await;
-        inner
-            .metrics
-            .deployment_ended(&d.project, Status::Failed.as_str(), None);
+        inner.metrics.deployment_ended(&d.project, Status::Failed.as_str(), None);
     }
-    for d in inner
-        .store
-        .deployments_with_status(&[Status::Active])
-        .await?
-    {
+    for d in inner.store.deployments_with_status(&[Status::Active]).await? {
         if d.phase != Phase::Done {
             inner.store.set_phase(d.id, Phase::Done, now_ms()).await?;
-            inner
-                .log(
-                    d.id,
-                    &format!(
-                        "gateway restarted during {}; the deployment stays live",
-                        d.phase
-                    ),
-                )
-                .await;
+            inner.log(d.id, &format!("gateway restarted during {}; the deployment stays live", d.phase)).await;
         }
     }
     Ok(stuck.len())

@@ -51,23 +51,13 @@ async fn run_one(inner: &Arc<Inner>, d: Deployment) {
     async {
         take_lease(inner, &d).await;
         let token = CancellationToken::new();
-        inner
-            .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(d.id, token.clone());
+        inner.running.lock().unwrap_or_else(|e| e.into_inner()).insert(d.id, token.clone());
         let heartbeat = tokio::spawn(keep_lease(inner.clone(), d.project.clone()));
         // A panic inside the pipeline ends this task only: the deployment fails, the proxy never notices.
         let task = tokio::spawn(pipeline::run(inner.clone(), d.clone(), token).in_current_span());
-        let result = task
-            .await
-            .unwrap_or_else(|e| Err(PipelineError::Internal(e.to_string())));
+        let result = task.await.unwrap_or_else(|e| Err(PipelineError::Internal(e.to_string())));
         heartbeat.abort();
-        inner
-            .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&d.id);
+        inner.running.lock().unwrap_or_else(|e| e.into_inner()).remove(&d.id);
         if let Err(e) = result {
             end_unfinished(inner, d.id, &d.project, e).await;
         }
@@ -84,19 +74,10 @@ async fn take_lease(inner: &Inner, d: &Deployment) {
     loop {
         let now = now_ms();
         let stale_before = now - LEASE_STALE.as_millis() as i64;
-        match inner
-            .store
-            .acquire_lease(&d.project, &inner.owner, d.id, now, stale_before)
-            .await
-        {
+        match inner.store.acquire_lease(&d.project, &inner.owner, d.id, now, stale_before).await {
             Ok(true) => return,
             Ok(false) if !told => {
-                inner
-                    .log(
-                        d.id,
-                        "waiting for the project's deploy lease, held by another gateway process",
-                    )
-                    .await;
+                inner.log(d.id, "waiting for the project's deploy lease, held by another gateway process").await;
                 told = true;
             }
             Ok(false) => {}
@@ -109,11 +90,7 @@ async fn take_lease(inner: &Inner, d: &Deployment) {
 async fn keep_lease(inner: Arc<Inner>, project: String) {
     loop {
         tokio::time::sleep(HEARTBEAT_EVERY).await;
-        if let Err(e) = inner
-            .store
-            .heartbeat_lease(&project, &inner.owner, now_ms())
-            .await
-        {
+        if let Err(e) = inner.store.heartbeat_lease(&project, &inner.owner, now_ms()).await {
             tracing::warn!("cannot renew the deploy lease: {e}");
         }
     }
@@ -126,20 +103,9 @@ async fn end_unfinished(inner: &Inner, id: i64, project: &str, error: PipelineEr
         _ => (Event::Fail, Status::Failed),
     };
     let message = error.to_string();
-    inner
-        .log(
-            id,
-            &format!("{}: {message}", status.as_str().to_lowercase()),
-        )
-        .await;
-    match inner
-        .store
-        .apply(id, event, None, Some(&message), now_ms())
-        .await
-    {
-        Ok(_) => inner
-            .metrics
-            .deployment_ended(project, status.as_str(), None),
+    inner.log(id, &format!("{}: {message}", status.as_str().to_lowercase())).await;
+    match inner.store.apply(id, event, None, Some(&message), now_ms()).await {
+        Ok(_) => inner.metrics.deployment_ended(project, status.as_str(), None),
         Err(e) => tracing::error!("cannot record that deployment {id} ended ({message}): {e}"),
     }
 }

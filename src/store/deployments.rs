@@ -91,16 +91,8 @@ impl Store {
 
     /// A project's deployments, newest first.
     pub async fn deployments(&self, project: &str, limit: i64) -> Result<Vec<Deployment>> {
-        let sql = concat!(
-            "SELECT ",
-            columns!(),
-            " FROM deployments WHERE project = $1 ORDER BY id DESC LIMIT $2"
-        );
-        let rows = sqlx::query(sql)
-            .bind(project)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
+        let sql = concat!("SELECT ", columns!(), " FROM deployments WHERE project = $1 ORDER BY id DESC LIMIT $2");
+        let rows = sqlx::query(sql).bind(project).bind(limit).fetch_all(&self.pool).await?;
         rows.iter().map(from_row).collect()
     }
 
@@ -108,15 +100,8 @@ impl Store {
     pub async fn deployments_with_status(&self, statuses: &[Status]) -> Result<Vec<Deployment>> {
         let mut out = Vec::new();
         for status in statuses {
-            let sql = concat!(
-                "SELECT ",
-                columns!(),
-                " FROM deployments WHERE status = $1 ORDER BY id"
-            );
-            let rows = sqlx::query(sql)
-                .bind(status.as_str())
-                .fetch_all(&self.pool)
-                .await?;
+            let sql = concat!("SELECT ", columns!(), " FROM deployments WHERE status = $1 ORDER BY id");
+            let rows = sqlx::query(sql).bind(status.as_str()).fetch_all(&self.pool).await?;
             for row in &rows {
                 out.push(from_row(row)?);
             }
@@ -132,10 +117,7 @@ impl Store {
             columns!(),
             " FROM deployments WHERE project = $1 AND status = 'ACTIVE' ORDER BY id DESC LIMIT 1"
         );
-        let row = sqlx::query(sql)
-            .bind(project)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(sql).bind(project).fetch_optional(&self.pool).await?;
         row.map(|r| from_row(&r)).transpose()
     }
 
@@ -148,20 +130,12 @@ impl Store {
             " FROM deployments WHERE project = $1 AND status = 'QUEUED' ORDER BY id DESC"
         );
         let rows = sqlx::query(sql).bind(project).fetch_all(&self.pool).await?;
-        let mut queued = rows
-            .iter()
-            .map(from_row)
-            .collect::<Result<Vec<_>>>()?
-            .into_iter();
+        let mut queued = rows.iter().map(from_row).collect::<Result<Vec<_>>>()?.into_iter();
         let newest = queued.next();
         if let Some(newest) = &newest {
             for old in queued {
-                let why = format!(
-                    "replaced by the newer deployment {} before it started",
-                    newest.id
-                );
-                self.apply(old.id, Event::Cancel, None, Some(&why), now)
-                    .await?;
+                let why = format!("replaced by the newer deployment {} before it started", newest.id);
+                self.apply(old.id, Event::Cancel, None, Some(&why), now).await?;
             }
         }
         Ok(newest)
@@ -183,14 +157,7 @@ impl Store {
     }
 
     /// QUEUED → DEPLOYING into `slot` (serving on `port`), starting at `phase`.
-    pub async fn start_deployment(
-        &self,
-        id: i64,
-        slot: Slot,
-        port: u16,
-        phase: Phase,
-        now: i64,
-    ) -> Result<Deployment> {
+    pub async fn start_deployment(&self, id: i64, slot: Slot, port: u16, phase: Phase, now: i64) -> Result<Deployment> {
         let mut tx = self.pool.begin().await?;
         let mut d = apply_in(&mut tx, id, Event::Start, Some(phase), None, now).await?;
         sqlx::query("UPDATE deployments SET slot = $2, port = $3 WHERE id = $1")
@@ -221,30 +188,15 @@ impl Store {
 
     /// The switch, as stored: in one transaction `id` becomes ACTIVE (phase `phase`) and the
     /// project's previous ACTIVE deployment becomes SUPERSEDED. Returns both.
-    pub async fn activate(
-        &self,
-        id: i64,
-        phase: Phase,
-        now: i64,
-    ) -> Result<(Deployment, Option<Deployment>)> {
+    pub async fn activate(&self, id: i64, phase: Phase, now: i64) -> Result<(Deployment, Option<Deployment>)> {
         let mut tx = self.pool.begin().await?;
         let project: String = get(
-            &sqlx::query("SELECT project FROM deployments WHERE id = $1")
-                .bind(id)
-                .fetch_one(&mut *tx)
-                .await?,
+            &sqlx::query("SELECT project FROM deployments WHERE id = $1").bind(id).fetch_one(&mut *tx).await?,
             "project",
         )?;
-        let sql = concat!(
-            "SELECT ",
-            columns!(),
-            " FROM deployments WHERE project = $1 AND status = 'ACTIVE' AND id <> $2"
-        );
-        let previous = sqlx::query(sql)
-            .bind(&project)
-            .bind(id)
-            .fetch_all(&mut *tx)
-            .await?;
+        let sql =
+            concat!("SELECT ", columns!(), " FROM deployments WHERE project = $1 AND status = 'ACTIVE' AND id <> $2");
+        let previous = sqlx::query(sql).bind(&project).bind(id).fetch_all(&mut *tx).await?;
         let mut superseded = None;
         for row in &previous {
             let old = from_row(row)?;
@@ -289,32 +241,31 @@ async fn apply_in(
 }
 
 async fn write_in(tx: &mut Transaction<'static, Any>, d: &Deployment) -> Result<()> {
-    sqlx::query("UPDATE deployments SET status = $2, phase = $3, error = $4, started_at = $5, finished_at = $6 WHERE id = $1")
-        .bind(d.id)
-        .bind(d.status.as_str())
-        .bind(d.phase.as_str())
-        .bind(d.error.clone())
-        .bind(d.started_at)
-        .bind(d.finished_at)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "UPDATE deployments SET status = $2, phase = $3, error = $4, started_at = $5, finished_at = $6 WHERE id = $1",
+    )
+    .bind(d.id)
+    .bind(d.status.as_str())
+    .bind(d.phase.as_str())
+    .bind(d.error.clone())
+    .bind(d.started_at)
+    .bind(d.finished_at)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
-async fn add_event(
-    tx: &mut Transaction<'static, Any>,
-    d: &Deployment,
-    message: &str,
-    now: i64,
-) -> Result<()> {
-    sqlx::query("INSERT INTO deployment_events (deployment_id, status, phase, message, at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(d.id)
-        .bind(d.status.as_str())
-        .bind(d.phase.as_str())
-        .bind(message)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
+async fn add_event(tx: &mut Transaction<'static, Any>, d: &Deployment, message: &str, now: i64) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO deployment_events (deployment_id, status, phase, message, at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(d.id)
+    .bind(d.status.as_str())
+    .bind(d.phase.as_str())
+    .bind(message)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 

@@ -29,14 +29,12 @@ impl Store {
 
     /// Proves the owner is alive; false if the lease was lost.
     pub async fn heartbeat_lease(&self, project: &str, owner: &str, now: i64) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE deploy_leases SET heartbeat_at = $3 WHERE project = $1 AND owner = $2",
-        )
-        .bind(project)
-        .bind(owner)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
+        let done = sqlx::query("UPDATE deploy_leases SET heartbeat_at = $3 WHERE project = $1 AND owner = $2")
+            .bind(project)
+            .bind(owner)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -51,10 +49,7 @@ impl Store {
 
     /// Drops every lease not held by `owner`: at startup they belong to a dead process.
     pub async fn clear_foreign_leases(&self, owner: &str) -> Result<u64> {
-        let done = sqlx::query("DELETE FROM deploy_leases WHERE owner <> $1")
-            .bind(owner)
-            .execute(&self.pool)
-            .await?;
+        let done = sqlx::query("DELETE FROM deploy_leases WHERE owner <> $1").bind(owner).execute(&self.pool).await?;
         Ok(done.rows_affected())
     }
 

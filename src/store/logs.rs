@@ -32,12 +32,7 @@ impl Store {
     }
 
     /// Lines after `after_seq`, oldest first, at most `limit`.
-    pub async fn logs(
-        &self,
-        deployment_id: i64,
-        after_seq: i64,
-        limit: i64,
-    ) -> Result<Vec<LogLine>> {
+    pub async fn logs(&self, deployment_id: i64, after_seq: i64, limit: i64) -> Result<Vec<LogLine>> {
         let rows = sqlx::query(
             "SELECT id, line, at FROM deployment_logs WHERE deployment_id = $1 AND id > $2 ORDER BY id LIMIT $3",
         )
@@ -46,22 +41,16 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(LogLine {
-                    seq: get(r, "id")?,
-                    line: get(r, "line")?,
-                    at: get(r, "at")?,
-                })
-            })
-            .collect()
+        rows.iter().map(|r| Ok(LogLine { seq: get(r, "id")?, line: get(r, "line")?, at: get(r, "at")? })).collect()
     }
 
     pub async fn events(&self, deployment_id: i64) -> Result<Vec<DeploymentEvent>> {
-        let rows = sqlx::query("SELECT status, phase, message, at FROM deployment_events WHERE deployment_id = $1 ORDER BY id")
-            .bind(deployment_id)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT status, phase, message, at FROM deployment_events WHERE deployment_id = $1 ORDER BY id",
+        )
+        .bind(deployment_id)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
             .map(|r| {
                 Ok(DeploymentEvent {

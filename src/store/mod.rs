@@ -51,10 +51,7 @@ impl Store {
     /// Connects and brings the schema up to date.
     pub async fn open(url: &str) -> Result<Store> {
         sqlx::any::install_default_drivers();
-        let connect_err = |source| StoreError::Connect {
-            url: mask_url_password(url),
-            source,
-        };
+        let connect_err = |source| StoreError::Connect { url: mask_url_password(url), source };
         let sqlite = url.starts_with("sqlite:");
         if sqlite {
             create_sqlite_parent(url);
@@ -67,9 +64,7 @@ impl Store {
             .map_err(connect_err)?;
         if sqlite {
             // WAL lets the API read while a deploy writes; it is a property of the file.
-            sqlx::query("PRAGMA journal_mode = WAL")
-                .execute(&pool)
-                .await?;
+            sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
             SQLITE_MIGRATIONS.run(&pool).await?;
         } else {
             POSTGRES_MIGRATIONS.run(&pool).await?;
@@ -88,9 +83,7 @@ impl Store {
 }
 
 fn create_sqlite_parent(url: &str) {
-    let path = url
-        .trim_start_matches("sqlite://")
-        .trim_start_matches("sqlite:");
+    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
     let path = path.split('?').next().unwrap_or_default();
     if let Some(parent) = std::path::Path::new(path).parent() {
         let _ = std::fs::create_dir_all(parent);
@@ -99,10 +92,7 @@ fn create_sqlite_parent(url: &str) {
 
 /// Milliseconds since the Unix epoch; the unit of every stored time.
 pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// Maps a unique-key violation to a conflict with the given words.
@@ -122,8 +112,6 @@ where
 
 fn parse_col<T: std::str::FromStr>(row: &AnyRow, column: &str) -> Result<T> {
     let text: String = get(row, column)?;
-    text.parse().map_err(|_| StoreError::Corrupt {
-        what: column.into(),
-        message: format!("`{text}` is not a known value"),
-    })
+    text.parse()
+        .map_err(|_| StoreError::Corrupt { what: column.into(), message: format!("`{text}` is not a known value") })
 }

@@ -1,7 +1,8 @@
 //! Stored projects and the domains they claim.
 
 use super::{conflict_or, get, Result, Store, StoreError};
-use crate::project::{pick_base_port, ports_overlap, ProjectSpec};
+use crate::project::ProjectSpec;
+use crate::slot::{pick_base_port, ports_overlap};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
 
@@ -30,9 +31,7 @@ impl Store {
                 spec.name
             )));
         }
-        let record = self
-            .write_project(&mut tx, spec, None, now, is_free)
-            .await?;
+        let record = self.write_project(&mut tx, spec, None, now, is_free).await?;
         tx.commit().await?;
         Ok(record)
     }
@@ -45,13 +44,8 @@ impl Store {
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("project `{}`", spec.name)))?;
         spec.base_port = spec.base_port.or(Some(old.base_port));
-        sqlx::query("DELETE FROM project_domains WHERE project = $1")
-            .bind(&spec.name)
-            .execute(&mut *tx)
-            .await?;
-        let record = self
-            .write_project(&mut tx, spec, Some(old.created_at), now, &|_| true)
-            .await?;
+        sqlx::query("DELETE FROM project_domains WHERE project = $1").bind(&spec.name).execute(&mut *tx).await?;
+        let record = self.write_project(&mut tx, spec, Some(old.created_at), now, &|_| true).await?;
         tx.commit().await?;
         Ok(record)
     }
@@ -84,19 +78,25 @@ impl Store {
                 .await?;
             if let Some(row) = owner {
                 let owner: String = get(&row, "project")?;
-                return Err(StoreError::Conflict(format!("domain `{domain}` is already served by project `{owner}`; remove it there first")));
+                return Err(StoreError::Conflict(format!(
+                    "domain `{domain}` is already served by project `{owner}`; remove it there first"
+                )));
             }
         }
         let base_port = self.choose_base_port(tx, &spec, is_free).await?;
         spec.base_port = Some(base_port);
-        let json = serde_json::to_string(&spec).map_err(|e| StoreError::Corrupt {
-            what: "project".into(),
-            message: e.to_string(),
-        })?;
+        let json = serde_json::to_string(&spec)
+            .map_err(|e| StoreError::Corrupt { what: "project".into(), message: e.to_string() })?;
         // An update keeps the row (deployments reference it); a create inserts it.
         let (sql, created_at) = match existing_since {
-            None => ("INSERT INTO projects (name, spec, base_port, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)", now),
-            Some(since) => ("UPDATE projects SET spec = $2, base_port = $3, created_at = $4, updated_at = $5 WHERE name = $1", since),
+            None => (
+                "INSERT INTO projects (name, spec, base_port, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)",
+                now,
+            ),
+            Some(since) => (
+                "UPDATE projects SET spec = $2, base_port = $3, created_at = $4, updated_at = $5 WHERE name = $1",
+                since,
+            ),
         };
         sqlx::query(sql)
             .bind(&spec.name)
@@ -107,12 +107,7 @@ impl Store {
             .execute(&mut **tx)
             .await
             .map_err(|e| {
-                conflict_or(e, || {
-                    format!(
-                        "project `{}` or base_port {base_port} already exists",
-                        spec.name
-                    )
-                })
+                conflict_or(e, || format!("project `{}` or base_port {base_port} already exists", spec.name))
             })?;
         for domain in &spec.domains {
             sqlx::query("INSERT INTO project_domains (domain, project) VALUES ($1, $2)")
@@ -120,18 +115,9 @@ impl Store {
                 .bind(&spec.name)
                 .execute(&mut **tx)
                 .await
-                .map_err(|e| {
-                    conflict_or(e, || {
-                        format!("domain `{domain}` is already served by another project")
-                    })
-                })?;
+                .map_err(|e| conflict_or(e, || format!("domain `{domain}` is already served by another project")))?;
         }
-        Ok(ProjectRecord {
-            spec,
-            base_port,
-            created_at,
-            updated_at: now,
-        })
+        Ok(ProjectRecord { spec, base_port, created_at, updated_at: now })
     }
 
     async fn choose_base_port(
@@ -161,39 +147,25 @@ impl Store {
         match spec.base_port {
             Some(p) => Ok(p),
             None => pick_base_port(&used, is_free).ok_or_else(|| {
-                StoreError::Conflict(
-                    "no free port pair is left in 20000–29999; set base_port by hand".into(),
-                )
+                StoreError::Conflict("no free port pair is left in 20000–29999; set base_port by hand".into())
             }),
         }
     }
 
     pub async fn project(&self, name: &str) -> Result<Option<ProjectRecord>> {
-        let row = sqlx::query("SELECT * FROM projects WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query("SELECT * FROM projects WHERE name = $1").bind(name).fetch_optional(&self.pool).await?;
         row.map(|r| record_from_row(&r)).transpose()
     }
 
-    async fn project_in(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        name: &str,
-    ) -> Result<Option<ProjectRecord>> {
-        let row = sqlx::query("SELECT * FROM projects WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&mut **tx)
-            .await?;
+    async fn project_in(&self, tx: &mut Transaction<'static, Any>, name: &str) -> Result<Option<ProjectRecord>> {
+        let row = sqlx::query("SELECT * FROM projects WHERE name = $1").bind(name).fetch_optional(&mut **tx).await?;
         row.map(|r| record_from_row(&r)).transpose()
     }
 
     /// Every project, by name. A row that cannot be read is returned as its own error,
     /// so one corrupt project never hides the others.
     pub async fn projects(&self) -> Result<Vec<Result<ProjectRecord>>> {
-        let rows = sqlx::query("SELECT * FROM projects ORDER BY name")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query("SELECT * FROM projects ORDER BY name").fetch_all(&self.pool).await?;
         Ok(rows.iter().map(record_from_row).collect())
     }
 
@@ -210,10 +182,7 @@ impl Store {
         for sql in child_tables {
             sqlx::query(sql).bind(name).execute(&mut *tx).await?;
         }
-        let gone = sqlx::query("DELETE FROM projects WHERE name = $1")
-            .bind(name)
-            .execute(&mut *tx)
-            .await?;
+        let gone = sqlx::query("DELETE FROM projects WHERE name = $1").bind(name).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(gone.rows_affected() > 0)
     }
@@ -222,18 +191,9 @@ impl Store {
 fn record_from_row(row: &AnyRow) -> Result<ProjectRecord> {
     let name: String = get(row, "name")?;
     let json: String = get(row, "spec")?;
-    let corrupt = |message: String| StoreError::Corrupt {
-        what: format!("project `{name}`"),
-        message,
-    };
+    let corrupt = |message: String| StoreError::Corrupt { what: format!("project `{name}`"), message };
     let spec: ProjectSpec = serde_json::from_str(&json).map_err(|e| corrupt(e.to_string()))?;
     let base_port: i64 = get(row, "base_port")?;
-    let base_port = u16::try_from(base_port)
-        .map_err(|_| corrupt(format!("base_port {base_port} is out of range")))?;
-    Ok(ProjectRecord {
-        spec,
-        base_port,
-        created_at: get(row, "created_at")?,
-        updated_at: get(row, "updated_at")?,
-    })
+    let base_port = u16::try_from(base_port).map_err(|_| corrupt(format!("base_port {base_port} is out of range")))?;
+    Ok(ProjectRecord { spec, base_port, created_at: get(row, "created_at")?, updated_at: get(row, "updated_at")? })
 }

@@ -2,6 +2,7 @@
 //! and fake upstreams whose `/health` can be made ok, failing, slow or dying.
 #![allow(dead_code)]
 
+pub mod raw;
 pub mod upstream;
 
 #[allow(unused_imports)]
@@ -25,11 +26,7 @@ pub struct Gateway {
 
 /// A loopback port that was free a moment ago.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 impl Gateway {
@@ -47,28 +44,14 @@ impl Gateway {
             dir.path().join("data").display()
         );
         std::fs::write(dir.path().join("versiongate.toml"), config).unwrap();
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap();
-        let mut gw = Gateway {
-            child: None,
-            proxy,
-            admin,
-            dir,
-            token: "test-token".into(),
-            http,
-        };
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+        let mut gw = Gateway { child: None, proxy, admin, dir, token: "test-token".into(), http };
         gw.spawn().await;
         gw
     }
 
     async fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log_path())
-            .unwrap();
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path()).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_versiongate"))
             .args(["serve", "--config"])
             .arg(self.dir.path().join("versiongate.toml"))
@@ -88,12 +71,8 @@ impl Gateway {
             if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().unwrap()) {
                 panic!("gateway exited with {status}:\n{}", self.log());
             }
-            let admin_ok = self
-                .http
-                .get(format!("http://{}/healthz", self.admin))
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == 200);
+            let admin_ok =
+                self.http.get(format!("http://{}/healthz", self.admin)).send().await.is_ok_and(|r| r.status() == 200);
             if admin_ok && std::net::TcpStream::connect(self.proxy).is_ok() {
                 return;
             }
@@ -138,10 +117,7 @@ impl Gateway {
     /// An admin API call with the token; the status and the JSON body (or `Value::Null`).
     pub async fn api(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.admin_url()))
-            .bearer_auth(&self.token);
+        let mut req = self.http.request(method, format!("{}{path}", self.admin_url())).bearer_auth(&self.token);
         if let Some(body) = body {
             req = req.json(&body);
         }
@@ -180,35 +156,19 @@ impl Gateway {
     pub async fn wait_settled(&self, id: i64) -> Value {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let (_, d) = self
-                .api("GET", &format!("/api/v1/deployments/{id}"), None)
-                .await;
-            let (status, phase) = (
-                d["status"].as_str().unwrap_or(""),
-                d["phase"].as_str().unwrap_or(""),
-            );
-            if !matches!(status, "QUEUED" | "DEPLOYING") && (status != "ACTIVE" || phase == "done")
-            {
+            let (_, d) = self.api("GET", &format!("/api/v1/deployments/{id}"), None).await;
+            let (status, phase) = (d["status"].as_str().unwrap_or(""), d["phase"].as_str().unwrap_or(""));
+            if !matches!(status, "QUEUED" | "DEPLOYING") && (status != "ACTIVE" || phase == "done") {
                 return d;
             }
-            assert!(
-                Instant::now() < deadline,
-                "deployment {id} did not settle: {d}\n{}",
-                self.log()
-            );
+            assert!(Instant::now() < deadline, "deployment {id} did not settle: {d}\n{}", self.log());
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
     /// A GET through the proxy for `host`: status and body.
     pub async fn get(&self, host: &str, path: &str) -> (u16, String) {
-        let resp = self
-            .http
-            .get(format!("http://{}{path}", self.proxy))
-            .header("host", host)
-            .send()
-            .await
-            .unwrap();
+        let resp = self.http.get(format!("http://{}{path}", self.proxy)).header("host", host).send().await.unwrap();
         (resp.status().as_u16(), resp.text().await.unwrap())
     }
 }
@@ -228,11 +188,7 @@ pub fn cli(gw: &Gateway, args: &[&str]) -> (i32, String, String) {
         .output()
         .unwrap();
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    (
-        out.status.code().unwrap_or(-1),
-        text(&out.stdout),
-        text(&out.stderr),
-    )
+    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
 }
 
 pub fn read(path: &Path) -> String {

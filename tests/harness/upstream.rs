@@ -42,19 +42,11 @@ impl Upstream {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
-        let app = App {
-            name: name.into(),
-            health: Arc::default(),
-            requests: Arc::default(),
-        };
+        let app = App { name: name.into(), health: Arc::default(), requests: Arc::default() };
         let (health, requests) = (app.health.clone(), app.requests.clone());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).unwrap();
                 tokio::select! {
@@ -65,14 +57,7 @@ impl Upstream {
             // Dropping the runtime drops every connection task: the app is gone, as after a crash.
             rt.shutdown_background();
         });
-        Upstream {
-            addr,
-            name: name.into(),
-            health,
-            requests,
-            stop: Some(stop),
-            thread: Some(thread),
-        }
+        Upstream { addr, name: name.into(), health, requests, stop: Some(stop), thread: Some(thread) }
     }
 
     pub fn set_health(&self, health: Health) {
@@ -139,12 +124,7 @@ async fn echo(State(app): State<App>, body: Bytes) -> String {
 
 async fn headers(State(app): State<App>, headers: HeaderMap) -> Json<Value> {
     app.requests.fetch_add(1, Ordering::SeqCst);
-    let h = |k: &str| {
-        headers
-            .get(k)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
+    let h = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).map(str::to_owned);
     Json(json!({
         "x-forwarded-for": h("x-forwarded-for"), "x-forwarded-proto": h("x-forwarded-proto"),
         "x-forwarded-host": h("x-forwarded-host"), "x-request-id": h("x-request-id"),

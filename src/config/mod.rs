@@ -1,5 +1,7 @@
 //! The shape, defaults, environment overrides and validation of `versiongate.toml`.
 
+mod env;
+
 use crate::project::{ProjectError, ProjectSpec};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -58,10 +60,7 @@ impl Default for Config {
         Config {
             data_dir: PathBuf::from("./data"),
             proxy: ProxyConfig::default(),
-            admin: AdminConfig {
-                listen: "127.0.0.1:9080".into(),
-                ..AdminConfig::default()
-            },
+            admin: AdminConfig { listen: "127.0.0.1:9080".into(), ..AdminConfig::default() },
             store: StoreConfig::default(),
             docker: DockerConfig::default(),
             nginx: NginxConfig::default(),
@@ -72,21 +71,13 @@ impl Default for Config {
 
 impl Default for ProxyConfig {
     fn default() -> Self {
-        ProxyConfig {
-            http_listen: "0.0.0.0:80".into(),
-            https_listen: String::new(),
-            threads: 0,
-        }
+        ProxyConfig { http_listen: "0.0.0.0:80".into(), https_listen: String::new(), threads: 0 }
     }
 }
 
 impl Default for AdminConfig {
     fn default() -> Self {
-        AdminConfig {
-            listen: "127.0.0.1:9080".into(),
-            token: String::new(),
-            public_host: String::new(),
-        }
+        AdminConfig { listen: "127.0.0.1:9080".into(), token: String::new(), public_host: String::new() }
     }
 }
 
@@ -103,10 +94,7 @@ impl Default for NginxConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}. Pass an existing file with --config")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("config file {path} is not valid: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("environment variable {var}: {message}")]
@@ -117,70 +105,33 @@ pub enum ConfigError {
     Project { index: usize, source: ProjectError },
 }
 
-/// The keys that `VERSIONGATE_<SECTION>_<KEY>` may override, and whether they are numbers.
-const ENV_KEYS: [(&str, &str, bool); 12] = [
-    ("", "data_dir", false),
-    ("proxy", "http_listen", false),
-    ("proxy", "https_listen", false),
-    ("proxy", "threads", true),
-    ("admin", "listen", false),
-    ("admin", "token", false),
-    ("admin", "public_host", false),
-    ("store", "url", false),
-    ("docker", "host", false),
-    ("nginx", "include_dir", false),
-    ("nginx", "test_command", false),
-    ("nginx", "reload_command", false),
-];
-
 impl Config {
     /// Reads the file (a missing default file means all defaults), applies env overrides, validates.
-    pub fn load(
-        path: &Path,
-        must_exist: bool,
-        env: &[(String, String)],
-    ) -> Result<Config, ConfigError> {
+    pub fn load(path: &Path, must_exist: bool, env: &[(String, String)]) -> Result<Config, ConfigError> {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => String::new(),
-            Err(source) => {
-                return Err(ConfigError::Read {
-                    path: path.into(),
-                    source,
-                })
-            }
+            Err(source) => return Err(ConfigError::Read { path: path.into(), source }),
         };
         Config::parse(&text, env).map_err(|e| match e {
-            ConfigError::Parse { message, .. } => ConfigError::Parse {
-                path: path.into(),
-                message,
-            },
+            ConfigError::Parse { message, .. } => ConfigError::Parse { path: path.into(), message },
             other => other,
         })
     }
 
     pub fn parse(text: &str, env: &[(String, String)]) -> Result<Config, ConfigError> {
-        let parse_err = |message: String| ConfigError::Parse {
-            path: PathBuf::new(),
-            message,
-        };
+        let parse_err = |message: String| ConfigError::Parse { path: PathBuf::new(), message };
         let mut table: toml::Table = toml::from_str(text).map_err(|e| parse_err(e.to_string()))?;
-        apply_env(&mut table, env)?;
-        let config: Config = table
-            .try_into()
-            .map_err(|e: toml::de::Error| parse_err(e.to_string()))?;
+        env::apply(&mut table, env)?;
+        let config: Config = table.try_into().map_err(|e: toml::de::Error| parse_err(e.to_string()))?;
         config.validate()
     }
 
     fn validate(mut self) -> Result<Config, ConfigError> {
-        let bad = |key: &str, message: &str| ConfigError::Invalid {
-            key: key.into(),
-            message: message.into(),
-        };
+        let bad = |key: &str, message: &str| ConfigError::Invalid { key: key.into(), message: message.into() };
         parse_addr(&self.proxy.http_listen)
             .ok_or_else(|| bad("proxy.http_listen", "must be an address like 0.0.0.0:80"))?;
-        parse_addr(&self.admin.listen)
-            .ok_or_else(|| bad("admin.listen", "must be an address like 127.0.0.1:9080"))?;
+        parse_addr(&self.admin.listen).ok_or_else(|| bad("admin.listen", "must be an address like 127.0.0.1:9080"))?;
         if !self.proxy.https_listen.is_empty() {
             return Err(bad(
                 "proxy.https_listen",
@@ -188,10 +139,7 @@ impl Config {
             ));
         }
         if self.proxy.threads > 256 {
-            return Err(bad(
-                "proxy.threads",
-                "must be between 0 (one per core) and 256",
-            ));
+            return Err(bad("proxy.threads", "must be between 0 (one per core) and 256"));
         }
         let url = &self.store.url;
         if !(url.is_empty()
@@ -199,21 +147,14 @@ impl Config {
             || url.starts_with("postgres://")
             || url.starts_with("postgresql://"))
         {
-            return Err(bad(
-                "store.url",
-                "must be empty (SQLite in data_dir), sqlite://PATH or postgres://…",
-            ));
+            return Err(bad("store.url", "must be empty (SQLite in data_dir), sqlite://PATH or postgres://…"));
         }
         let mut names = Vec::new();
         for (index, spec) in std::mem::take(&mut self.projects).into_iter().enumerate() {
-            let spec = spec
-                .validate()
-                .map_err(|source| ConfigError::Project { index, source })?;
+            let spec = spec.validate().map_err(|source| ConfigError::Project { index, source })?;
             if names.contains(&spec.name) {
-                let source = ProjectError {
-                    field: "name".into(),
-                    message: format!("`{}` is defined twice", spec.name),
-                };
+                let source =
+                    ProjectError { field: "name".into(), message: format!("`{}` is defined twice", spec.name) };
                 return Err(ConfigError::Project { index, source });
             }
             names.push(spec.name.clone());
@@ -225,10 +166,7 @@ impl Config {
     /// The store URL, with the embedded SQLite default filled in.
     pub fn store_url(&self) -> String {
         if self.store.url.is_empty() {
-            format!(
-                "sqlite://{}?mode=rwc",
-                self.data_dir.join("versiongate.db").display()
-            )
+            format!("sqlite://{}?mode=rwc", self.data_dir.join("versiongate.db").display())
         } else {
             self.store.url.clone()
         }
@@ -237,9 +175,7 @@ impl Config {
     /// Proxy worker threads, with 0 meaning one per core.
     pub fn proxy_threads(&self) -> usize {
         match self.proxy.threads {
-            0 => std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1),
+            0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             n => n,
         }
     }
@@ -281,50 +217,9 @@ pub fn parse_addr(s: &str) -> Option<SocketAddr> {
     s.parse().ok()
 }
 
-fn apply_env(table: &mut toml::Table, env: &[(String, String)]) -> Result<(), ConfigError> {
-    for (section, key, numeric) in ENV_KEYS {
-        let var = match section {
-            "" => format!("VERSIONGATE_{}", key.to_uppercase()),
-            s => format!("VERSIONGATE_{}_{}", s.to_uppercase(), key.to_uppercase()),
-        };
-        let Some((_, raw)) = env.iter().find(|(k, _)| *k == var) else {
-            continue;
-        };
-        let value = if numeric {
-            let n = raw.trim().parse::<i64>().map_err(|_| ConfigError::Env {
-                var: var.clone(),
-                message: format!("`{raw}` is not a whole number"),
-            })?;
-            toml::Value::Integer(n)
-        } else {
-            toml::Value::String(raw.clone())
-        };
-        let target = if section.is_empty() {
-            &mut *table
-        } else {
-            let entry = table
-                .entry(section)
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-            entry.as_table_mut().ok_or_else(|| ConfigError::Env {
-                var: var.clone(),
-                message: format!("[{section}] in the file is not a table"),
-            })?
-        };
-        target.insert(key.into(), value);
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
 
     #[test]
     fn empty_file_gives_the_documented_defaults() {
@@ -332,36 +227,10 @@ mod tests {
         assert_eq!(c.proxy.http_listen, "0.0.0.0:80");
         assert_eq!(c.admin.listen, "127.0.0.1:9080");
         assert_eq!(c.nginx.reload_command, "nginx -s reload");
-        let partial =
-            Config::parse("[admin]\ntoken = \"t\"\n[nginx]\ninclude_dir = \"/x\"", &[]).unwrap();
-        assert_eq!(
-            partial.admin.listen, "127.0.0.1:9080",
-            "a section keeps the defaults of keys it omits"
-        );
+        let partial = Config::parse("[admin]\ntoken = \"t\"\n[nginx]\ninclude_dir = \"/x\"", &[]).unwrap();
+        assert_eq!(partial.admin.listen, "127.0.0.1:9080", "a section keeps the defaults of keys it omits");
         assert_eq!(partial.nginx.test_command, "nginx -t");
         assert_eq!(c.store_url(), "sqlite://./data/versiongate.db?mode=rwc");
-    }
-
-    #[test]
-    fn env_overrides_the_file() {
-        let text = "[proxy]\nthreads = 2\n[admin]\nlisten = \"127.0.0.1:1\"";
-        let e = env(&[
-            ("VERSIONGATE_PROXY_THREADS", "4"),
-            ("VERSIONGATE_ADMIN_LISTEN", "127.0.0.1:2"),
-            ("VERSIONGATE_DATA_DIR", "/x"),
-            ("VERSIONGATE_URL", "ignored"),
-        ]);
-        let c = Config::parse(text, &e).unwrap();
-        assert_eq!(
-            (c.proxy.threads, c.admin.listen.as_str()),
-            (4, "127.0.0.1:2")
-        );
-        assert_eq!(c.data_dir, PathBuf::from("/x"));
-        let bad = Config::parse("", &env(&[("VERSIONGATE_PROXY_THREADS", "many")])).unwrap_err();
-        assert!(
-            bad.to_string().contains("VERSIONGATE_PROXY_THREADS"),
-            "{bad}"
-        );
     }
 
     #[test]
@@ -371,10 +240,7 @@ mod tests {
             ("[store]\nurl = \"mysql://x\"", "store.url"),
             ("[proxy]\nthreads = 1000", "proxy.threads"),
             ("[admin]\nlisten = \"\"", "admin.listen"),
-            (
-                "[proxy]\nhttps_listen = \"0.0.0.0:443\"",
-                "proxy.https_listen",
-            ),
+            ("[proxy]\nhttps_listen = \"0.0.0.0:443\"", "proxy.https_listen"),
             ("[proxy]\nhttp_lisen = \"x\"", "http_lisen"),
             ("[[projects]]\nname = \"Bad\"", "name"),
         ];
@@ -383,10 +249,7 @@ mod tests {
             assert!(err.contains(key), "{text}: {err}");
         }
         let dup = "[[projects]]\nname = \"a\"\n[[projects]]\nname = \"a\"";
-        assert!(Config::parse(dup, &[])
-            .unwrap_err()
-            .to_string()
-            .contains("twice"));
+        assert!(Config::parse(dup, &[]).unwrap_err().to_string().contains("twice"));
     }
 
     #[test]
@@ -403,9 +266,6 @@ mod tests {
     fn missing_default_file_is_all_defaults_but_a_named_file_must_exist() {
         let path = Path::new("/nonexistent/versiongate.toml");
         assert!(Config::load(path, false, &[]).is_ok());
-        assert!(Config::load(path, true, &[])
-            .unwrap_err()
-            .to_string()
-            .contains("--config"));
+        assert!(Config::load(path, true, &[]).unwrap_err().to_string().contains("--config"));
     }
 }
