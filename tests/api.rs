@@ -99,6 +99,9 @@ async fn patch_and_delete_take_effect_on_routing_at_once() {
     assert_eq!(gw.api("DELETE", "/api/v1/projects/app", None).await.0, 204);
     assert_eq!(gw.get("new.test", "/").await.0, 404);
     assert_eq!(gw.api("GET", "/api/v1/projects/app", None).await.0, 404);
+    gw.add_external_project("app", "again.test", json!({})).await;
+    assert_eq!(gw.deploy("app", a.addr).await["status"], "ACTIVE", "a re-created project gets a working queue");
+    assert_eq!(gw.get("again.test", "/").await, (200, "A".to_string()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -111,4 +114,42 @@ async fn projects_in_the_config_file_exist_at_start_and_wildcards_route() {
     gw.deploy("tenants", a.addr).await;
     assert_eq!(gw.get("acme.tenants.test", "/").await, (200, "A".to_string()));
     assert_eq!(gw.get("a.b.tenants.test", "/").await.0, 404, "a wildcard matches one label");
+}
+
+#[test]
+fn check_config_masks_secrets_and_names_the_bad_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.toml");
+    std::fs::write(
+        &good,
+        "[admin]\ntoken = \"tok-secret-1\"\n[[projects]]\nname = \"a\"\nwebhook_secret = \"hook-secret-2\"\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_versiongate"))
+        .args(["check-config", "--config"])
+        .arg(&good)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("listen = \"127.0.0.1:9080\"")
+            && !text.contains("tok-secret-1")
+            && !text.contains("hook-secret-2"),
+        "{text}"
+    );
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[proxy]\nhttp_listen = \"everywhere\"\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_versiongate"))
+        .args(["check-config", "--config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("proxy.http_listen"));
+    let missing = std::process::Command::new(env!("CARGO_BIN_EXE_versiongate"))
+        .args(["check-config", "--config", "/nonexistent.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(1));
 }

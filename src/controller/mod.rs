@@ -109,7 +109,10 @@ impl Controller {
         }
         self.inner.routes.remove(name);
         self.inner.metrics.forget_project(name);
-        self.inner.workers.lock().unwrap_or_else(|e| e.into_inner()).remove(name);
+        // Wakes the worker so it sees it is no longer current and ends.
+        if let Some(worker) = self.inner.workers.lock().unwrap_or_else(|e| e.into_inner()).remove(name) {
+            worker.notify_one();
+        }
         Ok(())
     }
 

@@ -35,6 +35,7 @@ async fn work_queue(inner: Arc<Inner>, project: String, notify: Arc<Notify>) {
                 run_one(&inner, d).await;
                 continue;
             }
+            Ok(None) if !is_current(&inner, &project, &notify) => return,
             Ok(None) => {}
             Err(e) => {
                 tracing::error!(project = %project, "cannot read the deploy queue: {e}; retrying in 2 s");
@@ -44,6 +45,12 @@ async fn work_queue(inner: Arc<Inner>, project: String, notify: Arc<Notify>) {
         }
         notify.notified().await;
     }
+}
+
+/// False once the project was removed (or removed and created again, with a new worker).
+fn is_current(inner: &Inner, project: &str, notify: &Arc<Notify>) -> bool {
+    let workers = inner.workers.lock().unwrap_or_else(|e| e.into_inner());
+    workers.get(project).is_some_and(|n| Arc::ptr_eq(n, notify))
 }
 
 async fn run_one(inner: &Arc<Inner>, d: Deployment) {
