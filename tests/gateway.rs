@@ -76,18 +76,7 @@ async fn deploy_a_then_b_flips_the_body() {
         assert!(metrics.contains(line), "missing {line}");
     }
     assert!(metrics.contains("versiongate_http_requests_total{code=\"2xx\",project=\"app\",slot=\"green\"}"));
-    let (_, log) = (
-        0,
-        gw.http
-            .get(format!("{}/api/v1/deployments/{}/logs", gw.admin_url(), second["id"]))
-            .bearer_auth(&gw.token)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-    );
+    let log = gw.logs(&second["id"]).await;
     assert!(
         log.contains("health gate passed") && log.contains("switched") && log.contains("drained the blue slot"),
         "{log}"

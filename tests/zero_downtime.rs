@@ -112,13 +112,8 @@ async fn a_dead_live_slot_is_retried_on_the_warm_one() {
         (resp.status().as_u16(), resp.text().await.unwrap())
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let (_, d) = gw.api("POST", "/api/v1/projects/app/deployments", Some(json!({"target": b.addr.to_string()}))).await;
-    let path = format!("/api/v1/deployments/{}", d["id"]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while gw.api("GET", &path, None).await.1["phase"] != "draining" {
-        assert!(Instant::now() < deadline, "the deploy never reached draining");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let id = gw.start_deploy("app", b.addr).await;
+    gw.wait_phase(id, "draining").await;
     b.die();
     assert_eq!(gw.get("app.test", "/").await, (200, "A".to_string()), "a GET is retried on the warm slot");
     let post = gw.http.post(format!("http://{proxy}/echo")).header("host", "app.test").body("x").send().await.unwrap();
@@ -160,13 +155,9 @@ async fn websocket_and_sse_pass_through_and_hold_the_old_slot_until_drained() {
         tokio::time::timeout(Duration::from_secs(5), events.next()).await.expect("the first event was held back");
     assert!(String::from_utf8_lossy(&first.unwrap().unwrap()).contains("data: one"));
 
-    let (_, d) = gw.api("POST", "/api/v1/projects/app/deployments", Some(json!({"target": b.addr.to_string()}))).await;
-    let path = format!("/api/v1/deployments/{}", d["id"]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while gw.api("GET", &path, None).await.1["phase"] != "draining" {
-        assert!(Instant::now() < deadline, "the deploy never reached draining");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let id = gw.start_deploy("app", b.addr).await;
+    gw.wait_phase(id, "draining").await;
+    let path = format!("/api/v1/deployments/{id}");
     assert_eq!(gw.get("app.test", "/").await, (200, "B".to_string()), "new requests go to the new slot");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(gw.api("GET", &path, None).await.1["phase"], "draining", "open streams hold the old slot");
@@ -180,17 +171,8 @@ async fn websocket_and_sse_pass_through_and_hold_the_old_slot_until_drained() {
     }
     assert!(rest.contains("data: two"), "{rest}");
     drop(ws);
-    let done = gw.wait_settled(d["id"].as_i64().unwrap()).await;
+    let done = gw.wait_settled(id).await;
     assert_eq!((done["status"].as_str(), done["phase"].as_str()), (Some("ACTIVE"), Some("done")));
-    let log = gw
-        .http
-        .get(format!("{}/api/v1/deployments/{}/logs", gw.admin_url(), d["id"]))
-        .bearer_auth(&gw.token)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let log = gw.logs(&json!(id)).await;
     assert!(log.contains("drained the blue slot"), "{log}");
 }

@@ -153,6 +153,29 @@ impl Gateway {
         self.wait_settled(d["id"].as_i64().unwrap()).await
     }
 
+    /// Starts a deployment of `target` without waiting; returns its id.
+    pub async fn start_deploy(&self, project: &str, target: SocketAddr) -> i64 {
+        let path = format!("/api/v1/projects/{project}/deployments");
+        let (status, d) = self.api("POST", &path, Some(json!({"target": target.to_string()}))).await;
+        assert_eq!(status, 202, "{d}");
+        d["id"].as_i64().unwrap()
+    }
+
+    /// Waits until deployment `id` is in `phase`.
+    pub async fn wait_phase(&self, id: i64, phase: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.api("GET", &format!("/api/v1/deployments/{id}"), None).await.1["phase"] != phase {
+            assert!(Instant::now() < deadline, "deployment {id} never reached {phase}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// A deployment's log as plain text.
+    pub async fn logs(&self, id: &Value) -> String {
+        let url = format!("{}/api/v1/deployments/{id}/logs", self.admin_url());
+        self.http.get(url).bearer_auth(&self.token).send().await.unwrap().text().await.unwrap()
+    }
+
     pub async fn wait_settled(&self, id: i64) -> Value {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
