@@ -10,6 +10,7 @@ use crate::controller::Controller;
 use crate::metrics::{Metrics, MetricsError};
 use crate::proxy::Gateway;
 use crate::routes::Routes;
+use crate::runtime::DockerRuntime;
 use crate::store::Store;
 use async_trait::async_trait;
 use pingora::server::configuration::ServerConf;
@@ -106,7 +107,9 @@ impl ControlPlane {
     /// Everything that must hold before the proxy takes traffic.
     async fn start_up(&self) -> Result<(AdminState, tokio::net::TcpListener), String> {
         let store = Store::open(&self.config.store_url()).await.map_err(|e| e.to_string())?;
-        let controller = Controller::new(store, self.routes.clone(), self.metrics.clone());
+        let runtime = Arc::new(DockerRuntime::new(&self.config.docker.host));
+        let controller =
+            Controller::new(store, self.routes.clone(), self.metrics.clone(), runtime, self.config.data_dir.clone());
         let mut problems = Vec::new();
         for spec in &self.config.projects {
             if let Err(e) = controller.upsert_project(spec.clone()).await {

@@ -23,6 +23,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod build;
 pub mod cli;
 pub mod config;
 pub mod controller;
@@ -32,5 +33,8 @@ pub mod metrics;
 pub mod project;
 pub mod proxy;
 pub mod routes;
+pub mod runtime;
 pub mod slot;
+pub mod source;
 pub mod store;
+pub mod webhook;

@@ -41,6 +41,16 @@ pub struct ProjectSpec {
     pub release_command: String,
     pub keep_images: u32,
     pub webhook_secret: String,
+    /// Longest a docker build may take.
+    pub build_timeout_s: u64,
+    /// A deploy key file for ssh repository URLs.
+    pub git_ssh_key: String,
+    /// A token for https repository URLs; write-only.
+    pub git_token: String,
+    /// Container memory limit in MiB; 0 means none.
+    pub memory_mb: u64,
+    /// Container CPU limit in cores (0.5 = half a core); 0 means none.
+    pub cpus: f64,
 }
 
 impl Default for ProjectSpec {
@@ -68,6 +78,11 @@ impl Default for ProjectSpec {
             release_command: String::new(),
             keep_images: 5,
             webhook_secret: String::new(),
+            build_timeout_s: 900,
+            git_ssh_key: String::new(),
+            git_token: String::new(),
+            memory_mb: 0,
+            cpus: 0.0,
         }
     }
 }
@@ -114,14 +129,18 @@ impl ProjectSpec {
     }
 
     fn check_numbers(&self) -> Result<(), ProjectError> {
-        let positive: [(&str, u64); 4] = [
+        let positive: [(&str, u64); 5] = [
             ("health_interval_ms", self.health_interval_ms),
             ("healthy_threshold", self.healthy_threshold.into()),
             ("health_timeout_s", self.health_timeout_s),
             ("keep_images", self.keep_images.into()),
+            ("build_timeout_s", self.build_timeout_s),
         ];
         if let Some((field, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(invalid(*field, "must be at least 1"));
+        }
+        if !(0.0..=1024.0).contains(&self.cpus) {
+            return Err(invalid("cpus", "must be a number of cores between 0 (no limit) and 1024"));
         }
         if !(0.0..=1.0).contains(&self.max_error_rate) {
             return Err(invalid("max_error_rate", "must be a fraction between 0 and 1, such as 0.05"));

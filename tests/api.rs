@@ -69,7 +69,7 @@ async fn deploy_requests_are_checked_against_the_runtime() {
         ("ext", json!({"target": "nowhere"}), 422, "HOST:PORT"),
         ("ext", json!({"target": "127.0.0.1:0"}), 422, "port 0"),
         ("dock", json!({"target": "127.0.0.1:4000"}), 422, "only for runtime \"external\""),
-        ("dock", json!({"ref": "main"}), 422, "not available in this version"),
+        ("dock", json!({"ref": "main"}), 422, "no repo_url"),
         ("ghost", json!({"target": "127.0.0.1:4000"}), 404, "does not exist"),
     ];
     for (project, body, status, words) in cases {

@@ -103,7 +103,10 @@ async fn a_deployment_moves_only_by_legal_transitions(store: &Store) {
     let d = store.create_deployment(new_deployment("a", "127.0.0.1:4001"), 10).await.unwrap();
     assert_eq!((d.status, d.phase, d.trigger), (Status::Queued, Phase::Queued, Trigger::Api));
     assert!(matches!(store.apply(d.id, Event::Activate, None, None, 11).await, Err(StoreError::Transition(_))));
-    let started = store.start_deployment(d.id, Slot::Green, 4001, Phase::HealthChecking, 12).await.unwrap();
+    let started = store
+        .start_deployment(d.id, Slot::Green, "127.0.0.1:4001".parse().unwrap(), Phase::HealthChecking, 12)
+        .await
+        .unwrap();
     assert_eq!((started.status, started.slot, started.started_at), (Status::Deploying, Some(Slot::Green), Some(12)));
     assert!(store.set_phase(d.id, Phase::Queued, 13).await.is_err(), "phases never go back");
     let failed = store.apply(d.id, Event::Fail, None, Some("health check failed: boom"), 14).await.unwrap();
@@ -124,7 +127,7 @@ async fn activation_supersedes_the_previous_live_deployment(store: &Store) {
     for (i, target) in ["127.0.0.1:4001", "127.0.0.1:4002"].iter().enumerate() {
         let d = store.create_deployment(new_deployment("a", target), 10).await.unwrap();
         let slot = if i == 0 { Slot::Blue } else { Slot::Green };
-        store.start_deployment(d.id, slot, 4001, Phase::HealthChecking, 11).await.unwrap();
+        store.start_deployment(d.id, slot, "127.0.0.1:4001".parse().unwrap(), Phase::HealthChecking, 11).await.unwrap();
         let (live, previous) = store.activate(d.id, Phase::Draining, 12).await.unwrap();
         assert_eq!((live.status, live.phase), (Status::Active, Phase::Draining));
         assert_eq!(previous.map(|p| p.id), ids.last().copied());
@@ -149,7 +152,7 @@ async fn queued_pushes_coalesce_into_the_newest(store: &Store) {
     for old in &ids[..2] {
         let d = store.deployment(*old).await.unwrap().unwrap();
         assert_eq!(d.status, Status::Cancelled);
-        assert!(d.error.unwrap().contains(&format!("newer deployment {}", ids[2])));
+        assert_eq!(d.error.unwrap(), format!("superseded by a newer push (deployment {})", ids[2]));
     }
     assert_eq!(store.take_newest_queued("a", 12).await.unwrap().unwrap().id, ids[2], "taking does not start it");
     let listed: Vec<i64> = store.deployments("a", 2).await.unwrap().iter().map(|d| d.id).collect();

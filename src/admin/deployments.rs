@@ -34,7 +34,8 @@ pub async fn create(
     Path(name): Path<String>,
     ApiJson(body): ApiJson<DeployBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let request = DeployRequest { git_ref: body.git_ref, target: body.target, trigger: Some(Trigger::Api) };
+    let request =
+        DeployRequest { git_ref: body.git_ref, target: body.target, trigger: Some(Trigger::Api), commit: None };
     let d = state.controller.submit(&name, request).await?;
     Ok((StatusCode::ACCEPTED, Json(views::deployment(&d))))
 }

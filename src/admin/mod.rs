@@ -8,6 +8,7 @@ mod deployments;
 pub mod error;
 mod projects;
 mod views;
+mod webhook;
 
 pub use auth::{load_or_create_token, AuthError};
 
@@ -44,6 +45,7 @@ pub fn router(state: AdminState) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token));
     Router::new()
         .nest("/api/v1", api)
+        .route("/webhooks/github", post(webhook::github).layer(DefaultBodyLimit::max(crate::webhook::MAX_BODY)))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::not_found("this path") })

@@ -24,8 +24,10 @@ pub fn deployment(d: &Deployment) -> Value {
 pub fn project(record: &ProjectRecord, live: Option<&Deployment>) -> Value {
     let mut spec = record.spec.clone();
     spec.env.values_mut().for_each(|v| *v = MASK.into());
-    if !spec.webhook_secret.is_empty() {
-        spec.webhook_secret = MASK.into();
+    for secret in [&mut spec.webhook_secret, &mut spec.git_token] {
+        if !secret.is_empty() {
+            *secret = MASK.into();
+        }
     }
     let mut v = serde_json::to_value(&spec).unwrap_or_else(|_| json!({}));
     v["base_port"] = json!(record.base_port);

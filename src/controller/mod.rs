@@ -4,6 +4,7 @@
 //! queue (see [`worker`]); the steps of a deployment live in [`pipeline`], and what
 //! happens after a restart in [`recovery`].
 
+mod docker;
 mod pipeline;
 mod recovery;
 mod worker;
@@ -14,9 +15,11 @@ use crate::deployment::{Event, Status, Trigger};
 use crate::metrics::Metrics;
 use crate::project::{ProjectSpec, RuntimeKind};
 use crate::routes::{ProjectRoute, Routes};
+use crate::runtime::ContainerRuntime;
 use crate::store::{now_ms, Deployment, NewDeployment, ProjectRecord, Store, StoreError};
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -44,6 +47,8 @@ pub enum ControllerError {
 #[derive(Debug, Clone, Default)]
 pub struct DeployRequest {
     pub git_ref: Option<String>,
+    /// The exact commit a webhook push names; built as is, never re-resolved.
+    pub commit: Option<String>,
     pub target: Option<String>,
     pub trigger: Option<Trigger>,
 }
@@ -58,6 +63,9 @@ struct Inner {
     store: Store,
     routes: Arc<Routes>,
     metrics: Arc<Metrics>,
+    runtime: Arc<dyn ContainerRuntime>,
+    /// Clones live in `data_dir/repos/<project>`.
+    data_dir: PathBuf,
     /// Names this process in deploy leases.
     owner: String,
     workers: Mutex<HashMap<String, Arc<Notify>>>,
@@ -65,9 +73,16 @@ struct Inner {
 }
 
 impl Controller {
-    pub fn new(store: Store, routes: Arc<Routes>, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        store: Store,
+        routes: Arc<Routes>,
+        metrics: Arc<Metrics>,
+        runtime: Arc<dyn ContainerRuntime>,
+        data_dir: PathBuf,
+    ) -> Self {
         let owner = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
-        let inner = Inner { store, routes, metrics, owner, workers: Mutex::default(), running: Mutex::default() };
+        let (workers, running) = (Mutex::default(), Mutex::default());
+        let inner = Inner { store, routes, metrics, runtime, data_dir, owner, workers, running };
         Controller { inner: Arc::new(inner) }
     }
 
@@ -127,35 +142,14 @@ impl Controller {
         let store = &self.inner.store;
         let record =
             store.project(project).await?.ok_or_else(|| ControllerError::ProjectNotFound(project.to_owned()))?;
-        let addr = match (record.spec.runtime, &request.target, &request.git_ref) {
-            (RuntimeKind::External, Some(target), None) => resolve_target(target).await?,
-            (RuntimeKind::External, _, _) => {
-                return Err(ControllerError::WrongRequest(format!(
-                    "project `{project}` runs an external process: deploy it with {{\"target\": \"127.0.0.1:PORT\"}}, not a git ref"
-                )))
-            }
-            (RuntimeKind::Docker, Some(_), _) => {
-                return Err(ControllerError::WrongRequest(format!(
-                    "project `{project}` has runtime \"docker\": a target address is only for runtime \"external\""
-                )))
-            }
-            (RuntimeKind::Docker, None, _) => {
-                return Err(ControllerError::WrongRequest(
-                    "building docker projects from git is not available in this version yet; set runtime = \"external\" and deploy by target".into(),
-                ))
-            }
+        let new = match record.spec.runtime {
+            RuntimeKind::External => external_request(project, &request).await?,
+            RuntimeKind::Docker => docker_request(&record, &request)?,
         };
-        let new = NewDeployment {
-            project: project.to_owned(),
-            trigger: request.trigger,
-            port: Some(addr.port()),
-            target: Some(addr.to_string()),
-            ..NewDeployment::default()
-        };
+        let new = NewDeployment { project: project.to_owned(), trigger: request.trigger, ..new };
         let d = store.create_deployment(new, now_ms()).await?;
-        self.inner
-            .log(d.id, &format!("queued: deploy {addr} (asked for {})", request.target.unwrap_or_default()))
-            .await;
+        let what = [&d.target, &d.commit, &d.git_ref].into_iter().flatten().next().cloned().unwrap_or_default();
+        self.inner.log(d.id, &format!("queued: deploy {what}")).await;
         self.kick(project);
         Ok(d)
     }
@@ -205,6 +199,38 @@ impl Inner {
             tracing::warn!(deployment_id = id, "cannot store log line: {e}");
         }
     }
+}
+
+async fn external_request(project: &str, request: &DeployRequest) -> Result<NewDeployment, ControllerError> {
+    let Some(target) = request.target.as_deref().filter(|_| request.git_ref.is_none() && request.commit.is_none())
+    else {
+        return Err(ControllerError::WrongRequest(format!(
+            "project `{project}` runs an external process: deploy it with {{\"target\": \"127.0.0.1:PORT\"}}, not a git ref"
+        )));
+    };
+    let addr = resolve_target(target).await?;
+    Ok(NewDeployment { port: Some(addr.port()), target: Some(addr.to_string()), ..NewDeployment::default() })
+}
+
+fn docker_request(record: &ProjectRecord, request: &DeployRequest) -> Result<NewDeployment, ControllerError> {
+    let name = &record.spec.name;
+    if request.target.is_some() {
+        return Err(ControllerError::WrongRequest(format!(
+            "project `{name}` has runtime \"docker\": a target address is only for runtime \"external\"; deploy a git ref"
+        )));
+    }
+    if record.spec.repo_url.is_empty() {
+        return Err(ControllerError::WrongRequest(format!(
+            "project `{name}` has no repo_url; set it to the git repository to build"
+        )));
+    }
+    let git_ref = request.git_ref.clone().unwrap_or_else(|| record.spec.branch.clone());
+    if git_ref.trim().is_empty() || git_ref.starts_with('-') {
+        return Err(ControllerError::WrongRequest(format!(
+            "`{git_ref}` is not a git ref; give a branch, tag or commit SHA"
+        )));
+    }
+    Ok(NewDeployment { git_ref: Some(git_ref), commit: request.commit.clone(), ..NewDeployment::default() })
 }
 
 fn port_is_free(port: u16) -> bool {

@@ -1,14 +1,18 @@
-//! The steps of one deployment: start → health gate → atomic switch → drain the old slot.
+//! The steps of one deployment: prepare the idle slot → health gate → release → atomic switch → drain.
 //!
-//! A failure before the switch never touches the live route. Each step is a phase in the
-//! store, an event, and a log line.
+//! An external deployment's slot is an address the user runs; a docker deployment's is a container
+//! built from the commit (see [`super::docker`]). A failure before the switch never touches the live
+//! route, and a container started for it is removed. Each step is a phase, an event and a log line.
 
-use super::Inner;
+use super::{docker, Inner};
+use crate::build::context::ContextError;
 use crate::deployment::Phase;
 use crate::health::{self, HealthError, HealthPolicy};
-use crate::project::Slot;
+use crate::project::{RuntimeKind, Slot};
 use crate::routes::Upstream;
-use crate::store::{now_ms, Deployment, StoreError};
+use crate::runtime::RuntimeError;
+use crate::source::SourceError;
+use crate::store::{now_ms, Deployment, ProjectRecord, StoreError};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,7 +28,17 @@ pub enum PipelineError {
     #[error("stored target `{0}` is not an address; deploy again with a HOST:PORT target")]
     BadTarget(String),
     #[error("health check failed: {0}")]
-    Unhealthy(HealthError),
+    Unhealthy(String),
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Context(#[from] ContextError),
+    #[error(transparent)]
+    Runtime(RuntimeError),
+    #[error("the container exited during the health gate (exit code {exit_code}, restarts {restarts}). Its last log lines:\n{logs}")]
+    ContainerDied { exit_code: i64, restarts: i64, logs: String },
+    #[error("the release command exited with code {code}, so the switch was not made. Its last output:\n{output}")]
+    Release { code: i64, output: String },
     #[error("cancelled by the operator")]
     Cancelled,
     #[error("internal error, see log: {0}")]
@@ -35,44 +49,114 @@ impl From<HealthError> for PipelineError {
     fn from(e: HealthError) -> Self {
         match e {
             HealthError::Cancelled => PipelineError::Cancelled,
-            other => PipelineError::Unhealthy(other),
+            other => PipelineError::Unhealthy(other.to_string()),
+        }
+    }
+}
+
+impl From<RuntimeError> for PipelineError {
+    fn from(e: RuntimeError) -> Self {
+        match e {
+            RuntimeError::Cancelled => PipelineError::Cancelled,
+            other => PipelineError::Runtime(other),
         }
     }
 }
 
 /// Runs a QUEUED deployment to the end. On `Err` the caller records FAILED or CANCELLED.
 pub(super) async fn run(inner: Arc<Inner>, d: Deployment, cancel: CancellationToken) -> Result<(), PipelineError> {
-    let store = &inner.store;
-    let record = store.project(&d.project).await?.ok_or_else(|| PipelineError::ProjectGone(d.project.clone()))?;
-    let target = d.target.clone().unwrap_or_default();
-    let addr: SocketAddr = target.parse().map_err(|_| PipelineError::BadTarget(target.clone()))?;
+    let record = inner.store.project(&d.project).await?.ok_or_else(|| PipelineError::ProjectGone(d.project.clone()))?;
     let live = inner.routes.current().project(&d.project).and_then(|r| r.live);
     let slot = live.map_or(Slot::Blue, |u| u.slot.other());
-    let d = store.start_deployment(d.id, slot, addr.port(), Phase::HealthChecking, now_ms()).await?;
-    inner.log(d.id, &format!("deploying {addr} into the {slot} slot; live now: {}", describe(live))).await;
+    let (d, container) = match record.spec.runtime {
+        RuntimeKind::External => (start_external(&inner, &d, slot).await?, None),
+        RuntimeKind::Docker => {
+            let addr = SocketAddr::from(([127, 0, 0, 1], slot.port(record.base_port)));
+            let d = inner.store.start_deployment(d.id, slot, addr, Phase::Fetching, now_ms()).await?;
+            let (tree, commit) = docker::fetch(&inner, &d, &record, &cancel).instrument(info_span!("fetch")).await?;
+            let image =
+                docker::build(&inner, &d, &record, tree, &commit, &cancel).instrument(info_span!("build")).await?;
+            let name = docker::start(&inner, &d, &record, slot, &image).instrument(info_span!("start")).await?;
+            (d, Some((name, image)))
+        }
+    };
+    inner
+        .log(d.id, &format!("the {slot} slot is {}; live now: {}", d.target.as_deref().unwrap_or("-"), describe(live)))
+        .await;
+    let before_switch = async {
+        let addr = upstream_addr(&d)?;
+        let name = container.as_ref().map(|(name, _)| name.as_str());
+        gate(&inner, &d, &record, addr, name, &cancel).instrument(info_span!("health_gate", %addr)).await?;
+        if let Some((_, image)) = &container {
+            docker::release(&inner, &d, &record, image).instrument(info_span!("release")).await?;
+        }
+        Ok::<_, PipelineError>(addr)
+    };
+    let addr = match before_switch.await {
+        Ok(addr) => addr,
+        Err(e) => {
+            if let Some((name, _)) = &container {
+                // The idle slot is cleaned up; the live slot was never touched.
+                let _ = inner.runtime.remove(name).await;
+            }
+            return Err(e);
+        }
+    };
+    finish(&inner, &d, &record, Upstream { slot, addr, deployment_id: d.id }).await
+}
 
-    let policy = HealthPolicy::from_spec(&record.spec);
-    gate(&inner, &d, addr, &policy, &cancel).instrument(info_span!("health_gate", %addr)).await?;
+async fn start_external(inner: &Inner, d: &Deployment, slot: Slot) -> Result<Deployment, PipelineError> {
+    let addr = upstream_addr(d)?;
+    Ok(inner.store.start_deployment(d.id, slot, addr, Phase::HealthChecking, now_ms()).await?)
+}
 
-    let upstream = Upstream { slot, addr, deployment_id: d.id };
-    let previous = switch(&inner, &d, upstream).instrument(info_span!("switch", slot = %slot)).await?;
+fn upstream_addr(d: &Deployment) -> Result<SocketAddr, PipelineError> {
+    let target = d.target.clone().unwrap_or_default();
+    target.parse().map_err(|_| PipelineError::BadTarget(target))
+}
+
+/// Switch, drain the old slot, stop its container (docker), done.
+async fn finish(
+    inner: &Inner,
+    d: &Deployment,
+    record: &ProjectRecord,
+    upstream: Upstream,
+) -> Result<(), PipelineError> {
+    let previous = switch(inner, d, upstream).instrument(info_span!("switch", slot = %upstream.slot)).await?;
     if let Some(old) = previous {
         let timeout = Duration::from_secs(record.spec.drain_timeout_s);
-        drain(&inner, &d, old, timeout).instrument(info_span!("drain", slot = %old.slot)).await;
+        drain(inner, d, old, timeout).instrument(info_span!("drain", slot = %old.slot)).await;
+        match record.spec.runtime {
+            RuntimeKind::Docker => docker::retire(inner, d, record, old.slot).await,
+            RuntimeKind::External => {
+                let line = format!(
+                    "the old process at {} keeps running: versiongate does not stop external processes",
+                    old.addr
+                );
+                inner.log(d.id, &line).await;
+            }
+        }
     }
-    let done = store.set_phase(d.id, Phase::Done, now_ms()).await?;
+    let done = inner.store.set_phase(d.id, Phase::Done, now_ms()).await?;
     let took = Duration::from_millis(done.duration_ms().unwrap_or(0).max(0) as u64);
     inner.log(d.id, &format!("done in {} ms", took.as_millis())).await;
     Ok(())
 }
 
+/// Probes until healthy; for a container, also fails fast the moment it exits or restarts.
 async fn gate(
     inner: &Inner,
     d: &Deployment,
+    record: &ProjectRecord,
     addr: SocketAddr,
-    policy: &HealthPolicy,
+    container: Option<&str>,
     cancel: &CancellationToken,
 ) -> Result<(), PipelineError> {
+    // External deployments start in this phase; docker ones arrive from `starting`.
+    if d.phase != Phase::HealthChecking {
+        inner.store.set_phase(d.id, Phase::HealthChecking, now_ms()).await?;
+    }
+    let policy = HealthPolicy::from_spec(&record.spec);
     inner
         .log(
             d.id,
@@ -88,7 +172,7 @@ async fn gate(
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let threshold = policy.threshold;
     let probes = async move {
-        health::wait_healthy(addr, policy, cancel, |r, passes| {
+        health::wait_healthy(addr, &policy, cancel, |r, passes| {
             let said = match r {
                 Ok(code) => format!("HTTP {code}"),
                 Err(e) => e.clone(),
@@ -102,10 +186,37 @@ async fn gate(
             inner.log(d.id, &line).await;
         }
     };
-    let (result, ()) = tokio::join!(probes, writer);
-    result?;
-    inner.log(d.id, "health gate passed").await;
-    Ok(())
+    let watch = async {
+        let Some(name) = container else { return std::future::pending().await };
+        loop {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            if let Ok(state) = inner.runtime.liveness(name).await {
+                if let Some(e) = docker::died(state) {
+                    return e;
+                }
+            }
+        }
+    };
+    let result = tokio::select! {
+        (result, ()) = async { tokio::join!(probes, writer) } => result,
+        e = watch => return Err(e),
+    };
+    match result {
+        Ok(()) => {
+            inner.log(d.id, "health gate passed").await;
+            Ok(())
+        }
+        Err(HealthError::TimedOut { ref last, .. }) if container.is_some() && last.contains("Connection refused") => {
+            let e = PipelineError::from(result.unwrap_err());
+            Err(PipelineError::Unhealthy(format!(
+                "{}; the container is running but refuses connections on container_port {}: the app probably \
+                 listens on 127.0.0.1 inside the container. Make it listen on 0.0.0.0 and on $PORT",
+                e.to_string().trim_start_matches("health check failed: "),
+                record.spec.container_port
+            )))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The atomic switch: the store records the new live deployment, then one route store flips traffic.

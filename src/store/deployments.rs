@@ -134,7 +134,7 @@ impl Store {
         let newest = queued.next();
         if let Some(newest) = &newest {
             for old in queued {
-                let why = format!("replaced by the newer deployment {} before it started", newest.id);
+                let why = format!("superseded by a newer push (deployment {})", newest.id);
                 self.apply(old.id, Event::Cancel, None, Some(&why), now).await?;
             }
         }
@@ -156,18 +156,39 @@ impl Store {
         Ok(d)
     }
 
+    /// Records what a deployment resolved to: the commit it builds, and the image it built.
+    pub async fn set_source(&self, id: i64, commit: Option<&str>, image: Option<&str>) -> Result<()> {
+        sqlx::query(
+            "UPDATE deployments SET commit_sha = COALESCE($2, commit_sha), image = COALESCE($3, image) WHERE id = $1",
+        )
+        .bind(id)
+        .bind(commit)
+        .bind(image)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// QUEUED → DEPLOYING into `slot` (serving on `port`), starting at `phase`.
-    pub async fn start_deployment(&self, id: i64, slot: Slot, port: u16, phase: Phase, now: i64) -> Result<Deployment> {
+    pub async fn start_deployment(
+        &self,
+        id: i64,
+        slot: Slot,
+        target: std::net::SocketAddr,
+        phase: Phase,
+        now: i64,
+    ) -> Result<Deployment> {
         let mut tx = self.pool.begin().await?;
         let mut d = apply_in(&mut tx, id, Event::Start, Some(phase), None, now).await?;
-        sqlx::query("UPDATE deployments SET slot = $2, port = $3 WHERE id = $1")
+        sqlx::query("UPDATE deployments SET slot = $2, port = $3, target = $4 WHERE id = $1")
             .bind(id)
             .bind(slot.as_str())
-            .bind(i64::from(port))
+            .bind(i64::from(target.port()))
+            .bind(target.to_string())
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        (d.slot, d.port) = (Some(slot), Some(port));
+        (d.slot, d.port, d.target) = (Some(slot), Some(target.port()), Some(target.to_string()));
         Ok(d)
     }
 

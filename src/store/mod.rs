@@ -3,6 +3,7 @@
 //! Both databases go through sqlx's `Any` driver with `$N` placeholders, which SQLite
 //! also understands, so every query is written once. Times are Unix milliseconds.
 
+mod deliveries;
 mod deployments;
 mod leases;
 mod logs;

@@ -1,0 +1,6 @@
+-- GitHub delivery ids already handled, so a redelivery returns the first deployment.
+CREATE TABLE webhook_deliveries (
+    delivery      TEXT PRIMARY KEY,
+    deployment_id INTEGER,
+    received_at   INTEGER NOT NULL
+);

@@ -1,0 +1,134 @@
+//! The build context: a tar of the checked-out directory, honouring `.dockerignore` and never sending `.git`.
+
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContextError {
+    #[error("the build context {0} does not exist; check build_context")]
+    Missing(PathBuf),
+    #[error("no Dockerfile at `{path}` in the build context. Add one, or set the project's dockerfile path")]
+    NoDockerfile { path: String },
+    #[error("`{0}` is outside the repository; build_context and dockerfile must be paths inside it")]
+    Escapes(String),
+    #[error("cannot pack the build context: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A path inside `root`, refusing `..` and absolute paths.
+pub fn inside(root: &Path, relative: &str) -> Result<PathBuf, ContextError> {
+    let rel = Path::new(relative);
+    let escapes = rel.is_absolute() || rel.components().any(|c| matches!(c, std::path::Component::ParentDir));
+    if escapes {
+        return Err(ContextError::Escapes(relative.to_owned()));
+    }
+    Ok(root.join(rel))
+}
+
+/// Docker reads `.dockerignore` patterns relative to the context root, so each is anchored there.
+fn dockerignore(dir: &Path) -> Gitignore {
+    let mut builder = GitignoreBuilder::new(dir);
+    if let Ok(text) = std::fs::read_to_string(dir.join(".dockerignore")) {
+        for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+            let (negated, pattern) = match line.strip_prefix('!') {
+                Some(p) => (true, p),
+                None => (false, line),
+            };
+            let pattern = pattern.trim_start_matches("./").trim_start_matches('/');
+            let anchored = if pattern.starts_with("**") { pattern.to_owned() } else { format!("/{pattern}") };
+            let _ = builder.add_line(None, &format!("{}{anchored}", if negated { "!" } else { "" }));
+        }
+    }
+    builder.build().unwrap_or_else(|_| Gitignore::empty())
+}
+
+/// Tars `dir` for the Docker build API. `dockerfile` (relative to `dir`) must exist and is always sent.
+pub fn pack(dir: &Path, dockerfile: &str) -> Result<Vec<u8>, ContextError> {
+    if !dir.is_dir() {
+        return Err(ContextError::Missing(dir.to_owned()));
+    }
+    if !inside(dir, dockerfile)?.is_file() {
+        return Err(ContextError::NoDockerfile { path: dockerfile.to_owned() });
+    }
+    let ignore = dockerignore(dir);
+    let mut tar = tar::Builder::new(Vec::new());
+    tar.follow_symlinks(false);
+    add_dir(&mut tar, dir, dir, &ignore, Path::new(dockerfile))?;
+    Ok(tar.into_inner()?)
+}
+
+fn add_dir(
+    tar: &mut tar::Builder<Vec<u8>>,
+    root: &Path,
+    dir: &Path,
+    ignore: &Gitignore,
+    dockerfile: &Path,
+) -> std::io::Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let path = entry.path();
+        let rel = path.strip_prefix(root).unwrap_or(&path);
+        let kind = entry.file_type()?;
+        if rel == Path::new(".git") {
+            continue;
+        }
+        let ignored = ignore.matched_path_or_any_parents(rel, kind.is_dir()).is_ignore();
+        if kind.is_dir() {
+            // An ignored directory may still hold a `!`-re-included file, so walk it anyway.
+            add_dir(tar, root, &path, ignore, dockerfile)?;
+        } else if !ignored || rel == dockerfile || rel == Path::new(".dockerignore") {
+            tar.append_path_with_name(&path, rel)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(tar: &[u8]) -> Vec<String> {
+        let mut archive = tar::Archive::new(tar);
+        let mut names: Vec<String> =
+            archive.entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn dockerignore_is_honoured_and_git_never_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = [
+            "Dockerfile",
+            "app.js",
+            "secret.env",
+            "logs/a.log",
+            "node_modules/x/y.js",
+            "docs/keep.md",
+            "sub/secret.env",
+            ".git/HEAD",
+        ];
+        for f in files {
+            let p = dir.path().join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, "x").unwrap();
+        }
+        std::fs::write(
+            dir.path().join(".dockerignore"),
+            "# comment\nnode_modules\n*.env\nlogs/\ndocs\n!docs/keep.md\nDockerfile\n",
+        )
+        .unwrap();
+        let sent = names(&pack(dir.path(), "Dockerfile").unwrap());
+        assert_eq!(sent, [".dockerignore", "Dockerfile", "app.js", "docs/keep.md", "sub/secret.env"]);
+    }
+
+    #[test]
+    fn a_missing_dockerfile_or_an_escaping_path_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(pack(dir.path(), "Dockerfile"), Err(ContextError::NoDockerfile { .. })));
+        assert!(matches!(pack(dir.path(), "../Dockerfile"), Err(ContextError::Escapes(_))));
+        assert!(matches!(inside(dir.path(), "/etc"), Err(ContextError::Escapes(_))));
+        assert!(matches!(pack(&dir.path().join("nope"), "Dockerfile"), Err(ContextError::Missing(_))));
+    }
+}

@@ -1,0 +1,187 @@
+//! The docker steps of a deployment: fetch the commit, build the image, start the idle slot, run the
+//! release command, and retire the old slot.
+
+use super::pipeline::PipelineError;
+use super::Inner;
+use crate::build::context;
+use crate::deployment::Phase;
+use crate::project::Slot;
+use crate::runtime::{container_name, image_tag, BuildRequest, Liveness, RunRequest};
+use crate::source::{self, Credentials};
+use crate::store::{now_ms, Deployment, ProjectRecord};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Fetches and checks out the deployment's commit; returns the work tree and the full SHA.
+pub(super) async fn fetch(
+    inner: &Inner,
+    d: &Deployment,
+    record: &ProjectRecord,
+    cancel: &CancellationToken,
+) -> Result<(PathBuf, String), PipelineError> {
+    let spec = &record.spec;
+    let dir = inner.data_dir.join("repos").join(&spec.name);
+    let wanted = d.commit.clone().or_else(|| d.git_ref.clone()).unwrap_or_else(|| spec.branch.clone());
+    inner.log(d.id, &format!("fetching {} ({wanted})", spec.repo_url)).await;
+    let creds = Credentials {
+        ssh_key: Some(PathBuf::from(&spec.git_ssh_key)).filter(|p| !p.as_os_str().is_empty()),
+        token: Some(spec.git_token.clone()).filter(|t| !t.is_empty()),
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let watcher = tokio::spawn({
+        let (stop, cancel) = (stop.clone(), cancel.clone());
+        async move {
+            cancel.cancelled().await;
+            stop.store(true, Ordering::SeqCst);
+        }
+    });
+    let url = spec.repo_url.clone();
+    let work = dir.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let repo = source::fetch(&work, &url, &creds, &stop)?;
+        let commit = source::resolve(&repo, &wanted, &url)?;
+        source::checkout(&repo, &commit, &creds, &stop)?;
+        Ok::<_, source::SourceError>((commit.clone(), source::subject(&repo, &commit)))
+    })
+    .await
+    .map_err(|e| PipelineError::Internal(e.to_string()))?;
+    watcher.abort();
+    let (commit, subject) = result?;
+    inner.store.set_source(d.id, Some(&commit), None).await?;
+    inner.log(d.id, &format!("checked out {commit}: {}", subject.unwrap_or_default())).await;
+    Ok((dir, commit))
+}
+
+/// Builds `versiongate/<project>:<id>`, streaming every build line into the deployment log.
+pub(super) async fn build(
+    inner: &Arc<Inner>,
+    d: &Deployment,
+    record: &ProjectRecord,
+    tree: PathBuf,
+    commit: &str,
+    cancel: &CancellationToken,
+) -> Result<String, PipelineError> {
+    inner.store.set_phase(d.id, Phase::Building, now_ms()).await?;
+    let spec = &record.spec;
+    let dockerfile = if spec.dockerfile.is_empty() { "Dockerfile".to_owned() } else { spec.dockerfile.clone() };
+    let context_dir = context::inside(&tree, &spec.build_context)?;
+    let packed = {
+        let (dir, file) = (context_dir.clone(), dockerfile.clone());
+        tokio::task::spawn_blocking(move || context::pack(&dir, &file))
+            .await
+            .map_err(|e| PipelineError::Internal(e.to_string()))??
+    };
+    let tag = image_tag(&spec.name, d.id);
+    inner.log(d.id, &format!("building {tag} from {dockerfile} ({} KiB of context)", packed.len() / 1024)).await;
+    let labels = HashMap::from([
+        ("versiongate.project".to_owned(), spec.name.clone()),
+        ("versiongate.commit".to_owned(), commit.to_owned()),
+    ]);
+    let timeout = Duration::from_secs(spec.build_timeout_s);
+    let request = BuildRequest { context: packed, dockerfile, tag: tag.clone(), labels, timeout };
+    // Build lines stream through a channel so a slow store never stalls the engine's output.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let writer = {
+        let (inner, id) = (inner.clone(), d.id);
+        tokio::spawn(async move {
+            while let Some(line) = rx.recv().await {
+                inner.log(id, &line).await;
+            }
+        })
+    };
+    let result = inner.runtime.build(request, &move |line| drop(tx.send(line)), cancel).await;
+    let _ = writer.await;
+    result?;
+    inner.store.set_source(d.id, None, Some(&tag)).await?;
+    Ok(tag)
+}
+
+/// Starts the image in `slot`, replacing any stale container there.
+pub(super) async fn start(
+    inner: &Inner,
+    d: &Deployment,
+    record: &ProjectRecord,
+    slot: Slot,
+    image: &str,
+) -> Result<String, PipelineError> {
+    inner.store.set_phase(d.id, Phase::Starting, now_ms()).await?;
+    let spec = &record.spec;
+    let host_port = slot.port(record.base_port);
+    let request = RunRequest {
+        project: spec.name.clone(),
+        slot,
+        deployment_id: d.id,
+        image: image.to_owned(),
+        host_port,
+        container_port: spec.container_port,
+        env: env_of(record),
+        memory_mb: spec.memory_mb,
+        cpus: spec.cpus,
+    };
+    inner.runtime.run(&request).await?;
+    let name = container_name(&spec.name, slot);
+    inner.log(d.id, &format!("started container {name}: 127.0.0.1:{host_port} -> {}", spec.container_port)).await;
+    Ok(name)
+}
+
+/// `PORT` plus the project's env, as `KEY=value`.
+fn env_of(record: &ProjectRecord) -> Vec<String> {
+    let port = format!("PORT={}", record.spec.container_port);
+    std::iter::once(port).chain(record.spec.env.iter().map(|(k, v)| format!("{k}={v}"))).collect()
+}
+
+/// Runs `release_command` once in a throwaway container of the new image; non-zero fails the deploy.
+pub(super) async fn release(
+    inner: &Inner,
+    d: &Deployment,
+    record: &ProjectRecord,
+    image: &str,
+) -> Result<(), PipelineError> {
+    let command = record.spec.release_command.trim();
+    if command.is_empty() {
+        return Ok(());
+    }
+    inner.store.set_phase(d.id, Phase::Releasing, now_ms()).await?;
+    inner.log(d.id, &format!("release command: {command}")).await;
+    let timeout = Duration::from_secs(record.spec.health_timeout_s.max(300));
+    let (code, output) = inner.runtime.run_once(image, command, &env_of(record), timeout).await?;
+    for line in output.lines() {
+        inner.log(d.id, &format!("release: {line}")).await;
+    }
+    if code != 0 {
+        return Err(PipelineError::Release { code, output: last_lines(&output, 20) });
+    }
+    Ok(())
+}
+
+/// What the health gate learns when the container itself is the problem.
+pub(super) fn died(liveness: Liveness) -> Option<PipelineError> {
+    match liveness {
+        Liveness::Running => None,
+        Liveness::Missing => {
+            Some(PipelineError::ContainerDied { exit_code: -1, restarts: 0, logs: "the container disappeared".into() })
+        }
+        Liveness::Died { exit_code, restarts, logs } => {
+            Some(PipelineError::ContainerDied { exit_code, restarts, logs: last_lines(&logs, 40) })
+        }
+    }
+}
+
+fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// Stops the old slot's container (kept, not removed, for rollback).
+pub(super) async fn retire(inner: &Inner, d: &Deployment, record: &ProjectRecord, old: Slot) {
+    let name = container_name(&record.spec.name, old);
+    let grace = Duration::from_secs(record.spec.stop_timeout_s);
+    match inner.runtime.stop(&name, grace).await {
+        Ok(()) => inner.log(d.id, &format!("stopped {name} (kept for rollback)")).await,
+        Err(e) => inner.log(d.id, &format!("could not stop {name}: {e}")).await,
+    }
+}

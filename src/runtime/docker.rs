@@ -1,0 +1,214 @@
+//! The Docker engine through bollard: build, run a slot, watch it, stop it. Never the docker CLI.
+
+use super::{BuildRequest, ContainerRuntime, Liveness, RunRequest, RuntimeError};
+use async_trait::async_trait;
+use bollard::errors::Error as BollardError;
+use bollard::models::{ContainerCreateBody, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum};
+use bollard::query_parameters::{
+    BuildImageOptionsBuilder, CreateContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    StopContainerOptionsBuilder, WaitContainerOptions,
+};
+use bollard::Docker;
+use futures_util::StreamExt;
+use std::collections::HashMap;
+use std::time::Duration;
+use tokio::sync::OnceCell;
+use tokio_util::sync::CancellationToken;
+
+/// Connects on first use and negotiates the API version, since VPSs run old engines (Debian's speaks 1.41).
+pub struct DockerRuntime {
+    host: String,
+    client: OnceCell<Docker>,
+}
+
+impl DockerRuntime {
+    /// `host` empty means `DOCKER_HOST` or the local socket.
+    pub fn new(host: &str) -> Self {
+        DockerRuntime { host: host.to_owned(), client: OnceCell::new() }
+    }
+
+    fn describe_host(&self) -> String {
+        match (&self.host[..], std::env::var("DOCKER_HOST")) {
+            ("", Ok(env)) => env,
+            ("", Err(_)) => "unix:///var/run/docker.sock".into(),
+            (host, _) => host.to_owned(),
+        }
+    }
+
+    async fn docker(&self) -> Result<&Docker, RuntimeError> {
+        let unreachable =
+            |e: BollardError| RuntimeError::Unreachable { host: self.describe_host(), message: e.to_string() };
+        self.client
+            .get_or_try_init(|| async {
+                let docker = match self.host.as_str() {
+                    "" => Docker::connect_with_defaults(),
+                    h if h.starts_with("unix://") => Docker::connect_with_unix(h, 120, bollard::API_DEFAULT_VERSION),
+                    h => Docker::connect_with_http(h, 120, bollard::API_DEFAULT_VERSION),
+                }
+                .map_err(unreachable)?;
+                docker.negotiate_version().await.map_err(unreachable)
+            })
+            .await
+    }
+
+    async fn tail_logs(&self, docker: &Docker, name: &str, lines: usize) -> String {
+        let options = LogsOptionsBuilder::default().stdout(true).stderr(true).tail(&lines.to_string()).build();
+        let chunks: Vec<_> = docker.logs(name, Some(options)).collect().await;
+        chunks.into_iter().filter_map(Result::ok).map(|c| c.to_string()).collect::<String>()
+    }
+}
+
+fn engine(action: &str) -> impl Fn(BollardError) -> RuntimeError + '_ {
+    move |e| RuntimeError::Engine { action: action.to_owned(), message: e.to_string() }
+}
+
+fn is_status(e: &BollardError, codes: &[u16]) -> bool {
+    matches!(e, BollardError::DockerResponseServerError { status_code, .. } if codes.contains(status_code))
+}
+
+#[async_trait]
+impl ContainerRuntime for DockerRuntime {
+    async fn build(
+        &self,
+        req: BuildRequest,
+        log: &(dyn Fn(String) + Send + Sync),
+        cancel: &CancellationToken,
+    ) -> Result<(), RuntimeError> {
+        let docker = self.docker().await?;
+        let options = BuildImageOptionsBuilder::default()
+            .dockerfile(&req.dockerfile)
+            .t(&req.tag)
+            .rm(true)
+            .forcerm(true)
+            .labels(&req.labels)
+            .build();
+        let mut stream = docker.build_image(options, None, Some(bollard::body_full(req.context.into())));
+        let consume = async {
+            while let Some(item) = stream.next().await {
+                let info = item.map_err(|e| RuntimeError::Build(e.to_string()))?;
+                if let Some(detail) = info.error_detail {
+                    return Err(RuntimeError::Build(detail.message.unwrap_or_default()));
+                }
+                for line in info.stream.iter().chain(info.status.iter()).flat_map(|s| s.lines()) {
+                    if !line.trim().is_empty() {
+                        log(line.trim_end().to_owned());
+                    }
+                }
+            }
+            Ok(())
+        };
+        // Dropping the stream closes the connection, and the engine stops the build.
+        tokio::select! {
+            result = tokio::time::timeout(req.timeout, consume) => result.map_err(|_| RuntimeError::BuildTimeout(req.timeout.as_secs()))?,
+            _ = cancel.cancelled() => Err(RuntimeError::Cancelled),
+        }
+    }
+
+    async fn run(&self, req: &RunRequest) -> Result<(), RuntimeError> {
+        let docker = self.docker().await?;
+        let name = super::container_name(&req.project, req.slot);
+        self.remove(&name).await?;
+        let port = format!("{}/tcp", req.container_port);
+        let binding = PortBinding { host_ip: Some("127.0.0.1".into()), host_port: Some(req.host_port.to_string()) };
+        let labels = HashMap::from([
+            ("versiongate.project".to_owned(), req.project.clone()),
+            ("versiongate.slot".to_owned(), req.slot.to_string()),
+            ("versiongate.deployment".to_owned(), req.deployment_id.to_string()),
+        ]);
+        let host_config = HostConfig {
+            port_bindings: Some(HashMap::from([(port.clone(), Some(vec![binding]))])),
+            restart_policy: Some(RestartPolicy {
+                name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
+                maximum_retry_count: None,
+            }),
+            memory: (req.memory_mb > 0).then(|| req.memory_mb as i64 * 1024 * 1024),
+            nano_cpus: (req.cpus > 0.0).then(|| (req.cpus * 1e9) as i64),
+            ..HostConfig::default()
+        };
+        let body = ContainerCreateBody {
+            image: Some(req.image.clone()),
+            env: Some(req.env.clone()),
+            exposed_ports: Some(vec![port]),
+            labels: Some(labels),
+            host_config: Some(host_config),
+            ..ContainerCreateBody::default()
+        };
+        let options = CreateContainerOptionsBuilder::default().name(&name).build();
+        docker.create_container(Some(options), body).await.map_err(engine("create the container"))?;
+        docker.start_container(&name, None).await.map_err(engine("start the container"))
+    }
+
+    async fn liveness(&self, name: &str) -> Result<Liveness, RuntimeError> {
+        let docker = self.docker().await?;
+        let info = match docker.inspect_container(name, None).await {
+            Ok(info) => info,
+            Err(e) if is_status(&e, &[404]) => return Ok(Liveness::Missing),
+            Err(e) => return Err(engine("inspect the container")(e)),
+        };
+        let state = info.state.unwrap_or_default();
+        let restarts = info.restart_count.unwrap_or(0);
+        if state.running == Some(true) && state.restarting != Some(true) && restarts == 0 {
+            return Ok(Liveness::Running);
+        }
+        let logs = self.tail_logs(docker, name, 40).await;
+        Ok(Liveness::Died { exit_code: state.exit_code.unwrap_or(-1), restarts, logs })
+    }
+
+    async fn stop(&self, name: &str, grace: Duration) -> Result<(), RuntimeError> {
+        let docker = self.docker().await?;
+        let options = StopContainerOptionsBuilder::default().t(grace.as_secs() as i32).build();
+        match docker.stop_container(name, Some(options)).await {
+            Err(e) if !is_status(&e, &[304, 404]) => Err(engine("stop the container")(e)),
+            _ => Ok(()),
+        }
+    }
+
+    async fn remove(&self, name: &str) -> Result<(), RuntimeError> {
+        let docker = self.docker().await?;
+        let options = RemoveContainerOptionsBuilder::default().force(true).build();
+        match docker.remove_container(name, Some(options)).await {
+            Err(e) if !is_status(&e, &[404]) => Err(engine("remove the container")(e)),
+            _ => Ok(()),
+        }
+    }
+
+    async fn run_once(
+        &self,
+        image: &str,
+        command: &str,
+        env: &[String],
+        timeout: Duration,
+    ) -> Result<(i64, String), RuntimeError> {
+        let docker = self.docker().await?;
+        let name = format!("versiongate-release-{}", uuid::Uuid::new_v4().simple());
+        let body = ContainerCreateBody {
+            image: Some(image.to_owned()),
+            env: Some(env.to_vec()),
+            cmd: Some(vec!["sh".into(), "-c".into(), command.to_owned()]),
+            labels: Some(HashMap::from([("versiongate.release".to_owned(), image.to_owned())])),
+            ..ContainerCreateBody::default()
+        };
+        let options = CreateContainerOptionsBuilder::default().name(&name).build();
+        docker.create_container(Some(options), body).await.map_err(engine("create the release container"))?;
+        let result = async {
+            docker.start_container(&name, None).await.map_err(engine("start the release container"))?;
+            let mut wait = docker.wait_container(&name, None::<WaitContainerOptions>);
+            let code = match tokio::time::timeout(timeout, wait.next()).await {
+                Err(_) => {
+                    return Err(RuntimeError::Engine {
+                        action: "finish the release command".into(),
+                        message: format!("it ran over {}s", timeout.as_secs()),
+                    })
+                }
+                Ok(Some(Ok(exit))) => exit.status_code,
+                Ok(Some(Err(BollardError::DockerContainerWaitError { code, .. }))) => code,
+                Ok(Some(Err(e))) => return Err(engine("wait for the release command")(e)),
+                Ok(None) => -1,
+            };
+            Ok((code, self.tail_logs(docker, &name, 40).await))
+        }
+        .await;
+        let _ = self.remove(&name).await;
+        result
+    }
+}

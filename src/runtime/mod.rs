@@ -1,0 +1,97 @@
+//! Running a project's slots: the [`ContainerRuntime`] trait, and its Docker implementation.
+//!
+//! The controller holds an `Arc<dyn ContainerRuntime>`, so tests and fault injection can swap it.
+
+mod docker;
+
+pub use docker::DockerRuntime;
+
+use crate::project::Slot;
+use async_trait::async_trait;
+use std::collections::HashMap;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("cannot reach the Docker engine at {host}: {message}. Start Docker, or set [docker] host")]
+    Unreachable { host: String, message: String },
+    #[error("the image build failed: {0}")]
+    Build(String),
+    #[error("the build took longer than build_timeout_s = {0}s and was stopped; make it faster or raise the limit")]
+    BuildTimeout(u64),
+    #[error("cancelled")]
+    Cancelled,
+    #[error("the Docker engine refused to {action}: {message}")]
+    Engine { action: String, message: String },
+}
+
+/// What to build: a packed context, the Dockerfile inside it, and how to name the image.
+pub struct BuildRequest {
+    pub context: Vec<u8>,
+    pub dockerfile: String,
+    pub tag: String,
+    pub labels: HashMap<String, String>,
+    pub timeout: Duration,
+}
+
+/// One slot container: `<project>-<slot>`, published on 127.0.0.1 only.
+pub struct RunRequest {
+    pub project: String,
+    pub slot: Slot,
+    pub deployment_id: i64,
+    pub image: String,
+    pub host_port: u16,
+    pub container_port: u16,
+    pub env: Vec<String>,
+    /// 0 means no limit.
+    pub memory_mb: u64,
+    /// Cores; 0 means no limit.
+    pub cpus: f64,
+}
+
+/// How a container is doing, for the health gate's fail-fast rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Liveness {
+    Running,
+    /// It exited, or restarted at least once: with its exit code and last log lines.
+    Died {
+        exit_code: i64,
+        restarts: i64,
+        logs: String,
+    },
+    Missing,
+}
+
+pub fn container_name(project: &str, slot: Slot) -> String {
+    format!("{project}-{slot}")
+}
+
+pub fn image_tag(project: &str, deployment_id: i64) -> String {
+    format!("versiongate/{project}:{deployment_id}")
+}
+
+#[async_trait]
+pub trait ContainerRuntime: Send + Sync {
+    /// Builds and tags an image, sending each build output line to `log`.
+    async fn build(
+        &self,
+        req: BuildRequest,
+        log: &(dyn Fn(String) + Send + Sync),
+        cancel: &CancellationToken,
+    ) -> Result<(), RuntimeError>;
+    /// Replaces whatever holds the slot with a new running container.
+    async fn run(&self, req: &RunRequest) -> Result<(), RuntimeError>;
+    async fn liveness(&self, name: &str) -> Result<Liveness, RuntimeError>;
+    /// SIGTERM, then SIGKILL after `grace`; the container is kept for rollback.
+    async fn stop(&self, name: &str, grace: Duration) -> Result<(), RuntimeError>;
+    async fn remove(&self, name: &str) -> Result<(), RuntimeError>;
+    /// Runs `command` once in a throwaway container of `image`; its exit code and output.
+    async fn run_once(
+        &self,
+        image: &str,
+        command: &str,
+        env: &[String],
+        timeout: Duration,
+    ) -> Result<(i64, String), RuntimeError>;
+}

@@ -1,0 +1,192 @@
+//! Authenticated GitHub events → deploy decisions (pure: signature check, body decoding, repository matching).
+
+use hmac::{Hmac, KeyInit, Mac};
+use serde_json::Value;
+use sha2::Sha256;
+
+/// GitHub's own limit for webhook payloads.
+pub const MAX_BODY: usize = 25 * 1024 * 1024;
+const ZERO_SHA: &str = "0000000000000000000000000000000000000000";
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum WebhookError {
+    #[error("the body is not a GitHub payload: {0}")]
+    Malformed(String),
+}
+
+/// True when `header` is `sha256=<hex HMAC-SHA256 of body with secret>`; compared in constant time.
+pub fn signature_matches(secret: &str, body: &[u8], header: Option<&str>) -> bool {
+    let Some(hex_sig) = header.and_then(|h| h.trim().strip_prefix("sha256=")) else { return false };
+    let Ok(expected) = hex::decode(hex_sig) else { return false };
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else { return false };
+    mac.update(body);
+    !secret.is_empty() && mac.verify_slice(&expected).is_ok()
+}
+
+/// The signature GitHub would send for `body`; used by tests and the README's curl example.
+pub fn sign(secret: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes a key of any length");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// The JSON payload of a JSON body, or of a form body's `payload` field.
+pub fn payload(content_type: Option<&str>, body: &[u8]) -> Result<Value, WebhookError> {
+    let form = content_type.is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+    let json = if form {
+        let field = form_urlencoded::parse(body).find(|(k, _)| k == "payload").map(|(_, v)| v.into_owned());
+        field.ok_or_else(|| WebhookError::Malformed("a form body without a `payload` field".into()))?
+    } else {
+        String::from_utf8(body.to_vec()).map_err(|_| WebhookError::Malformed("the body is not UTF-8".into()))?
+    };
+    serde_json::from_str(&json).map_err(|e| WebhookError::Malformed(e.to_string()))
+}
+
+/// Every address the payload gives for its repository, normalised.
+pub fn repository_urls(payload: &Value) -> Vec<String> {
+    let repo = &payload["repository"];
+    ["clone_url", "ssh_url", "html_url", "git_url", "url"]
+        .iter()
+        .filter_map(|k| repo[*k].as_str())
+        .map(normalize_repo_url)
+        .collect()
+}
+
+/// `https://github.com/o/r.git`, `git@github.com:o/r`, `ssh://git@github.com/o/r/` → `github.com/o/r`.
+/// Case is folded, so owner and repository names match as GitHub matches them.
+pub fn normalize_repo_url(url: &str) -> String {
+    let url = url.trim();
+    let rest = match url.split_once("://") {
+        Some(("file", path)) => return strip_git(path).to_owned(),
+        Some((_, rest)) => rest,
+        None => url,
+    };
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    // scp-like `host:owner/repo`, but not `host:port/…`
+    let rest = match rest.split_once(':') {
+        Some((host, path)) if !path.starts_with(|c: char| c.is_ascii_digit()) => format!("{host}/{path}"),
+        Some((host, path)) => format!("{host}/{}", path.split_once('/').map_or("", |(_, p)| p)),
+        None => rest.to_owned(),
+    };
+    strip_git(&rest).to_ascii_lowercase()
+}
+
+fn strip_git(path: &str) -> &str {
+    let path = path.trim_end_matches('/');
+    path.strip_suffix(".git").unwrap_or(path)
+}
+
+/// What an event asks of a project that follows `branch`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Pong,
+    Deploy { commit: String, branch: String },
+    Ignore(String),
+}
+
+pub fn decide(event: &str, payload: &Value, branch: &str) -> Decision {
+    match event {
+        "ping" => Decision::Pong,
+        "push" => decide_push(payload, branch),
+        other => Decision::Ignore(format!("event `{other}` does not deploy")),
+    }
+}
+
+fn decide_push(payload: &Value, branch: &str) -> Decision {
+    let git_ref = payload["ref"].as_str().unwrap_or_default();
+    let after = payload["after"].as_str().unwrap_or_default();
+    let Some(pushed) = git_ref.strip_prefix("refs/heads/") else {
+        return Decision::Ignore(format!("`{git_ref}` is not a branch"));
+    };
+    if pushed != branch {
+        return Decision::Ignore(format!("branch `{pushed}` is not the project's branch `{branch}`"));
+    }
+    if after == ZERO_SHA || payload["deleted"].as_bool() == Some(true) {
+        return Decision::Ignore(format!("branch `{pushed}` was deleted"));
+    }
+    if after.len() != 40 || !after.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Decision::Ignore(format!("`after` is not a commit SHA: `{after}`"));
+    }
+    Decision::Deploy { commit: after.to_ascii_lowercase(), branch: pushed.to_owned() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn signatures_match_githubs_test_vector() {
+        // The example from GitHub's "Validating webhook deliveries" documentation.
+        let header = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+        assert!(signature_matches("It's a Secret to Everybody", b"Hello, World!", Some(header)));
+        assert_eq!(sign("It's a Secret to Everybody", b"Hello, World!"), header);
+        assert!(!signature_matches("It's a Secret to Everybody", b"Hello, World?", Some(header)));
+        assert!(!signature_matches("other", b"Hello, World!", Some(header)));
+        assert!(!signature_matches("It's a Secret to Everybody", b"Hello, World!", None));
+        assert!(!signature_matches("It's a Secret to Everybody", b"Hello, World!", Some("sha1=757107")));
+        assert!(!signature_matches("", b"x", Some(&sign("", b"x"))), "an empty secret never verifies");
+    }
+
+    #[test]
+    fn form_and_json_bodies_decode_alike() {
+        let json_body = br#"{"zen":"Keep it simple."}"#;
+        let form_body = b"payload=%7B%22zen%22%3A%22Keep+it+simple.%22%7D";
+        let a = payload(Some("application/json"), json_body).unwrap();
+        let b = payload(Some("application/x-www-form-urlencoded"), form_body).unwrap();
+        assert_eq!(a, b);
+        assert!(payload(Some("application/x-www-form-urlencoded"), b"other=1").is_err());
+        assert!(payload(None, b"{").is_err());
+    }
+
+    #[test]
+    fn repository_urls_normalise_to_one_form() {
+        for url in [
+            "https://github.com/Octo/Hello-World.git",
+            "https://github.com/octo/hello-world",
+            "https://github.com/octo/hello-world/",
+            "git@github.com:octo/hello-world.git",
+            "ssh://git@github.com/octo/hello-world.git",
+            "ssh://git@github.com:22/octo/hello-world.git",
+            "git://github.com/octo/hello-world.git",
+        ] {
+            assert_eq!(normalize_repo_url(url), "github.com/octo/hello-world", "{url}");
+        }
+        assert_eq!(normalize_repo_url("file:///tmp/Repos/app.git/"), "/tmp/Repos/app");
+    }
+
+    #[test]
+    fn pushes_deploy_only_the_projects_branch() {
+        let sha = "6113728f27ae82c7b1a177c8d03f9e96e0adf246";
+        let push = |r: &str, after: &str| json!({"ref": r, "after": after});
+        assert_eq!(
+            decide("push", &push("refs/heads/main", sha), "main"),
+            Decision::Deploy { commit: sha.into(), branch: "main".into() }
+        );
+        for (payload, why) in [
+            (push("refs/heads/dev", sha), "not the project's branch"),
+            (push("refs/tags/v1", sha), "not a branch"),
+            (push("refs/heads/main", ZERO_SHA), "deleted"),
+            (push("refs/heads/main", "abc"), "not a commit"),
+        ] {
+            match decide("push", &payload, "main") {
+                Decision::Ignore(reason) => assert!(reason.contains(why), "{reason}"),
+                other => panic!("{payload}: {other:?}"),
+            }
+        }
+        assert_eq!(decide("ping", &json!({}), "main"), Decision::Pong);
+        assert!(matches!(decide("issues", &json!({}), "main"), Decision::Ignore(_)));
+    }
+
+    #[test]
+    fn the_shared_fixtures_decide_as_github_means_them() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/github/");
+        let new_branch: Value =
+            serde_json::from_str(&std::fs::read_to_string(format!("{dir}push-new-branch.json")).unwrap()).unwrap();
+        assert!(matches!(decide("push", &new_branch, "master"), Decision::Deploy { .. }));
+        assert_eq!(repository_urls(&new_branch)[0], "github.com/codertocat/hello-world");
+        let tag_deleted: Value =
+            serde_json::from_str(&std::fs::read_to_string(format!("{dir}push-tag-deleted.json")).unwrap()).unwrap();
+        assert!(matches!(decide("push", &tag_deleted, "master"), Decision::Ignore(_)));
+    }
+}
