@@ -3,6 +3,7 @@
 mod harness;
 
 use futures_util::StreamExt;
+use harness::load::{load, LoadSpec, Tally};
 use harness::raw::RawUpstream;
 use harness::{Gateway, Upstream};
 use serde_json::json;
@@ -10,54 +11,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// What one load worker saw.
-#[derive(Debug, Default)]
-struct Tally {
-    ok: u64,
-    non_2xx: Vec<u16>,
-    transport_errors: Vec<String>,
-    unexpected: Vec<String>,
-}
-
-const BODY: usize = 2048;
-const MAX_REQUESTS_PER_WORKER: u64 = 20_000;
-const MAX_LOAD_TIME: Duration = Duration::from_secs(60);
-
-/// GET and POST (2 KiB) in turn, until `stop` or the bounds; `fresh` opens a new connection each time.
-async fn load(proxy: std::net::SocketAddr, fresh: bool, stop: Arc<AtomicBool>) -> Tally {
-    let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(20));
-    if fresh {
-        builder = builder.pool_max_idle_per_host(0);
-    }
-    let client = builder.build().unwrap();
-    let (mut tally, started, payload) = (Tally::default(), Instant::now(), vec![b'x'; BODY]);
-    let mut n = 0u64;
-    while !stop.load(Ordering::SeqCst) && n < MAX_REQUESTS_PER_WORKER && started.elapsed() < MAX_LOAD_TIME {
-        let post = n % 2 == 1;
-        let req = if post {
-            client.post(format!("http://{proxy}/echo")).body(payload.clone())
-        } else {
-            client.get(format!("http://{proxy}/"))
-        };
-        n += 1;
-        match req.header("host", "app.test").send().await {
-            Ok(resp) if resp.status().is_success() => {
-                let body = resp.text().await.unwrap_or_default();
-                let expected =
-                    if post { ["A:2048", "B:2048"].contains(&body.as_str()) } else { body == "A" || body == "B" };
-                if expected {
-                    tally.ok += 1;
-                } else {
-                    tally.unexpected.push(body);
-                }
-            }
-            Ok(resp) => tally.non_2xx.push(resp.status().as_u16()),
-            Err(e) => tally.transport_errors.push(e.to_string()),
-        }
-    }
-    tally
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn flips_under_load_lose_no_request() {
@@ -67,7 +20,10 @@ async fn flips_under_load_lose_no_request() {
     gw.deploy("app", a.addr).await;
 
     let stop = Arc::new(AtomicBool::new(false));
-    let workers: Vec<_> = (0..6).map(|i| tokio::spawn(load(gw.proxy, i >= 4, stop.clone()))).collect();
+    let accept =
+        |post: bool, body: &str| if post { body == "A:2048" || body == "B:2048" } else { body == "A" || body == "B" };
+    let spec = LoadSpec { host: "app.test", posts: true, accept };
+    let workers: Vec<_> = (0..6).map(|i| tokio::spawn(load(gw.proxy, spec.clone(), i >= 4, stop.clone()))).collect();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let flips = 10;
     for i in 0..flips {
@@ -79,11 +35,7 @@ async fn flips_under_load_lose_no_request() {
     stop.store(true, Ordering::SeqCst);
     let mut total = Tally::default();
     for w in workers {
-        let t = w.await.unwrap();
-        total.ok += t.ok;
-        total.non_2xx.extend(t.non_2xx);
-        total.transport_errors.extend(t.transport_errors);
-        total.unexpected.extend(t.unexpected);
+        total.add(w.await.unwrap());
     }
     println!(
         "{flips} flips under load: {} ok, {} non-2xx, {} transport errors",
@@ -91,10 +43,7 @@ async fn flips_under_load_lose_no_request() {
         total.non_2xx.len(),
         total.transport_errors.len()
     );
-    assert!(total.transport_errors.is_empty(), "{:?}", &total.transport_errors[..total.transport_errors.len().min(5)]);
-    assert!(total.non_2xx.is_empty(), "{:?}", total.non_2xx);
-    assert!(total.unexpected.is_empty(), "{:?}", total.unexpected);
-    assert!(total.ok > 500, "the load was too thin to prove anything: {}", total.ok);
+    total.assert_clean(500);
     assert!(a.requests() > 100 && b.requests() > 100, "both versions served traffic");
 }
 

@@ -87,7 +87,8 @@ pub(super) async fn run(inner: Arc<Inner>, d: Deployment, cancel: CancellationTo
         let addr = upstream_addr(&d)?;
         let name = container.as_ref().map(|(name, _)| name.as_str());
         gate(&inner, &d, &record, addr, name, &cancel).instrument(info_span!("health_gate", %addr)).await?;
-        if let Some((_, image)) = &container {
+        if let Some((name, image)) = &container {
+            inner.runtime.keep_running(name).await?;
             docker::release(&inner, &d, &record, image).instrument(info_span!("release")).await?;
         }
         Ok::<_, PipelineError>(addr)

@@ -3,7 +3,9 @@
 use super::{BuildRequest, ContainerRuntime, Liveness, RunRequest, RuntimeError};
 use async_trait::async_trait;
 use bollard::errors::Error as BollardError;
-use bollard::models::{ContainerCreateBody, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum};
+use bollard::models::{
+    ContainerCreateBody, ContainerUpdateBody, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
+};
 use bollard::query_parameters::{
     BuildImageOptionsBuilder, CreateContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
     StopContainerOptionsBuilder, WaitContainerOptions,
@@ -117,10 +119,8 @@ impl ContainerRuntime for DockerRuntime {
         ]);
         let host_config = HostConfig {
             port_bindings: Some(HashMap::from([(port.clone(), Some(vec![binding]))])),
-            restart_policy: Some(RestartPolicy {
-                name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
-                maximum_retry_count: None,
-            }),
+            // No restarts until it passes the health gate, so a crash shows its real exit code.
+            restart_policy: Some(RestartPolicy { name: Some(RestartPolicyNameEnum::NO), maximum_retry_count: None }),
             memory: (req.memory_mb > 0).then(|| req.memory_mb as i64 * 1024 * 1024),
             nano_cpus: (req.cpus > 0.0).then(|| (req.cpus * 1e9) as i64),
             ..HostConfig::default()
@@ -136,6 +136,13 @@ impl ContainerRuntime for DockerRuntime {
         let options = CreateContainerOptionsBuilder::default().name(&name).build();
         docker.create_container(Some(options), body).await.map_err(engine("create the container"))?;
         docker.start_container(&name, None).await.map_err(engine("start the container"))
+    }
+
+    async fn keep_running(&self, name: &str) -> Result<(), RuntimeError> {
+        let docker = self.docker().await?;
+        let policy = RestartPolicy { name: Some(RestartPolicyNameEnum::UNLESS_STOPPED), maximum_retry_count: None };
+        let body = ContainerUpdateBody { restart_policy: Some(policy), ..ContainerUpdateBody::default() };
+        docker.update_container(name, body).await.map_err(engine("set the restart policy"))
     }
 
     async fn liveness(&self, name: &str) -> Result<Liveness, RuntimeError> {

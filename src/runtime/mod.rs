@@ -82,6 +82,8 @@ pub trait ContainerRuntime: Send + Sync {
     ) -> Result<(), RuntimeError>;
     /// Replaces whatever holds the slot with a new running container.
     async fn run(&self, req: &RunRequest) -> Result<(), RuntimeError>;
+    /// Restart policy `unless-stopped`, so a rebooted host brings the live slot back.
+    async fn keep_running(&self, name: &str) -> Result<(), RuntimeError>;
     async fn liveness(&self, name: &str) -> Result<Liveness, RuntimeError>;
     /// SIGTERM, then SIGKILL after `grace`; the container is kept for rollback.
     async fn stop(&self, name: &str, grace: Duration) -> Result<(), RuntimeError>;

@@ -2,7 +2,9 @@
 //! and fake upstreams whose `/health` can be made ok, failing, slow or dying.
 #![allow(dead_code)]
 
+pub mod load;
 pub mod raw;
+pub mod repo;
 pub mod upstream;
 
 #[allow(unused_imports)]
@@ -27,6 +29,17 @@ pub struct Gateway {
 /// A loopback port that was free a moment ago.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A base port whose pair (it and the next) is free, for docker projects of gateways running side by side.
+pub fn free_port_pair() -> u16 {
+    for _ in 0..100 {
+        let p = free_port();
+        if p < 65534 && TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
+            return p;
+        }
+    }
+    panic!("no free pair of loopback ports in 100 tries")
 }
 
 impl Gateway {
@@ -189,6 +202,45 @@ impl Gateway {
         }
     }
 
+    /// Sends a GitHub event signed with `secret`; `form` sends it as `payload=` like GitHub's form option.
+    pub async fn webhook(
+        &self,
+        event: &str,
+        payload: &Value,
+        secret: &str,
+        delivery: &str,
+        form: bool,
+    ) -> (u16, Value) {
+        let json = serde_json::to_vec(payload).unwrap();
+        let (body, content_type) = if form {
+            let encoded: String = url_encode(&json);
+            (format!("payload={encoded}").into_bytes(), "application/x-www-form-urlencoded")
+        } else {
+            (json, "application/json")
+        };
+        let resp = self
+            .http
+            .post(format!("{}/webhooks/github", self.admin_url()))
+            .header("content-type", content_type)
+            .header("x-github-event", event)
+            .header("x-github-delivery", delivery)
+            .header("x-hub-signature-256", versiongate::webhook::sign(secret, &body))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A signed push of `sha` to `branch` of the repository at `repo_url`; expects 202 and returns the deployment id.
+    pub async fn push(&self, repo_url: &str, branch: &str, sha: &str, secret: &str) -> i64 {
+        let delivery = uuid::Uuid::new_v4().to_string();
+        let (status, d) = self.webhook("push", &push_payload(repo_url, branch, sha), secret, &delivery, false).await;
+        assert_eq!(status, 202, "{d}");
+        d["id"].as_i64().unwrap()
+    }
+
     /// A GET through the proxy for `host`: status and body.
     pub async fn get(&self, host: &str, path: &str) -> (u16, String) {
         let resp = self.http.get(format!("http://{}{path}", self.proxy)).header("host", host).send().await.unwrap();
@@ -212,6 +264,31 @@ pub fn cli(gw: &Gateway, args: &[&str]) -> (i32, String, String) {
         .unwrap();
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+}
+
+/// GitHub's push payload (the shared fixture) pointed at a test repository.
+pub fn push_payload(repo_url: &str, branch: &str, sha: &str) -> Value {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/github/push-new-branch.json"))
+            .unwrap();
+    let mut payload: Value = serde_json::from_str(&text).unwrap();
+    payload["ref"] = json!(format!("refs/heads/{branch}"));
+    payload["after"] = json!(sha);
+    payload["head_commit"]["id"] = json!(sha);
+    for key in ["clone_url", "ssh_url", "html_url", "git_url"] {
+        payload["repository"][key] = json!(repo_url);
+    }
+    payload
+}
+
+fn url_encode(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (*b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 pub fn read(path: &Path) -> String {

@@ -1,0 +1,80 @@
+//! A bounded load loop: it stops on a flag, after a request count, or after a time limit.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What one load worker saw.
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub ok: u64,
+    pub non_2xx: Vec<u16>,
+    pub transport_errors: Vec<String>,
+    pub unexpected: Vec<String>,
+}
+
+const BODY: usize = 2048;
+const MAX_REQUESTS_PER_WORKER: u64 = 20_000;
+const MAX_LOAD_TIME: Duration = Duration::from_secs(60);
+
+/// What the load sends and accepts.
+#[derive(Clone)]
+pub struct LoadSpec {
+    pub host: &'static str,
+    /// Every other request is a `POST /echo` with a 2 KiB body.
+    pub posts: bool,
+    /// Whether a 2xx body is one of the versions being flipped between.
+    pub accept: fn(post: bool, body: &str) -> bool,
+}
+
+/// GETs (and POSTs) until `stop` or the bounds; `fresh` opens a new connection each time.
+pub async fn load(proxy: std::net::SocketAddr, spec: LoadSpec, fresh: bool, stop: Arc<AtomicBool>) -> Tally {
+    let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(20));
+    if fresh {
+        builder = builder.pool_max_idle_per_host(0);
+    }
+    let client = builder.build().unwrap();
+    let (mut tally, started, payload) = (Tally::default(), Instant::now(), vec![b'x'; BODY]);
+    let mut n = 0u64;
+    while !stop.load(Ordering::SeqCst) && n < MAX_REQUESTS_PER_WORKER && started.elapsed() < MAX_LOAD_TIME {
+        let post = spec.posts && n % 2 == 1;
+        let req = if post {
+            client.post(format!("http://{proxy}/echo")).body(payload.clone())
+        } else {
+            client.get(format!("http://{proxy}/"))
+        };
+        n += 1;
+        match req.header("host", spec.host).send().await {
+            Ok(resp) if resp.status().is_success() => {
+                let body = resp.text().await.unwrap_or_default();
+                let expected = (spec.accept)(post, &body);
+                if expected {
+                    tally.ok += 1;
+                } else {
+                    tally.unexpected.push(body);
+                }
+            }
+            Ok(resp) => tally.non_2xx.push(resp.status().as_u16()),
+            Err(e) => tally.transport_errors.push(e.to_string()),
+        }
+    }
+    tally
+}
+
+impl Tally {
+    pub fn add(&mut self, other: Tally) {
+        self.ok += other.ok;
+        self.non_2xx.extend(other.non_2xx);
+        self.transport_errors.extend(other.transport_errors);
+        self.unexpected.extend(other.unexpected);
+    }
+
+    /// Panics unless every request succeeded with an expected body, and there were at least `min`.
+    pub fn assert_clean(&self, min: u64) {
+        let errors = &self.transport_errors[..self.transport_errors.len().min(5)];
+        assert!(self.transport_errors.is_empty(), "{} transport errors: {errors:?}", self.transport_errors.len());
+        assert!(self.non_2xx.is_empty(), "non-2xx answers: {:?}", self.non_2xx);
+        assert!(self.unexpected.is_empty(), "unexpected bodies: {:?}", self.unexpected);
+        assert!(self.ok >= min, "the load was too thin to prove anything: {} requests", self.ok);
+    }
+}
