@@ -121,8 +121,8 @@ impl ContainerRuntime for DockerRuntime {
             port_bindings: Some(HashMap::from([(port.clone(), Some(vec![binding]))])),
             // No restarts until it passes the health gate, so a crash shows its real exit code.
             restart_policy: Some(RestartPolicy { name: Some(RestartPolicyNameEnum::NO), maximum_retry_count: None }),
-            memory: (req.memory_mb > 0).then(|| req.memory_mb as i64 * 1024 * 1024),
-            nano_cpus: (req.cpus > 0.0).then(|| (req.cpus * 1e9) as i64),
+            memory: (req.memory_mb > 0).then_some(req.memory_mb as i64 * 1024 * 1024),
+            nano_cpus: (req.cpus > 0.0).then_some((req.cpus * 1e9) as i64),
             ..HostConfig::default()
         };
         let body = ContainerCreateBody {

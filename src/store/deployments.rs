@@ -1,11 +1,11 @@
 //! Stored deployments; every status or phase change is checked by the state machine and logged as an event.
 
-use super::{get, parse_col, Result, Store, StoreError};
+use super::transitions::add_event;
+use super::{get, parse_col, Result, Store};
 use crate::deployment::{Event, Phase, Status, Trigger};
 use crate::project::Slot;
 use serde::Serialize;
 use sqlx::any::AnyRow;
-use sqlx::{Any, Transaction};
 
 /// One deployment row, as the API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -48,13 +48,6 @@ pub struct NewDeployment {
     pub commit: Option<String>,
     pub image: Option<String>,
     pub rollback_of: Option<i64>,
-}
-
-/// The column list, as a macro so every query stays a `&'static str` (sqlx audits dynamic SQL).
-macro_rules! columns {
-    () => {
-        "id, project, status, phase, slot, port, target, commit_sha, git_ref, image, trigger_kind, rollback_of, error, created_at, started_at, finished_at"
-    };
 }
 
 impl Store {
@@ -140,157 +133,9 @@ impl Store {
         }
         Ok(newest)
     }
-
-    /// Moves a deployment by `event`, optionally to `phase`, recording `error`.
-    pub async fn apply(
-        &self,
-        id: i64,
-        event: Event,
-        phase: Option<Phase>,
-        error: Option<&str>,
-        now: i64,
-    ) -> Result<Deployment> {
-        let mut tx = self.pool.begin().await?;
-        let d = apply_in(&mut tx, id, event, phase, error, now).await?;
-        tx.commit().await?;
-        Ok(d)
-    }
-
-    /// Records what a deployment resolved to: the commit it builds, and the image it built.
-    pub async fn set_source(&self, id: i64, commit: Option<&str>, image: Option<&str>) -> Result<()> {
-        sqlx::query(
-            "UPDATE deployments SET commit_sha = COALESCE($2, commit_sha), image = COALESCE($3, image) WHERE id = $1",
-        )
-        .bind(id)
-        .bind(commit)
-        .bind(image)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    /// QUEUED → DEPLOYING into `slot` (serving on `port`), starting at `phase`.
-    pub async fn start_deployment(
-        &self,
-        id: i64,
-        slot: Slot,
-        target: std::net::SocketAddr,
-        phase: Phase,
-        now: i64,
-    ) -> Result<Deployment> {
-        let mut tx = self.pool.begin().await?;
-        let mut d = apply_in(&mut tx, id, Event::Start, Some(phase), None, now).await?;
-        sqlx::query("UPDATE deployments SET slot = $2, port = $3, target = $4 WHERE id = $1")
-            .bind(id)
-            .bind(slot.as_str())
-            .bind(i64::from(target.port()))
-            .bind(target.to_string())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        (d.slot, d.port, d.target) = (Some(slot), Some(target.port()), Some(target.to_string()));
-        Ok(d)
-    }
-
-    /// Moves a DEPLOYING or ACTIVE deployment forward to `phase`.
-    pub async fn set_phase(&self, id: i64, phase: Phase, now: i64) -> Result<Deployment> {
-        let mut tx = self.pool.begin().await?;
-        let mut d = load_in(&mut tx, id).await?;
-        d.phase.check_move(d.status, phase)?;
-        d.phase = phase;
-        if phase == Phase::Done {
-            d.finished_at = Some(now);
-        }
-        write_in(&mut tx, &d).await?;
-        add_event(&mut tx, &d, phase.as_str(), now).await?;
-        tx.commit().await?;
-        Ok(d)
-    }
-
-    /// The switch, as stored: in one transaction `id` becomes ACTIVE (phase `phase`) and the
-    /// project's previous ACTIVE deployment becomes SUPERSEDED. Returns both.
-    pub async fn activate(&self, id: i64, phase: Phase, now: i64) -> Result<(Deployment, Option<Deployment>)> {
-        let mut tx = self.pool.begin().await?;
-        let project: String = get(
-            &sqlx::query("SELECT project FROM deployments WHERE id = $1").bind(id).fetch_one(&mut *tx).await?,
-            "project",
-        )?;
-        let sql =
-            concat!("SELECT ", columns!(), " FROM deployments WHERE project = $1 AND status = 'ACTIVE' AND id <> $2");
-        let previous = sqlx::query(sql).bind(&project).bind(id).fetch_all(&mut *tx).await?;
-        let mut superseded = None;
-        for row in &previous {
-            let old = from_row(row)?;
-            superseded = Some(apply_in(&mut tx, old.id, Event::Supersede, None, None, now).await?);
-        }
-        let d = apply_in(&mut tx, id, Event::Activate, Some(phase), None, now).await?;
-        tx.commit().await?;
-        Ok((d, superseded))
-    }
 }
 
-async fn load_in(tx: &mut Transaction<'static, Any>, id: i64) -> Result<Deployment> {
-    let sql = concat!("SELECT ", columns!(), " FROM deployments WHERE id = $1");
-    let row = sqlx::query(sql).bind(id).fetch_optional(&mut **tx).await?;
-    from_row(&row.ok_or_else(|| StoreError::NotFound(format!("deployment {id}")))?)
-}
-
-async fn apply_in(
-    tx: &mut Transaction<'static, Any>,
-    id: i64,
-    event: Event,
-    phase: Option<Phase>,
-    error: Option<&str>,
-    now: i64,
-) -> Result<Deployment> {
-    let mut d = load_in(tx, id).await?;
-    d.status = d.status.apply(event)?;
-    if let Some(phase) = phase {
-        d.phase = phase;
-    }
-    match event {
-        Event::Start => d.started_at = Some(now),
-        Event::Fail | Event::Cancel => d.finished_at = Some(now),
-        _ => {}
-    }
-    if let Some(error) = error {
-        d.error = Some(error.to_owned());
-    }
-    write_in(tx, &d).await?;
-    add_event(tx, &d, error.unwrap_or(d.status.as_str()), now).await?;
-    Ok(d)
-}
-
-async fn write_in(tx: &mut Transaction<'static, Any>, d: &Deployment) -> Result<()> {
-    sqlx::query(
-        "UPDATE deployments SET status = $2, phase = $3, error = $4, started_at = $5, finished_at = $6 WHERE id = $1",
-    )
-    .bind(d.id)
-    .bind(d.status.as_str())
-    .bind(d.phase.as_str())
-    .bind(d.error.clone())
-    .bind(d.started_at)
-    .bind(d.finished_at)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-async fn add_event(tx: &mut Transaction<'static, Any>, d: &Deployment, message: &str, now: i64) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO deployment_events (deployment_id, status, phase, message, at) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(d.id)
-    .bind(d.status.as_str())
-    .bind(d.phase.as_str())
-    .bind(message)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-fn from_row(row: &AnyRow) -> Result<Deployment> {
+pub(super) fn from_row(row: &AnyRow) -> Result<Deployment> {
     let slot: Option<String> = get(row, "slot")?;
     let port: Option<i64> = get(row, "port")?;
     Ok(Deployment {

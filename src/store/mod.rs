@@ -3,11 +3,19 @@
 //! Both databases go through sqlx's `Any` driver with `$N` placeholders, which SQLite
 //! also understands, so every query is written once. Times are Unix milliseconds.
 
+/// The deployments column list, as a macro so every query stays a `&'static str` (sqlx audits dynamic SQL).
+macro_rules! columns {
+    () => {
+        "id, project, status, phase, slot, port, target, commit_sha, git_ref, image, trigger_kind, rollback_of, error, created_at, started_at, finished_at"
+    };
+}
+
 mod deliveries;
 mod deployments;
 mod leases;
 mod logs;
 mod projects;
+mod transitions;
 
 pub use deployments::{Deployment, NewDeployment};
 pub use logs::{DeploymentEvent, LogLine};
