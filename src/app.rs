@@ -52,7 +52,11 @@ pub fn run(config: Config) -> Result<(), AppError> {
     control.threads = Some(2);
     let control = server.add_service(control);
 
-    let mut proxy = pingora::proxy::http_proxy_service_with_name(&server.configuration, Gateway::new(routes), "proxy");
+    let mut gateway = Gateway::new(routes);
+    if let Some(admin) = crate::config::parse_addr(&config.admin.listen) {
+        gateway = gateway.with_admin_host(&config.admin.public_host, admin);
+    }
+    let mut proxy = pingora::proxy::http_proxy_service_with_name(&server.configuration, gateway, "proxy");
     proxy.add_tcp(&config.proxy.http_listen);
     proxy.threads = Some(config.proxy_threads());
     let proxy = server.add_service(proxy);

@@ -11,6 +11,7 @@ use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use prometheus::IntGauge;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,6 +22,8 @@ const UPSTREAM_CONNECT: Duration = Duration::from_secs(3);
 
 pub struct Gateway {
     routes: Arc<Routes>,
+    /// `[admin] public_host` and the admin server it leads to, for webhooks and the dashboard from outside.
+    admin: Option<(String, SocketAddr)>,
 }
 
 /// Per-request state: where it was routed and which in-flight gauge it holds.
@@ -30,6 +33,8 @@ pub struct RequestCtx {
     upstream: Option<Upstream>,
     inflight: Option<IntGauge>,
     retried: bool,
+    /// Set when the request is for `public_host` and goes to the admin server.
+    admin: Option<SocketAddr>,
     started: Option<Instant>,
     host: String,
 }
@@ -54,7 +59,18 @@ impl RequestCtx {
 
 impl Gateway {
     pub fn new(routes: Arc<Routes>) -> Self {
-        Gateway { routes }
+        Gateway { routes, admin: None }
+    }
+
+    /// Routes `host` to the admin server at `admin` (a wildcard listen address means loopback).
+    pub fn with_admin_host(mut self, host: &str, mut admin: SocketAddr) -> Self {
+        if admin.ip().is_unspecified() {
+            admin.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        if let Some(host) = normalize_host(host).filter(|h| !h.is_empty()) {
+            self.admin = Some((host.into_owned(), admin));
+        }
+        self
     }
 }
 
@@ -102,6 +118,11 @@ impl ProxyHttp for Gateway {
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         ctx.started = Some(Instant::now());
         let host = request_host(session.req_header()).unwrap_or_default();
+        if let Some((_, addr)) = self.admin.as_ref().filter(|(h, _)| *h == host) {
+            ctx.admin = Some(*addr);
+            ctx.host = host;
+            return Ok(false);
+        }
         let table = self.routes.current();
         let Some(route) = table.lookup(&host).cloned() else {
             let detail = format!(
@@ -126,9 +147,12 @@ impl ProxyHttp for Gateway {
     }
 
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
-        let upstream =
-            ctx.upstream.ok_or_else(|| Error::explain(ErrorType::InternalError, "request was not routed"))?;
-        let mut peer = HttpPeer::new(upstream.addr, false, String::new());
+        let addr = match (ctx.admin, ctx.upstream) {
+            (Some(admin), _) => admin,
+            (None, Some(upstream)) => upstream.addr,
+            (None, None) => return Err(Error::explain(ErrorType::InternalError, "request was not routed")),
+        };
+        let mut peer = HttpPeer::new(addr, false, String::new());
         peer.options.idle_timeout = Some(UPSTREAM_IDLE);
         peer.options.connection_timeout = Some(UPSTREAM_CONNECT);
         Ok(Box::new(peer))

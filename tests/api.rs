@@ -153,3 +153,24 @@ fn check_config_masks_secrets_and_names_the_bad_key() {
         .unwrap();
     assert_eq!(missing.status.code(), Some(1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_public_host_reaches_the_admin_server_through_the_proxy() {
+    let gw = Gateway::start_with_admin("public_host = \"Hooks.Example.test\"\n").await;
+    let (status, body) = gw.get("hooks.example.test", "/healthz").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("\"status\":\"ok\""), "{body}");
+    let (status, _) = gw.get("hooks.example.test", "/api/v1/projects").await;
+    assert_eq!(status, 401, "the API behind the public host still needs the token");
+    let hook = gw
+        .http
+        .post(format!("http://{}/webhooks/github", gw.proxy))
+        .header("host", "hooks.example.test")
+        .header("content-type", "application/json")
+        .body(r#"{"repository":{"clone_url":"https://example.com/x.git"}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(hook.status(), 404, "webhooks arrive through the proxy");
+    assert_eq!(gw.get("other.example.test", "/healthz").await.0, 404);
+}

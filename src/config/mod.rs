@@ -138,6 +138,10 @@ impl Config {
                 "TLS is not available in this version; leave it empty and terminate TLS in front",
             ));
         }
+        if !self.admin.public_host.is_empty() {
+            crate::project::check_domain(&self.admin.public_host.to_ascii_lowercase())
+                .map_err(|m| bad("admin.public_host", &m))?;
+        }
         if self.proxy.threads > 256 {
             return Err(bad("proxy.threads", "must be between 0 (one per core) and 256"));
         }

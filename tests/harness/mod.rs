@@ -47,13 +47,22 @@ impl Gateway {
         Gateway::start_with("").await
     }
 
+    /// Starts a gateway with `admin_extra` added to its `[admin]` section.
+    pub async fn start_with_admin(admin_extra: &str) -> Gateway {
+        Gateway::start_config(admin_extra, "").await
+    }
+
     /// Starts a gateway whose config file ends with `extra` TOML (for example `[[projects]]`).
     pub async fn start_with(extra: &str) -> Gateway {
+        Gateway::start_config("", extra).await
+    }
+
+    async fn start_config(admin_extra: &str, extra: &str) -> Gateway {
         let dir = tempfile::tempdir().unwrap();
         let proxy = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let config = format!(
-            "data_dir = \"{}\"\n[proxy]\nhttp_listen = \"{proxy}\"\nthreads = 1\n[admin]\nlisten = \"{admin}\"\ntoken = \"test-token\"\n{extra}",
+            "data_dir = \"{}\"\n[proxy]\nhttp_listen = \"{proxy}\"\nthreads = 1\n[admin]\nlisten = \"{admin}\"\ntoken = \"test-token\"\n{admin_extra}{extra}",
             dir.path().join("data").display()
         );
         std::fs::write(dir.path().join("versiongate.toml"), config).unwrap();
