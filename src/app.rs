@@ -6,8 +6,9 @@
 
 use crate::admin::{self, load_or_create_token, AdminState, AuthError};
 use crate::config::Config;
-use crate::controller::Controller;
+use crate::controller::{Controller, ControllerOptions};
 use crate::metrics::{Metrics, MetricsError};
+use crate::nginx::NginxOutput;
 use crate::proxy::Gateway;
 use crate::routes::Routes;
 use crate::runtime::DockerRuntime;
@@ -112,8 +113,14 @@ impl ControlPlane {
     async fn start_up(&self) -> Result<(AdminState, tokio::net::TcpListener), String> {
         let store = Store::open(&self.config.store_url()).await.map_err(|e| e.to_string())?;
         let runtime = Arc::new(DockerRuntime::new(&self.config.docker.host));
-        let controller =
-            Controller::new(store, self.routes.clone(), self.metrics.clone(), runtime, self.config.data_dir.clone());
+        let nginx = &self.config.nginx;
+        let nginx = (!nginx.include_dir.is_empty()).then(|| NginxOutput {
+            include_dir: nginx.include_dir.clone().into(),
+            test_command: nginx.test_command.clone(),
+            reload_command: nginx.reload_command.clone(),
+        });
+        let options = ControllerOptions { data_dir: self.config.data_dir.clone(), nginx };
+        let controller = Controller::new(store, self.routes.clone(), self.metrics.clone(), runtime, options);
         let mut problems = Vec::new();
         for spec in &self.config.projects {
             if let Err(e) = controller.upsert_project(spec.clone()).await {

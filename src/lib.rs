@@ -17,6 +17,11 @@
 //! | [`store`] | sqlx pool (SQLite or PostgreSQL), migrations, queries |
 //! | [`controller`] | per-project queues, leases, the deploy pipeline, recovery at startup |
 //! | [`admin`] | the REST API, `/metrics`, `/healthz`, the one API error type |
+//! | [`nginx`] | the optional include-file output for an nginx in front |
+//! | [`source`] | getting one commit of a repo onto disk (git2) |
+//! | [`build`] | what gets built: the build context (and later, detected Dockerfiles) |
+//! | [`runtime`] | the `ContainerRuntime` trait and its Docker (bollard) implementation |
+//! | [`webhook`] | authenticated GitHub events → deploy decisions (pure) |
 //! | [`metrics`] | every metric name, label and bucket |
 //! | [`cli`] | the client subcommands that talk to the admin API |
 #![forbid(unsafe_code)]
@@ -30,6 +35,7 @@ pub mod controller;
 pub mod deployment;
 pub mod health;
 pub mod metrics;
+pub mod nginx;
 pub mod project;
 pub mod proxy;
 pub mod routes;

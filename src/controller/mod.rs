@@ -13,6 +13,7 @@ pub use recovery::RestoreReport;
 
 use crate::deployment::{Event, Status, Trigger};
 use crate::metrics::Metrics;
+use crate::nginx::NginxOutput;
 use crate::project::{ProjectSpec, RuntimeKind};
 use crate::routes::{ProjectRoute, Routes};
 use crate::runtime::ContainerRuntime;
@@ -53,6 +54,14 @@ pub struct DeployRequest {
     pub trigger: Option<Trigger>,
 }
 
+/// Where the controller keeps its files, and what else it writes on a switch.
+#[derive(Debug, Clone, Default)]
+pub struct ControllerOptions {
+    pub data_dir: PathBuf,
+    /// `[nginx] include_dir` and its commands, when set.
+    pub nginx: Option<NginxOutput>,
+}
+
 /// Cheap to clone; every clone drives the same queues.
 #[derive(Clone)]
 pub struct Controller {
@@ -66,6 +75,7 @@ struct Inner {
     runtime: Arc<dyn ContainerRuntime>,
     /// Clones live in `data_dir/repos/<project>`.
     data_dir: PathBuf,
+    nginx: Option<NginxOutput>,
     /// Names this process in deploy leases.
     owner: String,
     workers: Mutex<HashMap<String, Arc<Notify>>>,
@@ -78,11 +88,12 @@ impl Controller {
         routes: Arc<Routes>,
         metrics: Arc<Metrics>,
         runtime: Arc<dyn ContainerRuntime>,
-        data_dir: PathBuf,
+        options: ControllerOptions,
     ) -> Self {
         let owner = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
         let (workers, running) = (Mutex::default(), Mutex::default());
-        let inner = Inner { store, routes, metrics, runtime, data_dir, owner, workers, running };
+        let ControllerOptions { data_dir, nginx } = options;
+        let inner = Inner { store, routes, metrics, runtime, data_dir, nginx, owner, workers, running };
         Controller { inner: Arc::new(inner) }
     }
 

@@ -39,6 +39,8 @@ pub enum PipelineError {
     ContainerDied { exit_code: i64, restarts: i64, logs: String },
     #[error("the release command exited with code {code}, so the switch was not made. Its last output:\n{output}")]
     Release { code: i64, output: String },
+    #[error(transparent)]
+    Nginx(#[from] crate::nginx::NginxError),
     #[error("cancelled by the operator")]
     Cancelled,
     #[error("internal error, see log: {0}")]
@@ -91,6 +93,7 @@ pub(super) async fn run(inner: Arc<Inner>, d: Deployment, cancel: CancellationTo
             inner.runtime.keep_running(name).await?;
             docker::release(&inner, &d, &record, image).instrument(info_span!("release")).await?;
         }
+        publish_nginx(&inner, &d, addr).await?;
         Ok::<_, PipelineError>(addr)
     };
     let addr = match before_switch.await {
@@ -104,6 +107,17 @@ pub(super) async fn run(inner: Arc<Inner>, d: Deployment, cancel: CancellationTo
         }
     };
     finish(&inner, &d, &record, Upstream { slot, addr, deployment_id: d.id }).await
+}
+
+/// Writes the nginx include before the internal switch, so both always point at the same slot.
+async fn publish_nginx(inner: &Inner, d: &Deployment, addr: SocketAddr) -> Result<(), PipelineError> {
+    let Some(nginx) = &inner.nginx else { return Ok(()) };
+    if let Some(warning) = nginx.publish(&d.project, addr).await? {
+        inner.log(d.id, &format!("nginx include written, but the reload failed: {warning}")).await;
+    } else {
+        inner.log(d.id, &format!("nginx include {}.conf now points at {addr}; nginx reloaded", d.project)).await;
+    }
+    Ok(())
 }
 
 async fn start_external(inner: &Inner, d: &Deployment, slot: Slot) -> Result<Deployment, PipelineError> {
