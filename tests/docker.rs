@@ -214,3 +214,36 @@ async fn webhooks_are_authenticated_matched_and_deduplicated() {
     assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
     assert_eq!(gw.wait_settled(first["id"].as_i64().unwrap()).await["status"], "ACTIVE");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_refs_resolve_to_full_shas_and_submodules_are_built() {
+    let gw = Gateway::start().await;
+    let (name, repo, assets) = (project_name(), AppRepo::new("from the main repo"), AppRepo::new("from the submodule"));
+    let _cleanup = DockerCleanup(name.clone());
+    docker_project(&gw, &name, &repo, json!({"health_timeout_s": 3})).await;
+    let deploy = |r: &str| json!({ "ref": r });
+    let path = format!("/api/v1/projects/{name}/deployments");
+
+    repo.write("Dockerfile", &harness::repo::DOCKERFILE.replace("COPY www /www", "COPY assets/www /www"));
+    let with_sub = repo.add_submodule(&assets, "assets");
+    repo.tag("v1.0");
+    let (_, d) = gw.api("POST", &path, Some(deploy("v1.0"))).await;
+    let d = gw.wait_settled(d["id"].as_i64().unwrap()).await;
+    assert_eq!(
+        (d["status"].as_str(), d["commit"].as_str(), d["ref"].as_str()),
+        (Some("ACTIVE"), Some(with_sub.as_str()), Some("v1.0")),
+        "{d}"
+    );
+    assert_eq!(gw.get(&format!("{name}.test"), "/").await, (200, "from the submodule".to_string()));
+
+    let (_, d) = gw.api("POST", &path, Some(deploy(&with_sub[..8]))).await;
+    assert_eq!(gw.wait_settled(d["id"].as_i64().unwrap()).await["commit"], with_sub, "a short SHA is stored in full");
+    let (_, d) = gw.api("POST", &path, Some(deploy("no-such-branch"))).await;
+    let d = gw.wait_settled(d["id"].as_i64().unwrap()).await;
+    assert!(d["error"].as_str().unwrap().contains("is not a branch, tag or commit"), "{d}");
+
+    repo.write("Dockerfile", &harness::repo::DOCKERFILE.replace("\"3000\"", "\"127.0.0.1:3000\""));
+    let loopback = repo.commit("listens on loopback only");
+    let d = gw.wait_settled(gw.push(&repo.url(), "main", &loopback, SECRET).await).await;
+    assert!(d["error"].as_str().unwrap().contains("listens on 127.0.0.1 inside the container"), "{d}");
+}

@@ -125,6 +125,11 @@ async fn start_external(inner: &Inner, d: &Deployment, slot: Slot) -> Result<Dep
     Ok(inner.store.start_deployment(d.id, slot, addr, Phase::HealthChecking, now_ms()).await?)
 }
 
+/// Docker's port proxy accepts on the host, then resets or closes when nothing listens in the container.
+fn nothing_listens(last_probe: &str) -> bool {
+    ["Connection refused", "Connection reset", "closed without an HTTP answer"].iter().any(|s| last_probe.contains(s))
+}
+
 fn upstream_addr(d: &Deployment) -> Result<SocketAddr, PipelineError> {
     let target = d.target.clone().unwrap_or_default();
     target.parse().map_err(|_| PipelineError::BadTarget(target))
@@ -221,10 +226,10 @@ async fn gate(
             inner.log(d.id, "health gate passed").await;
             Ok(())
         }
-        Err(HealthError::TimedOut { ref last, .. }) if container.is_some() && last.contains("Connection refused") => {
+        Err(HealthError::TimedOut { ref last, .. }) if container.is_some() && nothing_listens(last) => {
             let e = PipelineError::from(result.unwrap_err());
             Err(PipelineError::Unhealthy(format!(
-                "{}; the container is running but refuses connections on container_port {}: the app probably \
+                "{}; the container is running but nothing answers on container_port {}: the app probably \
                  listens on 127.0.0.1 inside the container. Make it listen on 0.0.0.0 and on $PORT",
                 e.to_string().trim_start_matches("health check failed: "),
                 record.spec.container_port

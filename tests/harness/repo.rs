@@ -72,6 +72,12 @@ impl AppRepo {
     pub fn tag(&self, name: &str) {
         git(&self.path, &["tag", name]);
     }
+
+    /// Adds `other` as a submodule at `path` and commits.
+    pub fn add_submodule(&self, other: &AppRepo, path: &str) -> String {
+        git(&self.path, &["-c", "protocol.file.allow=always", "submodule", "add", "-q", &other.url(), path]);
+        self.commit("add submodule")
+    }
 }
 
 /// Removes a test project's containers and images, by the names the contract gives them.
