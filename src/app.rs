@@ -119,7 +119,8 @@ impl ControlPlane {
             test_command: nginx.test_command.clone(),
             reload_command: nginx.reload_command.clone(),
         });
-        let options = ControllerOptions { data_dir: self.config.data_dir.clone(), nginx };
+        let images = self.config.build.clone();
+        let options = ControllerOptions { data_dir: self.config.data_dir.clone(), nginx, images };
         let controller = Controller::new(store, self.routes.clone(), self.metrics.clone(), runtime, options);
         let mut problems = Vec::new();
         for spec in &self.config.projects {

@@ -31,6 +31,7 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
+        Command::Detect { dir, json } => ExitCode::from(cli::detect(&dir, json)),
         client => {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
             match runtime {

@@ -2,6 +2,8 @@
 
 pub use crate::slot::Slot;
 
+use crate::build::plan::Builder;
+
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -51,6 +53,10 @@ pub struct ProjectSpec {
     pub memory_mb: u64,
     /// Container CPU limit in cores (0.5 = half a core); 0 means none.
     pub cpus: f64,
+    /// `auto` detects; `dockerfile`, `node`, `bun` or `python` force one way of building.
+    pub builder: Builder,
+    /// Overrides the detected start command of a generated Dockerfile.
+    pub start_command: String,
 }
 
 impl Default for ProjectSpec {
@@ -83,6 +89,8 @@ impl Default for ProjectSpec {
             git_token: String::new(),
             memory_mb: 0,
             cpus: 0.0,
+            builder: Builder::Auto,
+            start_command: String::new(),
         }
     }
 }

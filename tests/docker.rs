@@ -78,6 +78,9 @@ async fn a_push_deploys_and_the_next_flips_under_load_with_no_errors() {
         assert_eq!(bindings, format!("{{\"3000/tcp\":[{{\"HostIp\":\"127.0.0.1\",\"HostPort\":\"{port}\"}}]}}"));
         assert_eq!(inspect(&c, "{{.HostConfig.RestartPolicy.Name}}").as_deref(), Some("unless-stopped"));
     }
+    let (status, _) = gw.api("DELETE", &format!("/api/v1/projects/{name}"), None).await;
+    assert_eq!(status, 204);
+    assert_eq!(inspect(&format!("{name}-green"), "{{.State.Running}}"), None, "a removed project's containers go too");
     let image_commit = std::process::Command::new("docker")
         .args(["inspect", "-f", "{{index .Config.Labels \"versiongate.commit\"}}", d2["image"].as_str().unwrap()])
         .output()
@@ -186,6 +189,12 @@ async fn cancelling_during_a_build_stops_it_and_leaves_no_container() {
     let images =
         std::process::Command::new("docker").args(["images", "-q", &format!("versiongate/{name}")]).output().unwrap();
     assert!(images.stdout.is_empty(), "the cancelled build produced an image");
+
+    let (status, _) = gw.api("PATCH", &format!("/api/v1/projects/{name}"), Some(json!({"build_timeout_s": 2}))).await;
+    assert_eq!(status, 200);
+    let timed_out = gw.wait_settled(gw.push(&repo.url(), "main", &sha, SECRET).await).await;
+    assert_eq!(timed_out["status"], "FAILED");
+    assert!(timed_out["error"].as_str().unwrap().contains("build_timeout_s = 2s"), "{timed_out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

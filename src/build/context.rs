@@ -26,9 +26,10 @@ pub fn inside(root: &Path, relative: &str) -> Result<PathBuf, ContextError> {
 }
 
 /// Docker reads `.dockerignore` patterns relative to the context root, so each is anchored there.
-fn dockerignore(dir: &Path) -> Gitignore {
+fn dockerignore(dir: &Path, generated: Option<&str>) -> Gitignore {
     let mut builder = GitignoreBuilder::new(dir);
-    if let Ok(text) = std::fs::read_to_string(dir.join(".dockerignore")) {
+    let text = std::fs::read_to_string(dir.join(".dockerignore")).ok().or(generated.map(str::to_owned));
+    if let Some(text) = text {
         for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
             let (negated, pattern) = match line.strip_prefix('!') {
                 Some(p) => (true, p),
@@ -42,18 +43,31 @@ fn dockerignore(dir: &Path) -> Gitignore {
     builder.build().unwrap_or_else(|_| Gitignore::empty())
 }
 
-/// Tars `dir` for the Docker build API. `dockerfile` (relative to `dir`) must exist and is always sent.
-pub fn pack(dir: &Path, dockerfile: &str) -> Result<Vec<u8>, ContextError> {
+/// Tars `dir` for the Docker build API. `dockerfile` (relative to `dir`) must exist, on disk or among
+/// `generated`, and is always sent. `generated` files (a generated Dockerfile, a default `.dockerignore`)
+/// go into the archive only; the checkout is never written. A repo's own `.dockerignore` wins.
+pub fn pack(dir: &Path, dockerfile: &str, generated: &[(&str, String)]) -> Result<Vec<u8>, ContextError> {
     if !dir.is_dir() {
         return Err(ContextError::Missing(dir.to_owned()));
     }
-    if !inside(dir, dockerfile)?.is_file() {
+    let in_generated = |name: &str| generated.iter().find(|(n, _)| *n == name).map(|(_, text)| text.as_str());
+    if in_generated(dockerfile).is_none() && !inside(dir, dockerfile)?.is_file() {
         return Err(ContextError::NoDockerfile { path: dockerfile.to_owned() });
     }
-    let ignore = dockerignore(dir);
+    let ignore = dockerignore(dir, in_generated(".dockerignore"));
     let mut tar = tar::Builder::new(Vec::new());
     tar.follow_symlinks(false);
     add_dir(&mut tar, dir, dir, &ignore, Path::new(dockerfile))?;
+    for (name, text) in generated {
+        if *name == ".dockerignore" && dir.join(name).exists() {
+            continue;
+        }
+        let mut header = tar::Header::new_gnu();
+        header.set_size(text.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, name, text.as_bytes())?;
+    }
     Ok(tar.into_inner()?)
 }
 
@@ -119,16 +133,33 @@ mod tests {
             "# comment\nnode_modules\n*.env\nlogs/\ndocs\n!docs/keep.md\nDockerfile\n",
         )
         .unwrap();
-        let sent = names(&pack(dir.path(), "Dockerfile").unwrap());
+        let sent = names(&pack(dir.path(), "Dockerfile", &[]).unwrap());
         assert_eq!(sent, [".dockerignore", "Dockerfile", "app.js", "docs/keep.md", "sub/secret.env"]);
     }
 
     #[test]
     fn a_missing_dockerfile_or_an_escaping_path_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(matches!(pack(dir.path(), "Dockerfile"), Err(ContextError::NoDockerfile { .. })));
-        assert!(matches!(pack(dir.path(), "../Dockerfile"), Err(ContextError::Escapes(_))));
+        assert!(matches!(pack(dir.path(), "Dockerfile", &[]), Err(ContextError::NoDockerfile { .. })));
+        assert!(matches!(pack(dir.path(), "../Dockerfile", &[]), Err(ContextError::Escapes(_))));
         assert!(matches!(inside(dir.path(), "/etc"), Err(ContextError::Escapes(_))));
-        assert!(matches!(pack(&dir.path().join("nope"), "Dockerfile"), Err(ContextError::Missing(_))));
+        assert!(matches!(pack(&dir.path().join("nope"), "Dockerfile", &[]), Err(ContextError::Missing(_))));
+    }
+
+    #[test]
+    fn generated_files_go_into_the_archive_and_never_onto_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["index.js", "node_modules/x.js", ".venv/bin/python"] {
+            let p = dir.path().join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, "x").unwrap();
+        }
+        let generated = [
+            (".versiongate.Dockerfile", "FROM x\n".to_owned()),
+            (".dockerignore", crate::build::DOCKERIGNORE.to_owned()),
+        ];
+        let sent = names(&pack(dir.path(), ".versiongate.Dockerfile", &generated).unwrap());
+        assert_eq!(sent, [".dockerignore", ".versiongate.Dockerfile", "index.js"]);
+        assert!(!dir.path().join(".versiongate.Dockerfile").exists() && !dir.path().join(".dockerignore").exists());
     }
 }

@@ -1,3 +1,15 @@
-//! What gets built: the build context sent to the engine (and, later, runtime detection and generated Dockerfiles).
+//! What gets built: runtime detection and the generated Dockerfile (pure), and the build context.
+//!
+//! [`plan::plan`] turns a repository [`plan::Listing`] into a [`plan::BuildPlan`]: the repo's own
+//! Dockerfile when it has one, else a Dockerfile generated for Node.js, Bun or Python.
 
 pub mod context;
+mod dockerfile;
+#[cfg(test)]
+mod golden;
+pub mod listing;
+mod node;
+pub mod plan;
+mod python;
+
+pub use dockerfile::DOCKERIGNORE;

@@ -1,12 +1,15 @@
 //! The command line: `serve` and `check-config` run here; the client subcommands talk to the admin API.
 //!
 //! Exit codes: 0 success; 1 a deployment that ended FAILED or CANCELLED (with `--wait`/`--follow`),
-//! or an invalid config for `check-config`; 2 a request the API refused or could not be reached.
+//! or an invalid config for `check-config`; 2 a request the API refused or could not be reached, or
+//! `detect` found nothing to build.
 
 mod client;
 mod commands;
+mod detect;
 
 pub use client::{Client, ClientError};
+pub use detect::detect;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -53,6 +56,13 @@ pub enum Command {
     },
     /// Live slot, live deployment and last deployments of one or every project
     Status { name: Option<String> },
+    /// What would be built for a repo without a Dockerfile: runtime, package manager, commands, Dockerfile
+    Detect {
+        dir: PathBuf,
+        /// One JSON object: runtime, package_manager, install, build, start, dockerfile_source, dockerfile
+        #[arg(long)]
+        json: bool,
+    },
     /// A deployment's log
     Logs {
         id: i64,
@@ -96,7 +106,7 @@ pub async fn run_client(command: Command) -> i32 {
         }
         Command::Status { name } => commands::status(&client, name.as_deref()).await.map(|()| 0),
         Command::Logs { id, follow } => commands::logs(&client, id, follow).await.map(|_| 0),
-        Command::Serve { .. } | Command::CheckConfig { .. } => Ok(0),
+        Command::Serve { .. } | Command::CheckConfig { .. } | Command::Detect { .. } => Ok(0),
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e}");

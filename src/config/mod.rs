@@ -2,6 +2,7 @@
 
 mod env;
 
+use crate::build::plan::BaseImages;
 use crate::project::{ProjectError, ProjectSpec};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -16,6 +17,8 @@ pub struct Config {
     pub store: StoreConfig,
     pub docker: DockerConfig,
     pub nginx: NginxConfig,
+    /// Base images of generated Dockerfiles (`{version}` is replaced by the detected version).
+    pub build: BaseImages,
     pub projects: Vec<ProjectSpec>,
 }
 
@@ -64,6 +67,7 @@ impl Default for Config {
             store: StoreConfig::default(),
             docker: DockerConfig::default(),
             nginx: NginxConfig::default(),
+            build: BaseImages::default(),
             projects: Vec::new(),
         }
     }

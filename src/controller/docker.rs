@@ -3,14 +3,15 @@
 
 use super::pipeline::PipelineError;
 use super::Inner;
-use crate::build::context;
+use crate::build::plan::{self, BuildPlan, PlanOptions, GENERATED_DOCKERFILE};
+use crate::build::{context, listing, DOCKERIGNORE};
 use crate::deployment::Phase;
 use crate::project::Slot;
 use crate::runtime::{container_name, image_tag, BuildRequest, Liveness, RunRequest};
 use crate::source::{self, Credentials};
 use crate::store::{now_ms, Deployment, ProjectRecord};
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -67,11 +68,16 @@ pub(super) async fn build(
 ) -> Result<String, PipelineError> {
     inner.store.set_phase(d.id, Phase::Building, now_ms()).await?;
     let spec = &record.spec;
-    let dockerfile = if spec.dockerfile.is_empty() { "Dockerfile".to_owned() } else { spec.dockerfile.clone() };
     let context_dir = context::inside(&tree, &spec.build_context)?;
+    let plan = plan_build(inner, d, record, &context_dir).await?;
+    let dockerfile = plan.dockerfile_path.clone();
+    let generated = match plan.dockerfile_source {
+        "generated" => vec![(GENERATED_DOCKERFILE, plan.dockerfile), (".dockerignore", DOCKERIGNORE.to_owned())],
+        _ => Vec::new(),
+    };
     let packed = {
         let (dir, file) = (context_dir.clone(), dockerfile.clone());
-        tokio::task::spawn_blocking(move || context::pack(&dir, &file))
+        tokio::task::spawn_blocking(move || context::pack(&dir, &file, &generated))
             .await
             .map_err(|e| PipelineError::Internal(e.to_string()))??
     };
@@ -98,6 +104,42 @@ pub(super) async fn build(
     result?;
     inner.store.set_source(d.id, None, Some(&tag)).await?;
     Ok(tag)
+}
+
+/// The repo's Dockerfile, or one generated for what the repo holds; the plan goes into the log.
+async fn plan_build(
+    inner: &Inner,
+    d: &Deployment,
+    record: &ProjectRecord,
+    dir: &Path,
+) -> Result<BuildPlan, PipelineError> {
+    let spec = &record.spec;
+    let options = PlanOptions {
+        builder: spec.builder,
+        start_command: spec.start_command.clone(),
+        dockerfile: spec.dockerfile.clone(),
+        container_port: spec.container_port,
+        images: inner.images.clone(),
+    };
+    let dir = dir.to_owned();
+    let listing = tokio::task::spawn_blocking(move || listing::read(&dir))
+        .await
+        .map_err(|e| PipelineError::Internal(e.to_string()))?
+        .map_err(|e| PipelineError::Internal(format!("cannot read the checkout: {e}")))?;
+    let plan = plan::plan(&listing, &options)?;
+    if plan.dockerfile_source == "generated" {
+        let pm = plan.package_manager.as_deref().unwrap_or("none");
+        let build = plan.build.as_deref().unwrap_or("none");
+        let line = format!(
+            "no Dockerfile: generated one for {:?} ({pm}); install: {}; build: {build}; start: {}",
+            plan.runtime, plan.install, plan.start
+        );
+        inner.log(d.id, &line).await;
+        for note in &plan.notes {
+            inner.log(d.id, &format!("note: {note}")).await;
+        }
+    }
+    Ok(plan)
 }
 
 /// Starts the image in `slot`, replacing any stale container there.

@@ -5,18 +5,21 @@
 //! happens after a restart in [`recovery`].
 
 mod docker;
+mod gate;
 mod pipeline;
 mod recovery;
 mod worker;
 
 pub use recovery::RestoreReport;
 
+use crate::build::plan::BaseImages;
 use crate::deployment::{Event, Status, Trigger};
 use crate::metrics::Metrics;
 use crate::nginx::NginxOutput;
+use crate::project::Slot;
 use crate::project::{ProjectSpec, RuntimeKind};
 use crate::routes::{ProjectRoute, Routes};
-use crate::runtime::ContainerRuntime;
+use crate::runtime::{container_name, ContainerRuntime};
 use crate::store::{now_ms, Deployment, NewDeployment, ProjectRecord, Store, StoreError};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -60,6 +63,8 @@ pub struct ControllerOptions {
     pub data_dir: PathBuf,
     /// `[nginx] include_dir` and its commands, when set.
     pub nginx: Option<NginxOutput>,
+    /// Base images for generated Dockerfiles.
+    pub images: BaseImages,
 }
 
 /// Cheap to clone; every clone drives the same queues.
@@ -76,6 +81,7 @@ struct Inner {
     /// Clones live in `data_dir/repos/<project>`.
     data_dir: PathBuf,
     nginx: Option<NginxOutput>,
+    images: BaseImages,
     /// Names this process in deploy leases.
     owner: String,
     workers: Mutex<HashMap<String, Arc<Notify>>>,
@@ -92,8 +98,8 @@ impl Controller {
     ) -> Self {
         let owner = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
         let (workers, running) = (Mutex::default(), Mutex::default());
-        let ControllerOptions { data_dir, nginx } = options;
-        let inner = Inner { store, routes, metrics, runtime, data_dir, nginx, owner, workers, running };
+        let ControllerOptions { data_dir, nginx, images } = options;
+        let inner = Inner { store, routes, metrics, runtime, data_dir, nginx, images, owner, workers, running };
         Controller { inner: Arc::new(inner) }
     }
 
@@ -124,8 +130,10 @@ impl Controller {
         Ok(record)
     }
 
-    /// Removes a project that has no deployment in progress; its route disappears at once.
+    /// Removes a project that has no deployment in progress; its route disappears at once, then its
+    /// slot containers are removed (a docker project's; external processes are the user's).
     pub async fn delete_project(&self, name: &str) -> Result<(), ControllerError> {
+        let record = self.inner.store.project(name).await?;
         let recent = self.inner.store.deployments(name, 50).await?;
         if recent.iter().any(|d| !d.status.is_finished()) {
             return Err(ControllerError::Busy(name.to_owned()));
@@ -138,6 +146,13 @@ impl Controller {
         // Wakes the worker so it sees it is no longer current and ends.
         if let Some(worker) = self.inner.workers.lock().unwrap_or_else(|e| e.into_inner()).remove(name) {
             worker.notify_one();
+        }
+        if record.is_some_and(|r| r.spec.runtime == RuntimeKind::Docker) {
+            for slot in [Slot::Blue, Slot::Green] {
+                if let Err(e) = self.inner.runtime.remove(&container_name(name, slot)).await {
+                    tracing::warn!(project = name, "cannot remove the {slot} container of a removed project: {e}");
+                }
+            }
         }
         Ok(())
     }

@@ -4,10 +4,11 @@
 //! built from the commit (see [`super::docker`]). A failure before the switch never touches the live
 //! route, and a container started for it is removed. Each step is a phase, an event and a log line.
 
+use super::gate::gate;
 use super::{docker, Inner};
 use crate::build::context::ContextError;
 use crate::deployment::Phase;
-use crate::health::{self, HealthError, HealthPolicy};
+use crate::health::HealthError;
 use crate::project::{RuntimeKind, Slot};
 use crate::routes::Upstream;
 use crate::runtime::RuntimeError;
@@ -33,6 +34,8 @@ pub enum PipelineError {
     Source(#[from] SourceError),
     #[error(transparent)]
     Context(#[from] ContextError),
+    #[error(transparent)]
+    Plan(#[from] crate::build::plan::PlanError),
     #[error(transparent)]
     Runtime(RuntimeError),
     #[error("the container exited during the health gate (exit code {exit_code}, restarts {restarts}). Its last log lines:\n{logs}")]
@@ -125,11 +128,6 @@ async fn start_external(inner: &Inner, d: &Deployment, slot: Slot) -> Result<Dep
     Ok(inner.store.start_deployment(d.id, slot, addr, Phase::HealthChecking, now_ms()).await?)
 }
 
-/// Docker's port proxy accepts on the host, then resets or closes when nothing listens in the container.
-fn nothing_listens(last_probe: &str) -> bool {
-    ["Connection refused", "Connection reset", "closed without an HTTP answer"].iter().any(|s| last_probe.contains(s))
-}
-
 fn upstream_addr(d: &Deployment) -> Result<SocketAddr, PipelineError> {
     let target = d.target.clone().unwrap_or_default();
     target.parse().map_err(|_| PipelineError::BadTarget(target))
@@ -161,82 +159,6 @@ async fn finish(
     let took = Duration::from_millis(done.duration_ms().unwrap_or(0).max(0) as u64);
     inner.log(d.id, &format!("done in {} ms", took.as_millis())).await;
     Ok(())
-}
-
-/// Probes until healthy; for a container, also fails fast the moment it exits or restarts.
-async fn gate(
-    inner: &Inner,
-    d: &Deployment,
-    record: &ProjectRecord,
-    addr: SocketAddr,
-    container: Option<&str>,
-    cancel: &CancellationToken,
-) -> Result<(), PipelineError> {
-    // External deployments start in this phase; docker ones arrive from `starting`.
-    if d.phase != Phase::HealthChecking {
-        inner.store.set_phase(d.id, Phase::HealthChecking, now_ms()).await?;
-    }
-    let policy = HealthPolicy::from_spec(&record.spec);
-    inner
-        .log(
-            d.id,
-            &format!(
-                "health gate: GET {} on {addr}, {} passes in a row within {}s",
-                policy.path,
-                policy.threshold,
-                policy.timeout.as_secs()
-            ),
-        )
-        .await;
-    // Probe results stream into the log as they happen, without the store slowing the probes.
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-    let threshold = policy.threshold;
-    let probes = async move {
-        health::wait_healthy(addr, &policy, cancel, |r, passes| {
-            let said = match r {
-                Ok(code) => format!("HTTP {code}"),
-                Err(e) => e.clone(),
-            };
-            let _ = tx.send(format!("health probe: {said} ({passes}/{threshold} in a row)"));
-        })
-        .await
-    };
-    let writer = async {
-        while let Some(line) = rx.recv().await {
-            inner.log(d.id, &line).await;
-        }
-    };
-    let watch = async {
-        let Some(name) = container else { return std::future::pending().await };
-        loop {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            if let Ok(state) = inner.runtime.liveness(name).await {
-                if let Some(e) = docker::died(state) {
-                    return e;
-                }
-            }
-        }
-    };
-    let result = tokio::select! {
-        (result, ()) = async { tokio::join!(probes, writer) } => result,
-        e = watch => return Err(e),
-    };
-    match result {
-        Ok(()) => {
-            inner.log(d.id, "health gate passed").await;
-            Ok(())
-        }
-        Err(HealthError::TimedOut { ref last, .. }) if container.is_some() && nothing_listens(last) => {
-            let e = PipelineError::from(result.unwrap_err());
-            Err(PipelineError::Unhealthy(format!(
-                "{}; the container is running but nothing answers on container_port {}: the app probably \
-                 listens on 127.0.0.1 inside the container. Make it listen on 0.0.0.0 and on $PORT",
-                e.to_string().trim_start_matches("health check failed: "),
-                record.spec.container_port
-            )))
-        }
-        Err(e) => Err(e.into()),
-    }
 }
 
 /// The atomic switch: the store records the new live deployment, then one route store flips traffic.
