@@ -175,3 +175,34 @@ async fn cli_deploy_wait_exits_by_the_contract() {
     assert_eq!(code, 2);
     assert!(err.contains("does not exist"), "{err}");
 }
+
+#[test]
+fn detect_prints_the_plan_as_json_and_exits_2_when_nothing_is_found() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("package.json"), r#"{"scripts":{"start":"node server.js","build":"tsc"}}"#).unwrap();
+    std::fs::write(dir.path().join("pnpm-lock.yaml"), "").unwrap();
+    let run =
+        |args: &[&str]| std::process::Command::new(env!("CARGO_BIN_EXE_versiongate")).args(args).output().unwrap();
+    let out = run(&["detect", dir.path().to_str().unwrap(), "--json"]);
+    assert!(out.status.success());
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let keys: Vec<&str> = plan.as_object().unwrap().keys().map(String::as_str).collect();
+    for key in ["runtime", "package_manager", "install", "build", "start", "dockerfile_source", "dockerfile"] {
+        assert!(keys.contains(&key), "missing {key}: {plan}");
+    }
+    assert_eq!((plan["runtime"].as_str(), plan["package_manager"].as_str()), (Some("node"), Some("pnpm")));
+    assert_eq!((plan["build"].as_str(), plan["start"].as_str()), (Some("pnpm build"), Some("pnpm start")));
+    assert_eq!(plan["dockerfile_source"], "generated");
+    std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+    let repo_file: serde_json::Value =
+        serde_json::from_slice(&run(&["detect", dir.path().to_str().unwrap(), "--json"]).stdout).unwrap();
+    assert_eq!(
+        (repo_file["dockerfile_source"].as_str(), repo_file["dockerfile"].as_str()),
+        (Some("repo"), Some("FROM scratch\n"))
+    );
+    let empty = tempfile::tempdir().unwrap();
+    let out = run(&["detect", empty.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("Add a Dockerfile") && said.contains("start"), "{said}");
+}

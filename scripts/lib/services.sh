@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs and starts what the test suite needs: build tools, PostgreSQL, a Docker engine,
-# nginx, wrk and busybox-static. Sourced by scripts/test; safe to run again.
+# nginx, wrk, busybox-static, and node/python3 for the base-image stand-ins. Sourced by scripts/test; safe to run again.
 set -euo pipefail
 
 vg_need_root() {
@@ -21,6 +21,11 @@ vg_install_packages() {
   command -v wrk >/dev/null || missing+=(wrk)
   [ -x /bin/busybox ] || missing+=(busybox-static)
   command -v dockerd >/dev/null || missing+=(docker.io)
+  # The host's node and python3 become stand-ins for the official base images (tests/harness/standin.rs).
+  command -v node >/dev/null || missing+=(nodejs)
+  command -v npm >/dev/null || missing+=(npm)
+  python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
+  command -v git >/dev/null || missing+=(git)
   if [ ${#missing[@]} -gt 0 ]; then
     vg_need_root "${missing[@]}"
     echo "scripts/test: installing ${missing[*]}"

@@ -46,7 +46,8 @@ pub fn render(recipe: &Recipe, options: &PlanOptions) -> String {
         // After the build, which may need development dependencies.
         out.push_str("ENV NODE_ENV=production\n");
     }
-    out.push_str(&format!("USER {APP_USER}\nEXPOSE {port}\n"));
+    // The unprivileged user has no home directory; tools that write caches get a writable one.
+    out.push_str(&format!("ENV HOME=/tmp\nUSER {APP_USER}\nEXPOSE {port}\n"));
     out.push_str(&format!(
         "CMD [\"sh\", \"-c\", \"exec {}\"]\n",
         recipe.start.replace('\\', "\\\\").replace('"', "\\\"")

@@ -5,6 +5,7 @@
 pub mod load;
 pub mod raw;
 pub mod repo;
+pub mod standin;
 pub mod upstream;
 
 #[allow(unused_imports)]

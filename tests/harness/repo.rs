@@ -25,15 +25,26 @@ fn git(dir: &Path, args: &[&str]) -> String {
 }
 
 impl AppRepo {
+    /// A repo on branch `main` holding `files`, committed.
+    pub fn with_files(files: &[(&str, &str)]) -> AppRepo {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app");
+        std::fs::create_dir_all(&path).unwrap();
+        git(&path, &["init", "-q"]);
+        let repo = AppRepo { _dir: dir, path };
+        for (file, text) in files {
+            repo.write(file, text);
+        }
+        repo.commit("initial");
+        repo
+    }
+
     /// A repo on branch `main` whose app answers `/` with `version` and `/health` with ok.
     pub fn new(version: &str) -> AppRepo {
         assert!(Path::new(BUSYBOX).exists(), "{BUSYBOX} is missing: run scripts/test, which installs busybox-static");
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("app");
-        std::fs::create_dir_all(path.join("www")).unwrap();
-        std::fs::copy(BUSYBOX, path.join("busybox")).unwrap();
-        git(&path, &["init", "-q"]);
-        let repo = AppRepo { _dir: dir, path };
+        let repo = AppRepo::with_files(&[]);
+        std::fs::create_dir_all(repo.path.join("www")).unwrap();
+        std::fs::copy(BUSYBOX, repo.path.join("busybox")).unwrap();
         repo.write("Dockerfile", DOCKERFILE);
         repo.write("www/health", "ok\n");
         repo.write(".dockerignore", "*.md\n");
