@@ -36,7 +36,7 @@ async fn deploy_without_dockerfile(repo: &AppRepo, expected_body: &str, generate
     let _cleanup = DockerCleanup(name.clone());
     let project = json!({
         "name": name, "domains": [format!("{name}.test")], "repo_url": repo.url(), "webhook_secret": SECRET,
-        "health_interval_ms": 200, "healthy_threshold": 2, "health_timeout_s": 30, "base_port": harness::free_port_pair(),
+        "health_interval_ms": 200, "healthy_threshold": 2, "health_timeout_s": 30, "base_port": harness::free_port_pair(), "observe_s": 0,
     });
     assert_eq!(gw.api("POST", "/api/v1/projects", Some(project)).await.0, 201);
     let head = repo.commit("deploy me");

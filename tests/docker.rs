@@ -22,7 +22,7 @@ async fn docker_project(gw: &Gateway, name: &str, repo: &AppRepo, extra: Value) 
     let mut body = json!({
         "name": name, "domains": [format!("{name}.test")], "repo_url": repo.url(), "webhook_secret": SECRET,
         "health_interval_ms": 100, "healthy_threshold": 2, "health_timeout_s": 15, "drain_timeout_s": 5, "stop_timeout_s": 1,
-        "base_port": harness::free_port_pair(),
+        "base_port": harness::free_port_pair(), "observe_s": 0,
     });
     for (k, v) in extra.as_object().into_iter().flatten() {
         body[k] = v.clone();

@@ -128,7 +128,7 @@ async fn activation_supersedes_the_previous_live_deployment(store: &Store) {
         let d = store.create_deployment(new_deployment("a", target), 10).await.unwrap();
         let slot = if i == 0 { Slot::Blue } else { Slot::Green };
         store.start_deployment(d.id, slot, "127.0.0.1:4001".parse().unwrap(), Phase::HealthChecking, 11).await.unwrap();
-        let (live, previous) = store.activate(d.id, Phase::Draining, 12).await.unwrap();
+        let (live, previous) = store.activate(d.id, Event::Supersede, Phase::Draining, 12).await.unwrap();
         assert_eq!((live.status, live.phase), (Status::Active, Phase::Draining));
         assert_eq!(previous.map(|p| p.id), ids.last().copied());
         ids.push(d.id);

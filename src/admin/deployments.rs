@@ -40,6 +40,31 @@ pub async fn create(
     Ok((StatusCode::ACCEPTED, Json(views::deployment(&d))))
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackBody {
+    to: Option<i64>,
+}
+
+/// `{}` returns to the previous good deployment; `{"to": ID}` to any deployment whose image is retained.
+pub async fn rollback(
+    State(state): State<AdminState>,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<RollbackBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let d = state.controller.rollback(&name, body.to).await?;
+    Ok((StatusCode::ACCEPTED, Json(with_figures(&state, &d))))
+}
+
+/// The deployment's JSON, with its observe window's live figures while one runs.
+pub fn with_figures(state: &AdminState, d: &crate::store::Deployment) -> Value {
+    let mut v = views::deployment(d);
+    if let Some(figures) = state.controller.observe_figures(&d.project, d.id) {
+        v["observe"] = serde_json::to_value(figures).unwrap_or(Value::Null);
+    }
+    v
+}
+
 pub async fn list(
     State(state): State<AdminState>,
     Path(name): Path<String>,
@@ -57,7 +82,7 @@ pub async fn list(
 pub async fn show(State(state): State<AdminState>, Path(id): Path<i64>) -> Result<Json<Value>, ApiError> {
     let store = state.controller.store();
     let d = store.deployment(id).await?.ok_or_else(|| ApiError::not_found(format!("deployment {id}")))?;
-    let mut v = views::deployment(&d);
+    let mut v = with_figures(&state, &d);
     let events = store.events(id).await?;
     v["events"] = events
         .iter()

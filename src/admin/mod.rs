@@ -39,6 +39,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/projects", get(projects::list).post(projects::create))
         .route("/projects/{name}", get(projects::show).patch(projects::update).delete(projects::remove))
         .route("/projects/{name}/deployments", get(deployments::list).post(deployments::create))
+        .route("/projects/{name}/rollback", post(deployments::rollback))
         .route("/deployments/{id}", get(deployments::show))
         .route("/deployments/{id}/logs", get(deployments::logs))
         .route("/deployments/{id}/cancel", post(deployments::cancel))

@@ -31,7 +31,11 @@ pub async fn show(State(state): State<AdminState>, Path(name): Path<String>) -> 
     let store = state.controller.store();
     let record = store.project(&name).await?.ok_or_else(|| ApiError::not_found(format!("project `{name}`")))?;
     let live = store.live_deployment(&name).await?;
-    Ok(Json(views::project(&record, live.as_ref())))
+    let mut v = views::project(&record, live.as_ref());
+    if let Some(live) = &live {
+        v["live"] = super::deployments::with_figures(&state, live);
+    }
+    Ok(Json(v))
 }
 
 /// Changes the given fields only. `env` is merged key by key (a `null` value removes the key),

@@ -79,8 +79,25 @@ pub async fn deploy(
     Ok(report_end(&d))
 }
 
+/// Returns the exit code, as `deploy` does.
+pub async fn rollback(client: &Client, name: &str, to: Option<i64>, wait: bool) -> Result<i32, ClientError> {
+    let body = match to {
+        Some(id) => json!({ "to": id }),
+        None => json!({}),
+    };
+    let d = client.post(&format!("/api/v1/projects/{name}/rollback"), &body).await?;
+    let id = d["id"].as_i64().unwrap_or_default();
+    println!("rollback deployment {id} for {name}: {} {}", text(&d["status"]), text(&d["phase"]));
+    if !wait {
+        return Ok(0);
+    }
+    wait_until_settled(client, id).await?;
+    let d = client.get(&format!("/api/v1/deployments/{id}")).await?;
+    Ok(report_end(&d))
+}
+
 async fn wait_until_settled(client: &Client, id: i64) -> Result<(), ClientError> {
-    let mut last = String::new();
+    let (mut last, mut last_figures) = (String::new(), String::new());
     loop {
         let d = client.get(&format!("/api/v1/deployments/{id}")).await?;
         let (status, phase) = (text(&d["status"]), text(&d["phase"]));
@@ -88,6 +105,13 @@ async fn wait_until_settled(client: &Client, id: i64) -> Result<(), ClientError>
         if now != last {
             println!("  {status:<10} {phase}");
             last = now;
+        }
+        if let Some(o) = d["observe"].as_object() {
+            let figures = format!("{} requests, {} 5xx, {}s left", o["requests"], o["errors"], o["seconds_left"]);
+            if figures != last_figures {
+                println!("  observing: {figures}");
+                last_figures = figures;
+            }
         }
         let settled = !matches!(status, "QUEUED" | "DEPLOYING") && (status != "ACTIVE" || phase == "done");
         if settled {
@@ -133,6 +157,13 @@ pub async fn status(client: &Client, name: Option<&str>) -> Result<(), ClientErr
                 text(&live["started_at"])
             ),
             None => println!("{name}: no live deployment"),
+        }
+        if let Some(o) = p["live"]["observe"].as_object() {
+            let rate = o["error_rate"].as_f64().unwrap_or(0.0) * 100.0;
+            println!(
+                "  observe window: {} requests, {} 5xx ({rate:.1}%), {}s left",
+                o["requests"], o["errors"], o["seconds_left"]
+            );
         }
         let recent = client.get(&format!("/api/v1/projects/{name}/deployments?limit=5")).await?;
         for d in recent.as_array().into_iter().flatten() {

@@ -54,6 +54,15 @@ pub enum Command {
         #[arg(long)]
         follow: bool,
     },
+    /// Roll back to the previous good deployment, or to --to ID (instant while the old slot is warm)
+    Rollback {
+        name: String,
+        #[arg(long)]
+        to: Option<i64>,
+        /// Wait until it ends; exit 0 only if it went live
+        #[arg(long)]
+        wait: bool,
+    },
     /// Live slot, live deployment and last deployments of one or every project
     Status { name: Option<String> },
     /// What would be built for a repo without a Dockerfile: runtime, package manager, commands, Dockerfile
@@ -104,6 +113,7 @@ pub async fn run_client(command: Command) -> i32 {
         Command::Deploy { name, git_ref, target, wait, follow } => {
             commands::deploy(&client, &name, git_ref, target, wait, follow).await
         }
+        Command::Rollback { name, to, wait } => commands::rollback(&client, &name, to, wait).await,
         Command::Status { name } => commands::status(&client, name.as_deref()).await.map(|()| 0),
         Command::Logs { id, follow } => commands::logs(&client, id, follow).await.map(|_| 0),
         Command::Serve { .. } | Command::CheckConfig { .. } | Command::Detect { .. } => Ok(0),

@@ -142,6 +142,15 @@ async fn plan_build(
     Ok(plan)
 }
 
+/// A rollback reuses a retained image: no fetch, no build. A pruned image fails clearly.
+pub(super) async fn retained(inner: &Inner, d: &Deployment, image: &str) -> Result<String, PipelineError> {
+    if !inner.runtime.has_image(image).await? {
+        return Err(PipelineError::Pruned(image.to_owned()));
+    }
+    inner.log(d.id, &format!("reusing the retained image {image}: no fetch, no build")).await;
+    Ok(image.to_owned())
+}
+
 /// Starts the image in `slot`, replacing any stale container there.
 pub(super) async fn start(
     inner: &Inner,
@@ -150,7 +159,10 @@ pub(super) async fn start(
     slot: Slot,
     image: &str,
 ) -> Result<String, PipelineError> {
-    inner.store.set_phase(d.id, Phase::Starting, now_ms()).await?;
+    // A rollback of a retained image begins here; a build arrives from `building`.
+    if d.phase < Phase::Starting {
+        inner.store.set_phase(d.id, Phase::Starting, now_ms()).await?;
+    }
     let spec = &record.spec;
     let host_port = slot.port(record.base_port);
     let request = RunRequest {

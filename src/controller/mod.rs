@@ -6,10 +6,13 @@
 
 mod docker;
 mod gate;
+mod observe;
 mod pipeline;
 mod recovery;
+mod rollback;
 mod worker;
 
+pub use observe::ObserveFigures;
 pub use recovery::RestoreReport;
 
 use crate::build::plan::BaseImages;
@@ -85,6 +88,8 @@ struct Inner {
     /// Names this process in deploy leases.
     owner: String,
     workers: Mutex<HashMap<String, Arc<Notify>>>,
+    /// Running observe windows, by project.
+    watches: Mutex<HashMap<String, observe::Watch>>,
     running: Mutex<HashMap<i64, CancellationToken>>,
 }
 
@@ -99,7 +104,9 @@ impl Controller {
         let owner = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
         let (workers, running) = (Mutex::default(), Mutex::default());
         let ControllerOptions { data_dir, nginx, images } = options;
-        let inner = Inner { store, routes, metrics, runtime, data_dir, nginx, images, owner, workers, running };
+        let watches = Mutex::default();
+        let inner =
+            Inner { store, routes, metrics, runtime, data_dir, nginx, images, owner, workers, running, watches };
         Controller { inner: Arc::new(inner) }
     }
 

@@ -5,13 +5,14 @@
 //! route, and a container started for it is removed. Each step is a phase, an event and a log line.
 
 use super::gate::gate;
+use super::observe::{observe, Outcome};
 use super::{docker, Inner};
 use crate::build::context::ContextError;
-use crate::deployment::Phase;
+use crate::deployment::{Event, Phase, Trigger};
 use crate::health::HealthError;
 use crate::project::{RuntimeKind, Slot};
 use crate::routes::Upstream;
-use crate::runtime::RuntimeError;
+use crate::runtime::{container_name, RuntimeError};
 use crate::source::SourceError;
 use crate::store::{now_ms, Deployment, ProjectRecord, StoreError};
 use std::net::SocketAddr;
@@ -38,12 +39,14 @@ pub enum PipelineError {
     Plan(#[from] crate::build::plan::PlanError),
     #[error(transparent)]
     Runtime(RuntimeError),
-    #[error("the container exited during the health gate (exit code {exit_code}, restarts {restarts}). Its last log lines:\n{logs}")]
+    #[error("the container exited (exit code {exit_code}, restarts {restarts}). Its last log lines:\n{logs}")]
     ContainerDied { exit_code: i64, restarts: i64, logs: String },
     #[error("the release command exited with code {code}, so the switch was not made. Its last output:\n{output}")]
     Release { code: i64, output: String },
     #[error(transparent)]
     Nginx(#[from] crate::nginx::NginxError),
+    #[error("image {0} is no longer retained (it was pruned); roll back to a deployment whose image is listed in the project's `images`, or deploy the commit again")]
+    Pruned(String),
     #[error("cancelled by the operator")]
     Cancelled,
     #[error("internal error, see log: {0}")]
@@ -77,10 +80,17 @@ pub(super) async fn run(inner: Arc<Inner>, d: Deployment, cancel: CancellationTo
         RuntimeKind::External => (start_external(&inner, &d, slot).await?, None),
         RuntimeKind::Docker => {
             let addr = SocketAddr::from(([127, 0, 0, 1], slot.port(record.base_port)));
-            let d = inner.store.start_deployment(d.id, slot, addr, Phase::Fetching, now_ms()).await?;
-            let (tree, commit) = docker::fetch(&inner, &d, &record, &cancel).instrument(info_span!("fetch")).await?;
-            let image =
-                docker::build(&inner, &d, &record, tree, &commit, &cancel).instrument(info_span!("build")).await?;
+            let reuse = d.image.clone().filter(|_| matches!(d.trigger, Trigger::Rollback | Trigger::AutoRollback));
+            let phase = if reuse.is_some() { Phase::Starting } else { Phase::Fetching };
+            let d = inner.store.start_deployment(d.id, slot, addr, phase, now_ms()).await?;
+            let image = match reuse {
+                Some(image) => docker::retained(&inner, &d, &image).await?,
+                None => {
+                    let (tree, commit) =
+                        docker::fetch(&inner, &d, &record, &cancel).instrument(info_span!("fetch")).await?;
+                    docker::build(&inner, &d, &record, tree, &commit, &cancel).instrument(info_span!("build")).await?
+                }
+            };
             let name = docker::start(&inner, &d, &record, slot, &image).instrument(info_span!("start")).await?;
             (d, Some((name, image)))
         }
@@ -92,8 +102,7 @@ pub(super) async fn run(inner: Arc<Inner>, d: Deployment, cancel: CancellationTo
         let addr = upstream_addr(&d)?;
         let name = container.as_ref().map(|(name, _)| name.as_str());
         gate(&inner, &d, &record, addr, name, &cancel).instrument(info_span!("health_gate", %addr)).await?;
-        if let Some((name, image)) = &container {
-            inner.runtime.keep_running(name).await?;
+        if let Some((_, image)) = &container {
             docker::release(&inner, &d, &record, image).instrument(info_span!("release")).await?;
         }
         publish_nginx(&inner, &d, addr).await?;
@@ -140,7 +149,23 @@ async fn finish(
     record: &ProjectRecord,
     upstream: Upstream,
 ) -> Result<(), PipelineError> {
-    let previous = switch(inner, d, upstream).instrument(info_span!("switch", slot = %upstream.slot)).await?;
+    let live_before = inner.routes.current().project(&d.project).and_then(|r| r.live);
+    let observing = record.spec.observe_s > 0 && live_before.is_some_and(|l| l.slot != upstream.slot);
+    let phase = if observing { Phase::Observing } else { Phase::Draining };
+    let previous = switch(inner, d, upstream, phase).instrument(info_span!("switch", slot = %upstream.slot)).await?;
+    if let Some(old) = previous {
+        if observing {
+            if observe(inner, d, record, upstream, old).instrument(info_span!("observe")).await? == Outcome::RolledBack
+            {
+                return Ok(());
+            }
+            inner.store.set_phase(d.id, Phase::Draining, now_ms()).await?;
+        }
+    }
+    if record.spec.runtime == RuntimeKind::Docker {
+        // Only now, so a crash inside the observe window shows its real exit code instead of a restart.
+        inner.runtime.keep_running(&container_name(&record.spec.name, upstream.slot)).await?;
+    }
     if let Some(old) = previous {
         let timeout = Duration::from_secs(record.spec.drain_timeout_s);
         drain(inner, d, old, timeout).instrument(info_span!("drain", slot = %old.slot)).await;
@@ -162,9 +187,19 @@ async fn finish(
 }
 
 /// The atomic switch: the store records the new live deployment, then one route store flips traffic.
-async fn switch(inner: &Inner, d: &Deployment, upstream: Upstream) -> Result<Option<Upstream>, PipelineError> {
+async fn switch(
+    inner: &Inner,
+    d: &Deployment,
+    upstream: Upstream,
+    phase: Phase,
+) -> Result<Option<Upstream>, PipelineError> {
     inner.store.set_phase(d.id, Phase::Switching, now_ms()).await?;
-    let (active, superseded) = inner.store.activate(d.id, Phase::Draining, now_ms()).await?;
+    // A rollback displaces the live deployment as ROLLED_BACK; anything else supersedes it.
+    let displaced = match d.trigger {
+        Trigger::Rollback | Trigger::AutoRollback => Event::RollBack,
+        Trigger::Webhook | Trigger::Api => Event::Supersede,
+    };
+    let (active, superseded) = inner.store.activate(d.id, displaced, phase, now_ms()).await?;
     let previous = inner.routes.current().project(&d.project).and_then(|r| r.live);
     if !inner.routes.switch(&d.project, upstream) {
         return Err(PipelineError::ProjectGone(d.project.clone()));
@@ -181,7 +216,7 @@ async fn switch(inner: &Inner, d: &Deployment, upstream: Upstream) -> Result<Opt
 }
 
 /// Waits until the old slot has no request in flight, or the drain timeout passes.
-async fn drain(inner: &Inner, d: &Deployment, old: Upstream, timeout: Duration) {
+pub(super) async fn drain(inner: &Inner, d: &Deployment, old: Upstream, timeout: Duration) {
     let metrics = inner.metrics.project(&d.project);
     let gauge = metrics.inflight(old.slot);
     let started = Instant::now();

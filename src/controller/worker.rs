@@ -2,8 +2,8 @@
 
 use super::pipeline::{self, PipelineError};
 use super::{Controller, Inner};
-use crate::deployment::{Event, Status};
-use crate::store::{now_ms, Deployment};
+use crate::deployment::{Event, Phase, Status};
+use crate::store::{now_ms, Deployment, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -113,6 +113,12 @@ async fn end_unfinished(inner: &Inner, id: i64, project: &str, error: PipelineEr
     inner.log(id, &format!("{}: {message}", status.as_str().to_lowercase())).await;
     match inner.store.apply(id, event, None, Some(&message), now_ms()).await {
         Ok(_) => inner.metrics.deployment_ended(project, status.as_str(), None),
+        // It went live before the step failed: it stays live, and is not left in a phase forever.
+        Err(StoreError::Transition(_)) => {
+            if let Err(e) = inner.store.set_phase(id, Phase::Done, now_ms()).await {
+                tracing::error!("cannot finish live deployment {id} after: {message}: {e}");
+            }
+        }
         Err(e) => tracing::error!("cannot record that deployment {id} ended ({message}): {e}"),
     }
 }

@@ -179,6 +179,15 @@ impl ContainerRuntime for DockerRuntime {
         }
     }
 
+    async fn has_image(&self, image: &str) -> Result<bool, RuntimeError> {
+        let docker = self.docker().await?;
+        match docker.inspect_image(image).await {
+            Ok(_) => Ok(true),
+            Err(e) if is_status(&e, &[404]) => Ok(false),
+            Err(e) => Err(engine("inspect the image")(e)),
+        }
+    }
+
     async fn run_once(
         &self,
         image: &str,

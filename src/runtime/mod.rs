@@ -88,6 +88,7 @@ pub trait ContainerRuntime: Send + Sync {
     /// SIGTERM, then SIGKILL after `grace`; the container is kept for rollback.
     async fn stop(&self, name: &str, grace: Duration) -> Result<(), RuntimeError>;
     async fn remove(&self, name: &str) -> Result<(), RuntimeError>;
+    async fn has_image(&self, image: &str) -> Result<bool, RuntimeError>;
     /// Runs `command` once in a throwaway container of `image`; its exit code and output.
     async fn run_once(
         &self,

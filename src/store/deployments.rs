@@ -54,6 +54,41 @@ impl Store {
     /// Adds a QUEUED deployment and its first event.
     pub async fn create_deployment(&self, new: NewDeployment, now: i64) -> Result<Deployment> {
         let mut tx = self.pool.begin().await?;
+        let d = insert_in(&mut tx, new, now).await?;
+        tx.commit().await?;
+        Ok(d)
+    }
+
+    /// The latest deployment before `before` that went live and can be returned to: SUPERSEDED, with an
+    /// image (docker) or an address (external).
+    pub async fn previous_good(&self, project: &str, before: i64) -> Result<Option<Deployment>> {
+        let sql = concat!(
+            "SELECT ",
+            columns!(),
+            " FROM deployments WHERE project = $1 AND id < $2 AND status = 'SUPERSEDED' \
+             AND (image IS NOT NULL OR target IS NOT NULL) ORDER BY id DESC LIMIT 1"
+        );
+        let row = sqlx::query(sql).bind(project).bind(before).fetch_optional(&self.pool).await?;
+        row.map(|r| from_row(&r)).transpose()
+    }
+
+    /// True when the project has a deployment waiting to run.
+    pub async fn has_queued(&self, project: &str) -> Result<bool> {
+        let row = sqlx::query("SELECT id FROM deployments WHERE project = $1 AND status = 'QUEUED' LIMIT 1")
+            .bind(project)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+}
+
+/// Inserts a QUEUED deployment and its first event.
+pub(super) async fn insert_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    new: NewDeployment,
+    now: i64,
+) -> Result<Deployment> {
+    {
         let trigger = new.trigger.unwrap_or(Trigger::Api);
         let sql = concat!("INSERT INTO deployments (project, status, phase, slot, port, target, commit_sha, git_ref, image, trigger_kind, rollback_of, created_at) \
              VALUES ($1, 'QUEUED', 'queued', $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING ", columns!(), "");
@@ -68,14 +103,15 @@ impl Store {
             .bind(trigger.as_str())
             .bind(new.rollback_of)
             .bind(now)
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut **tx)
             .await?;
         let d = from_row(&row)?;
-        add_event(&mut tx, &d, "queued", now).await?;
-        tx.commit().await?;
+        add_event(tx, &d, "queued", now).await?;
         Ok(d)
     }
+}
 
+impl Store {
     pub async fn deployment(&self, id: i64) -> Result<Option<Deployment>> {
         let sql = concat!("SELECT ", columns!(), " FROM deployments WHERE id = $1");
         let row = sqlx::query(sql).bind(id).fetch_optional(&self.pool).await?;

@@ -1,13 +1,40 @@
 //! How a stored deployment changes: every status or phase change is checked by the state machine and
 //! recorded as an event in the same transaction.
 
-use super::deployments::{from_row, Deployment};
+use super::deployments::{from_row, Deployment, NewDeployment};
 use super::{get, Result, Store, StoreError};
 use crate::deployment::{Event, Phase};
 use crate::project::Slot;
 use sqlx::{Any, Transaction};
 
 impl Store {
+    /// A flip back, as stored, in one transaction: `bad` becomes ROLLED_BACK with `reason`, and `new` (the
+    /// rollback deployment, serving `target` in `slot`) goes straight to ACTIVE in phase `phase`.
+    pub async fn record_flip(
+        &self,
+        bad: i64,
+        new: NewDeployment,
+        slot: Slot,
+        target: std::net::SocketAddr,
+        reason: &str,
+        now: i64,
+    ) -> Result<(Deployment, Deployment)> {
+        let mut tx = self.pool.begin().await?;
+        let rolled_back = apply_in(&mut tx, bad, Event::RollBack, None, Some(reason), now).await?;
+        let d = super::deployments::insert_in(&mut tx, new, now).await?;
+        apply_in(&mut tx, d.id, Event::Start, Some(Phase::Switching), None, now).await?;
+        sqlx::query("UPDATE deployments SET slot = $2, port = $3, target = $4 WHERE id = $1")
+            .bind(d.id)
+            .bind(slot.as_str())
+            .bind(i64::from(target.port()))
+            .bind(target.to_string())
+            .execute(&mut *tx)
+            .await?;
+        let live = apply_in(&mut tx, d.id, Event::Activate, Some(Phase::Draining), None, now).await?;
+        tx.commit().await?;
+        Ok((live, rolled_back))
+    }
+
     /// Moves a deployment by `event`, optionally to `phase`, recording `error`.
     pub async fn apply(
         &self,
@@ -76,7 +103,13 @@ impl Store {
 
     /// The switch, as stored: in one transaction `id` becomes ACTIVE (phase `phase`) and the
     /// project's previous ACTIVE deployment becomes SUPERSEDED. Returns both.
-    pub async fn activate(&self, id: i64, phase: Phase, now: i64) -> Result<(Deployment, Option<Deployment>)> {
+    pub async fn activate(
+        &self,
+        id: i64,
+        displaced: Event,
+        phase: Phase,
+        now: i64,
+    ) -> Result<(Deployment, Option<Deployment>)> {
         let mut tx = self.pool.begin().await?;
         let project: String = get(
             &sqlx::query("SELECT project FROM deployments WHERE id = $1").bind(id).fetch_one(&mut *tx).await?,
@@ -88,7 +121,7 @@ impl Store {
         let mut superseded = None;
         for row in &previous {
             let old = from_row(row)?;
-            superseded = Some(apply_in(&mut tx, old.id, Event::Supersede, None, None, now).await?);
+            superseded = Some(apply_in(&mut tx, old.id, displaced, None, None, now).await?);
         }
         let d = apply_in(&mut tx, id, Event::Activate, Some(phase), None, now).await?;
         tx.commit().await?;

@@ -153,7 +153,7 @@ impl Gateway {
     pub async fn add_external_project(&self, name: &str, domain: &str, extra: Value) -> Value {
         let mut body = json!({
             "name": name, "domains": [domain], "runtime": "external",
-            "health_interval_ms": 100, "healthy_threshold": 2, "health_timeout_s": 10, "drain_timeout_s": 5,
+            "health_interval_ms": 100, "healthy_threshold": 2, "health_timeout_s": 10, "drain_timeout_s": 5, "observe_s": 0,
         });
         for (k, v) in extra.as_object().into_iter().flatten() {
             body[k] = v.clone();

@@ -24,6 +24,8 @@ pub enum Health {
 struct App {
     name: Arc<str>,
     health: Arc<AtomicU8>,
+    /// When set, every page but `/health` answers 500: healthy by the gate, broken under traffic.
+    broken: Arc<std::sync::atomic::AtomicBool>,
     requests: Arc<AtomicUsize>,
 }
 
@@ -31,6 +33,7 @@ pub struct Upstream {
     pub addr: SocketAddr,
     pub name: String,
     health: Arc<AtomicU8>,
+    broken: Arc<std::sync::atomic::AtomicBool>,
     requests: Arc<AtomicUsize>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -42,8 +45,8 @@ impl Upstream {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
-        let app = App { name: name.into(), health: Arc::default(), requests: Arc::default() };
-        let (health, requests) = (app.health.clone(), app.requests.clone());
+        let app = App { name: name.into(), health: Arc::default(), broken: Arc::default(), requests: Arc::default() };
+        let (health, requests, broken) = (app.health.clone(), app.requests.clone(), app.broken.clone());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
@@ -57,7 +60,11 @@ impl Upstream {
             // Dropping the runtime drops every connection task: the app is gone, as after a crash.
             rt.shutdown_background();
         });
-        Upstream { addr, name: name.into(), health, requests, stop: Some(stop), thread: Some(thread) }
+        Upstream { addr, name: name.into(), health, broken, requests, stop: Some(stop), thread: Some(thread) }
+    }
+
+    pub fn break_pages(&self) {
+        self.broken.store(true, Ordering::SeqCst);
     }
 
     pub fn set_health(&self, health: Health) {
@@ -94,7 +101,9 @@ fn router(app: App) -> Router {
         .route("/headers", get(headers))
         .fallback(|State(app): State<App>| async move {
             app.requests.fetch_add(1, Ordering::SeqCst);
-            app.name.to_string()
+            let status =
+                if app.broken.load(Ordering::SeqCst) { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::OK };
+            (status, app.name.to_string())
         })
         .with_state(app)
 }

@@ -1,0 +1,195 @@
+//! The observe window: after a switch the old slot stays warm for `observe_s`. A 5xx rate over
+//! `max_error_rate` (once `min_requests` answers were seen), a dead container, or an operator's rollback
+//! flips traffic straight back to it; a newer deployment cuts the window short.
+
+use super::pipeline::{drain, PipelineError};
+use super::{docker, Inner};
+use crate::deployment::{Phase, Status, Trigger};
+use crate::routes::Upstream;
+use crate::runtime::container_name;
+use crate::store::{now_ms, Deployment, NewDeployment, ProjectRecord};
+use serde::Serialize;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+
+const TICK: Duration = Duration::from_millis(50);
+
+/// How a window ended.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Outcome {
+    Passed,
+    CutShort,
+    RolledBack,
+}
+
+/// The live figures of a running window, for the API, the CLI and the logs.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ObserveFigures {
+    pub requests: u64,
+    pub errors: u64,
+    pub error_rate: f64,
+    pub seconds_left: u64,
+}
+
+/// A running window, as the controller sees it: who is observed, who is warm, and how to ask for a flip back.
+pub(super) struct Watch {
+    pub deployment_id: i64,
+    pub warm_deployment_id: i64,
+    pub figures: Arc<Mutex<ObserveFigures>>,
+    pub requests: mpsc::UnboundedSender<oneshot::Sender<Result<Deployment, String>>>,
+}
+
+pub(super) async fn observe(
+    inner: &Inner,
+    d: &Deployment,
+    record: &ProjectRecord,
+    new: Upstream,
+    old: Upstream,
+) -> Result<Outcome, PipelineError> {
+    let spec = &record.spec;
+    if spec.observe_s == 0 {
+        return Ok(Outcome::Passed);
+    }
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let window = Duration::from_secs(spec.observe_s);
+    let figures = Arc::new(Mutex::new(ObserveFigures { seconds_left: window.as_secs(), ..ObserveFigures::default() }));
+    let watch =
+        Watch { deployment_id: d.id, warm_deployment_id: old.deployment_id, figures: figures.clone(), requests: tx };
+    inner.watches.lock().unwrap_or_else(|e| e.into_inner()).insert(d.project.clone(), watch);
+    inner
+        .log(
+            d.id,
+            &format!("observing for {}s; the {} slot stays warm for an instant rollback", window.as_secs(), old.slot),
+        )
+        .await;
+    let outcome = watch_window(inner, d, record, new, old, window, &figures, &mut rx).await;
+    inner.watches.lock().unwrap_or_else(|e| e.into_inner()).remove(&d.project);
+    outcome
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn watch_window(
+    inner: &Inner,
+    d: &Deployment,
+    record: &ProjectRecord,
+    new: Upstream,
+    old: Upstream,
+    window: Duration,
+    figures: &Mutex<ObserveFigures>,
+    requests: &mut mpsc::UnboundedReceiver<oneshot::Sender<Result<Deployment, String>>>,
+) -> Result<Outcome, PipelineError> {
+    let spec = &record.spec;
+    let metrics = inner.metrics.project(&d.project);
+    let (base_total, base_errors) = metrics.responses(new.slot);
+    let started = Instant::now();
+    let container = docker_container(record, new);
+    for tick in 0u64.. {
+        tokio::select! {
+            _ = tokio::time::sleep(TICK) => {}
+            Some(reply) = requests.recv() => {
+                let result = flip(inner, d, record, new, old, Trigger::Rollback, "rolled back by the operator").await;
+                let _ = reply.send(result.as_ref().map(Clone::clone).map_err(ToString::to_string));
+                return result.map(|_| Outcome::RolledBack);
+            }
+        }
+        let (total, errors) = metrics.responses(new.slot);
+        let (requests_seen, errors_seen) = (total - base_total, errors - base_errors);
+        let rate = if requests_seen == 0 { 0.0 } else { errors_seen as f64 / requests_seen as f64 };
+        let left = window.saturating_sub(started.elapsed());
+        *figures.lock().unwrap_or_else(|e| e.into_inner()) = ObserveFigures {
+            requests: requests_seen,
+            errors: errors_seen,
+            error_rate: rate,
+            seconds_left: left.as_secs(),
+        };
+        if requests_seen >= spec.min_requests.max(1) && rate > spec.max_error_rate {
+            let reason = format!(
+                "auto rollback: {errors_seen} of {requests_seen} responses were 5xx ({:.1}%), over max_error_rate {:.1}%",
+                rate * 100.0,
+                spec.max_error_rate * 100.0
+            );
+            flip(inner, d, record, new, old, Trigger::AutoRollback, &reason).await?;
+            return Ok(Outcome::RolledBack);
+        }
+        if tick % 10 == 9 {
+            if let Some(reason) = died(inner, container.as_deref()).await {
+                flip(inner, d, record, new, old, Trigger::AutoRollback, &reason).await?;
+                return Ok(Outcome::RolledBack);
+            }
+            if inner.store.has_queued(&d.project).await.unwrap_or(false) {
+                inner.log(d.id, "a newer deployment is queued: the observe window ends early").await;
+                return Ok(Outcome::CutShort);
+            }
+        }
+        if tick % 100 == 99 {
+            inner
+                .log(
+                    d.id,
+                    &format!(
+                        "observing: {requests_seen} requests, {errors_seen} 5xx ({:.1}%), {}s left",
+                        rate * 100.0,
+                        left.as_secs()
+                    ),
+                )
+                .await;
+        }
+        if left.is_zero() {
+            inner.log(d.id, &format!("observe window passed: {requests_seen} requests, {errors_seen} 5xx")).await;
+            return Ok(Outcome::Passed);
+        }
+    }
+    Ok(Outcome::Passed)
+}
+
+fn docker_container(record: &ProjectRecord, new: Upstream) -> Option<String> {
+    (record.spec.runtime == crate::project::RuntimeKind::Docker).then(|| container_name(&record.spec.name, new.slot))
+}
+
+async fn died(inner: &Inner, container: Option<&str>) -> Option<String> {
+    let state = inner.runtime.liveness(container?).await.ok()?;
+    docker::died(state).map(|e| format!("auto rollback: {e}"))
+}
+
+/// Traffic back to the warm slot: `d` becomes ROLLED_BACK and a new `trigger` deployment serves the old slot.
+async fn flip(
+    inner: &Inner,
+    d: &Deployment,
+    record: &ProjectRecord,
+    new: Upstream,
+    old: Upstream,
+    trigger: Trigger,
+    reason: &str,
+) -> Result<Deployment, PipelineError> {
+    let previous = inner.store.deployment(old.deployment_id).await?;
+    let from = previous.unwrap_or_else(|| d.clone());
+    let rollback = NewDeployment {
+        project: d.project.clone(),
+        trigger: Some(trigger),
+        rollback_of: Some(d.id),
+        image: from.image,
+        commit: from.commit,
+        git_ref: from.git_ref,
+        ..NewDeployment::default()
+    };
+    let (live, bad) = inner.store.record_flip(d.id, rollback, old.slot, old.addr, reason, now_ms()).await?;
+    inner.routes.switch(&d.project, Upstream { deployment_id: live.id, ..old });
+    inner.metrics.set_live_slot(&d.project, Some(old.slot));
+    inner.metrics.deployment_ended(&d.project, Status::RolledBack.as_str(), None);
+    inner.log(d.id, &format!("{reason}; traffic is back on the {} slot (deployment {})", old.slot, live.id)).await;
+    inner
+        .log(
+            live.id,
+            &format!(
+                "{}: flipped back to the warm {} slot ({}) from deployment {}",
+                trigger, old.slot, old.addr, bad.id
+            ),
+        )
+        .await;
+    let timeout = Duration::from_secs(record.spec.drain_timeout_s);
+    drain(inner, &live, new, timeout).await;
+    if record.spec.runtime == crate::project::RuntimeKind::Docker {
+        docker::retire(inner, &live, record, new.slot).await;
+    }
+    Ok(inner.store.set_phase(live.id, Phase::Done, now_ms()).await?)
+}

@@ -1,0 +1,97 @@
+//! Manual rollback: a pointer flip while the old slot is warm, else a deployment of the retained image.
+
+use super::observe::ObserveFigures;
+use super::{Controller, ControllerError};
+use crate::deployment::{Status, Trigger};
+use crate::project::RuntimeKind;
+use crate::store::{now_ms, Deployment, NewDeployment};
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+impl Controller {
+    /// Rolls `project` back to `to`, or to the previous good deployment. Returns the new deployment.
+    pub async fn rollback(&self, project: &str, to: Option<i64>) -> Result<Deployment, ControllerError> {
+        let store = &self.inner.store;
+        let record =
+            store.project(project).await?.ok_or_else(|| ControllerError::ProjectNotFound(project.to_owned()))?;
+        if let Some(flipped) = self.flip_in_window(project, to).await? {
+            return Ok(flipped);
+        }
+        let live = store.live_deployment(project).await?;
+        let target = match to {
+            Some(id) => store
+                .deployment(id)
+                .await?
+                .filter(|d| d.project == project)
+                .ok_or(ControllerError::DeploymentNotFound(id))?,
+            None => {
+                let before = live.as_ref().map_or(i64::MAX, |d| d.id);
+                store.previous_good(project, before).await?.ok_or_else(|| {
+                    ControllerError::WrongRequest(format!("project `{project}` has no earlier good deployment to roll back to; give one with {{\"to\": ID}}"))
+                })?
+            }
+        };
+        if target.status == Status::Active || matches!(target.status, Status::Queued | Status::Deploying) {
+            return Err(ControllerError::WrongRequest(format!(
+                "deployment {} is {}; roll back to an earlier one",
+                target.id, target.status
+            )));
+        }
+        let docker = record.spec.runtime == RuntimeKind::Docker;
+        if (docker && target.image.is_none()) || (!docker && target.target.is_none()) {
+            return Err(ControllerError::WrongRequest(format!(
+                "deployment {} never built an image to return to; pick another",
+                target.id
+            )));
+        }
+        let new = NewDeployment {
+            project: project.to_owned(),
+            trigger: Some(Trigger::Rollback),
+            rollback_of: live.map(|d| d.id),
+            image: target.image.clone(),
+            commit: target.commit.clone(),
+            git_ref: target.git_ref.clone(),
+            target: target.target.clone().filter(|_| !docker),
+            port: target.port.filter(|_| !docker),
+            ..NewDeployment::default()
+        };
+        let d = store.create_deployment(new, now_ms()).await?;
+        self.inner
+            .log(
+                d.id,
+                &format!(
+                    "queued: roll back to deployment {} ({})",
+                    target.id,
+                    target.image.or(target.target).unwrap_or_default()
+                ),
+            )
+            .await;
+        self.kick(project);
+        Ok(d)
+    }
+
+    /// During an observe window, a rollback to the warm deployment is an instant pointer flip.
+    async fn flip_in_window(&self, project: &str, to: Option<i64>) -> Result<Option<Deployment>, ControllerError> {
+        let (reply, answer) = oneshot::channel();
+        {
+            let watches = self.inner.watches.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(watch) = watches.get(project) else { return Ok(None) };
+            if to.is_some_and(|id| id != watch.warm_deployment_id) || watch.requests.send(reply).is_err() {
+                return Ok(None);
+            }
+        }
+        match tokio::time::timeout(Duration::from_secs(60), answer).await {
+            Ok(Ok(Ok(d))) => Ok(Some(d)),
+            Ok(Ok(Err(message))) => Err(ControllerError::WrongRequest(format!("the rollback failed: {message}"))),
+            _ => Ok(None),
+        }
+    }
+
+    /// The live figures of a running observe window for `deployment_id`, if one runs.
+    pub fn observe_figures(&self, project: &str, deployment_id: i64) -> Option<ObserveFigures> {
+        let watches = self.inner.watches.lock().unwrap_or_else(|e| e.into_inner());
+        let watch = watches.get(project).filter(|w| w.deployment_id == deployment_id)?;
+        let figures = watch.figures.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        Some(figures)
+    }
+}
