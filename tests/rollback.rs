@@ -152,3 +152,38 @@ async fn after_the_window_a_rollback_reuses_the_image_with_no_fetch_and_no_build
     assert!(again["error"].as_str().unwrap().contains("no longer retained"), "{again}");
     assert_eq!(gw.get(&host, "/").await, (200, "v1".to_string()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_keeps_exactly_keep_images_and_a_pruned_image_cannot_come_back() {
+    let gw = Gateway::start().await;
+    let (name, repo) = (format!("r{}", &uuid::Uuid::new_v4().simple().to_string()[..8]), AppRepo::new("v1"));
+    let _cleanup = DockerCleanup(name.clone());
+    docker_project(&gw, &name, &repo, 0).await;
+    let (status, _) = gw.api("PATCH", &format!("/api/v1/projects/{name}"), Some(json!({"keep_images": 2}))).await;
+    assert_eq!(status, 200);
+    let mut ids = Vec::new();
+    for v in ["v1", "v2", "v3", "v4"] {
+        let sha = repo.release(v);
+        let d = gw.wait_settled(gw.push(&repo.url(), "main", &sha, SECRET).await).await;
+        assert_eq!(d["status"], "ACTIVE", "{d}");
+        ids.push(d["id"].as_i64().unwrap());
+    }
+    let tags = std::process::Command::new("docker")
+        .args(["images", "--format", "{{.Tag}}", &format!("versiongate/{name}")])
+        .output()
+        .unwrap();
+    let mut tags: Vec<String> = String::from_utf8_lossy(&tags.stdout).split_whitespace().map(str::to_owned).collect();
+    tags.sort();
+    let mut want = vec![ids[2].to_string(), ids[3].to_string()];
+    want.sort();
+    assert_eq!(tags, want, "the live image and the one before it, keep_images = 2");
+    let (_, project) = gw.api("GET", &format!("/api/v1/projects/{name}"), None).await;
+    let listed: Vec<i64> =
+        project["images"].as_array().unwrap().iter().map(|i| i["deployment"].as_i64().unwrap()).collect();
+    assert_eq!(listed, [ids[3], ids[2]], "{project}");
+    let (_, r) = gw.api("POST", &format!("/api/v1/projects/{name}/rollback"), Some(json!({"to": ids[0]}))).await;
+    let r = gw.wait_settled(r["id"].as_i64().unwrap()).await;
+    assert_eq!(r["status"], "FAILED");
+    assert!(r["error"].as_str().unwrap().contains("no longer retained"), "{r}");
+    assert_eq!(gw.get(&format!("{name}.test"), "/").await, (200, "v4".to_string()));
+}

@@ -35,6 +35,9 @@ pub async fn show(State(state): State<AdminState>, Path(name): Path<String>) -> 
     if let Some(live) = &live {
         v["live"] = super::deployments::with_figures(&state, live);
     }
+    if record.spec.runtime == crate::project::RuntimeKind::Docker {
+        v["images"] = Value::Array(state.controller.retained_images(&name).await?);
+    }
     Ok(Json(v))
 }
 

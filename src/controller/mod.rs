@@ -9,6 +9,7 @@ mod gate;
 mod observe;
 mod pipeline;
 mod recovery;
+mod retention;
 mod rollback;
 mod worker;
 

@@ -6,6 +6,7 @@
 
 use super::gate::gate;
 use super::observe::{observe, Outcome};
+use super::retention;
 use super::{docker, Inner};
 use crate::build::context::ContextError;
 use crate::deployment::{Event, Phase, Trigger};
@@ -183,6 +184,9 @@ async fn finish(
     let done = inner.store.set_phase(d.id, Phase::Done, now_ms()).await?;
     let took = Duration::from_millis(done.duration_ms().unwrap_or(0).max(0) as u64);
     inner.log(d.id, &format!("done in {} ms", took.as_millis())).await;
+    if record.spec.runtime == RuntimeKind::Docker {
+        retention::prune(inner, &d.project, record.spec.keep_images, d.id).await;
+    }
     Ok(())
 }
 

@@ -87,6 +87,20 @@ impl Controller {
         }
     }
 
+    /// The images retained for rollback, each with the newest deployment that used it.
+    pub async fn retained_images(&self, project: &str) -> Result<Vec<serde_json::Value>, ControllerError> {
+        let history = self.inner.store.deployments(project, 500).await?;
+        let Ok(mut images) = self.inner.runtime.project_images(project).await else { return Ok(Vec::new()) };
+        images.sort_by_key(|i| std::cmp::Reverse(i.rsplit(':').next().and_then(|n| n.parse::<i64>().ok())));
+        Ok(images
+            .into_iter()
+            .map(|image| {
+                let d = history.iter().find(|d| d.image.as_deref() == Some(&image));
+                serde_json::json!({"image": image, "deployment": d.map(|d| d.id), "commit": d.and_then(|d| d.commit.clone())})
+            })
+            .collect())
+    }
+
     /// The live figures of a running observe window for `deployment_id`, if one runs.
     pub fn observe_figures(&self, project: &str, deployment_id: i64) -> Option<ObserveFigures> {
         let watches = self.inner.watches.lock().unwrap_or_else(|e| e.into_inner());

@@ -7,8 +7,8 @@ use bollard::models::{
     ContainerCreateBody, ContainerUpdateBody, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
-    BuildImageOptionsBuilder, CreateContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
-    StopContainerOptionsBuilder, WaitContainerOptions,
+    BuildImageOptionsBuilder, CreateContainerOptionsBuilder, ListImagesOptions, LogsOptionsBuilder, PruneImagesOptions,
+    RemoveContainerOptionsBuilder, RemoveImageOptions, StopContainerOptionsBuilder, WaitContainerOptions,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
@@ -186,6 +186,26 @@ impl ContainerRuntime for DockerRuntime {
             Err(e) if is_status(&e, &[404]) => Ok(false),
             Err(e) => Err(engine("inspect the image")(e)),
         }
+    }
+
+    async fn project_images(&self, project: &str) -> Result<Vec<String>, RuntimeError> {
+        let docker = self.docker().await?;
+        let filters = HashMap::from([("reference".to_owned(), vec![format!("versiongate/{project}")])]);
+        let options = ListImagesOptions { filters: Some(filters), ..ListImagesOptions::default() };
+        let images = docker.list_images(Some(options)).await.map_err(engine("list images"))?;
+        let prefix = format!("versiongate/{project}:");
+        Ok(images.into_iter().flat_map(|i| i.repo_tags).filter(|t| t.starts_with(&prefix)).collect())
+    }
+
+    async fn remove_image(&self, image: &str) -> Result<(), RuntimeError> {
+        let docker = self.docker().await?;
+        match docker.remove_image(image, None::<RemoveImageOptions>, None).await {
+            Err(e) if !is_status(&e, &[404]) => return Err(engine("remove an old image")(e)),
+            _ => {}
+        }
+        let filters = HashMap::from([("dangling".to_owned(), vec!["true".to_owned()])]);
+        let _ = docker.prune_images(Some(PruneImagesOptions { filters: Some(filters) })).await;
+        Ok(())
     }
 
     async fn run_once(

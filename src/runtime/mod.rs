@@ -89,6 +89,10 @@ pub trait ContainerRuntime: Send + Sync {
     async fn stop(&self, name: &str, grace: Duration) -> Result<(), RuntimeError>;
     async fn remove(&self, name: &str) -> Result<(), RuntimeError>;
     async fn has_image(&self, image: &str) -> Result<bool, RuntimeError>;
+    /// The `versiongate/<project>:<id>` tags the engine holds.
+    async fn project_images(&self, project: &str) -> Result<Vec<String>, RuntimeError>;
+    /// Removes an image tag, and the project's dangling build leftovers.
+    async fn remove_image(&self, image: &str) -> Result<(), RuntimeError>;
     /// Runs `command` once in a throwaway container of `image`; its exit code and output.
     async fn run_once(
         &self,
