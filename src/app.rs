@@ -12,6 +12,7 @@ use crate::nginx::NginxOutput;
 use crate::proxy::Gateway;
 use crate::routes::Routes;
 use crate::runtime::DockerRuntime;
+use crate::secrets::SecretBox;
 use crate::store::Store;
 use async_trait::async_trait;
 use pingora::server::configuration::ServerConf;
@@ -111,7 +112,11 @@ impl BackgroundService for ControlPlane {
 impl ControlPlane {
     /// Everything that must hold before the proxy takes traffic.
     async fn start_up(&self) -> Result<(AdminState, tokio::net::TcpListener), String> {
-        let store = Store::open(&self.config.store_url()).await.map_err(|e| e.to_string())?;
+        let env_key = std::env::var("VERSIONGATE_SECRET_KEY").ok();
+        let secrets =
+            SecretBox::load_or_create(&self.config.data_dir, env_key.as_deref()).map_err(|e| e.to_string())?;
+        let store =
+            Store::open(&self.config.store_url()).await.map_err(|e| e.to_string())?.with_secrets(Arc::new(secrets));
         let runtime = Arc::new(DockerRuntime::new(&self.config.docker.host));
         let nginx = &self.config.nginx;
         let nginx = (!nginx.include_dir.is_empty()).then(|| NginxOutput {

@@ -22,6 +22,7 @@
 //! | [`build`] | what gets built: the build context (and later, detected Dockerfiles) |
 //! | [`runtime`] | the `ContainerRuntime` trait and its Docker (bollard) implementation |
 //! | [`webhook`] | authenticated GitHub events → deploy decisions (pure) |
+//! | [`secrets`] | write-only values encrypted at rest (AES-256-GCM) and the key file |
 //! | [`metrics`] | every metric name, label and bucket |
 //! | [`cli`] | the client subcommands that talk to the admin API |
 #![forbid(unsafe_code)]
@@ -39,6 +40,8 @@ pub mod nginx;
 pub mod project;
 pub mod proxy;
 pub mod routes;
+pub mod secrets;
+
 pub mod runtime;
 pub mod slot;
 pub mod source;

@@ -187,3 +187,70 @@ async fn retention_keeps_exactly_keep_images_and_a_pruned_image_cannot_come_back
     assert!(r["error"].as_str().unwrap().contains("no longer retained"), "{r}");
     assert_eq!(gw.get(&format!("{name}.test"), "/").await, (200, "v4".to_string()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_env_change_redeploys_the_same_image_and_the_value_stays_secret() {
+    let gw = Gateway::start().await;
+    let (name, repo) = (format!("r{}", &uuid::Uuid::new_v4().simple().to_string()[..8]), AppRepo::new("v1"));
+    let _cleanup = DockerCleanup(name.clone());
+    // The app publishes $GREETING at /env.txt when it starts.
+    let publishes_env = DOCKERFILE.replace(
+        "CMD [\"/bin/busybox\", \"httpd\", \"-f\", \"-p\", \"3000\", \"-h\", \"/www\"]",
+        "CMD [\"/bin/busybox\", \"sh\", \"-c\", \"echo $GREETING > /www/env.txt; exec /bin/busybox httpd -f -p 3000 -h /www\"]",
+    );
+    repo.write("Dockerfile", &publishes_env);
+    let sha = repo.commit("publishes env");
+    docker_project(&gw, &name, &repo, 0).await;
+    let host = format!("{name}.test");
+    let first = gw.wait_settled(gw.push(&repo.url(), "main", &sha, SECRET).await).await;
+    assert_eq!(first["status"], "ACTIVE", "{first}");
+
+    let secret_value = "s3cr3t-greeting-value-42";
+    let (status, p) =
+        gw.api("PATCH", &format!("/api/v1/projects/{name}"), Some(json!({"env": {"GREETING": secret_value}}))).await;
+    assert_eq!(status, 200, "{p}");
+    assert_eq!(p["env"]["GREETING"], "***");
+    let redeploy = gw.wait_settled(p["redeploy"]["id"].as_i64().expect("an env change starts a redeploy")).await;
+    assert_eq!(
+        (redeploy["status"].as_str(), redeploy["image"].as_str()),
+        (Some("ACTIVE"), first["image"].as_str()),
+        "{redeploy}"
+    );
+    assert_eq!(gw.get(&host, "/env.txt").await, (200, format!("{secret_value}\n")));
+    let log = gw.logs(&redeploy["id"]).await;
+    assert!(log.contains("no fetch, no build"), "{log}");
+
+    let everything = format!(
+        "{}{}{}",
+        gw.api("GET", &format!("/api/v1/projects/{name}"), None).await.1,
+        gw.logs(&first["id"]).await,
+        log
+    );
+    assert!(!everything.contains(secret_value), "the value leaked through the API or the logs");
+    assert!(!gw.log().contains(secret_value), "the value leaked into the gateway's log");
+    let mut database = Vec::new();
+    for file in std::fs::read_dir(gw.data_dir()).unwrap() {
+        let path = file.unwrap().path();
+        if path.file_name().unwrap().to_string_lossy().starts_with("versiongate.db") {
+            database.extend(std::fs::read(path).unwrap());
+        }
+    }
+    assert!(!database.is_empty());
+    assert!(!String::from_utf8_lossy(&database).contains(secret_value), "the value is stored in plaintext");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_deploy_cuts_a_running_observe_window_short() {
+    let gw = Gateway::start().await;
+    let (a, b, c) = (Upstream::start("A"), Upstream::start("B"), Upstream::start("C"));
+    gw.add_external_project("app", "app.test", json!({"observe_s": 60})).await;
+    gw.deploy("app", a.addr).await;
+    let observed = gw.start_deploy("app", b.addr).await;
+    gw.wait_phase(observed, "observing").await;
+    let newest = gw.start_deploy("app", c.addr).await;
+    gw.wait_phase(newest, "observing").await;
+    let observed = gw.wait_settled(observed).await;
+    assert_eq!(observed["status"], "SUPERSEDED");
+    assert!(gw.logs(&observed["id"]).await.contains("observe window ends early"));
+    assert_eq!(gw.get("app.test", "/").await.1, "C");
+}

@@ -6,8 +6,6 @@ use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use subtle::ConstantTimeEq;
 
@@ -40,19 +38,8 @@ pub fn load_or_create_token(configured: &str, data_dir: &Path) -> Result<(String
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(file_err(e)),
     }
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| AuthError::Random(e.to_string()))?;
-    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    std::fs::create_dir_all(data_dir).map_err(file_err)?;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&path)
-        .map_err(file_err)?;
-    file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(file_err)?;
-    file.write_all(format!("{token}\n").as_bytes()).map_err(file_err)?;
+    let token = hex::encode(crate::secrets::random::<32>().map_err(|e| AuthError::Random(e.to_string()))?);
+    crate::secrets::write_private(&path, &format!("{token}\n")).map_err(file_err)?;
     Ok((token, TokenSource::Generated(path)))
 }
 
@@ -90,6 +77,7 @@ pub async fn require_token(State(state): State<AdminState>, req: Request, next: 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn a_generated_token_is_private_and_reused() {

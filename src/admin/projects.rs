@@ -70,9 +70,17 @@ pub async fn update(
     let spec: ProjectSpec = serde_json::from_value(merged).map_err(|e| {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", format!("{e}. Fix that field and retry"))
     })?;
+    let env_changed = spec.env != record.spec.env;
     let record = state.controller.update_project(spec.validate()?).await?;
     let live = store.live_deployment(&name).await?;
-    Ok(Json(views::project(&record, live.as_ref())))
+    let mut v = views::project(&record, live.as_ref());
+    // New env values reach the app by a redeploy of the same image, with zero downtime.
+    if env_changed && record.spec.runtime == crate::project::RuntimeKind::Docker {
+        if let Some(d) = state.controller.redeploy_env(&name).await? {
+            v["redeploy"] = views::deployment(&d);
+        }
+    }
+    Ok(Json(v))
 }
 
 fn merge_env(merged: &mut Value, changes: Map<String, Value>) {

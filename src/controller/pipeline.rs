@@ -81,7 +81,8 @@ pub(super) async fn run(inner: Arc<Inner>, d: Deployment, cancel: CancellationTo
         RuntimeKind::External => (start_external(&inner, &d, slot).await?, None),
         RuntimeKind::Docker => {
             let addr = SocketAddr::from(([127, 0, 0, 1], slot.port(record.base_port)));
-            let reuse = d.image.clone().filter(|_| matches!(d.trigger, Trigger::Rollback | Trigger::AutoRollback));
+            // Rollbacks and env redeploys arrive with an image: it is reused, never rebuilt.
+            let reuse = d.image.clone();
             let phase = if reuse.is_some() { Phase::Starting } else { Phase::Fetching };
             let d = inner.store.start_deployment(d.id, slot, addr, phase, now_ms()).await?;
             let image = match reuse {

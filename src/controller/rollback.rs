@@ -87,6 +87,32 @@ impl Controller {
         }
     }
 
+    /// After an env change: the live image again, with the new env; no fetch, no build. `None` when not live.
+    pub async fn redeploy_env(&self, project: &str) -> Result<Option<Deployment>, ControllerError> {
+        let store = &self.inner.store;
+        let Some(live) = store.live_deployment(project).await?.filter(|d| d.image.is_some()) else { return Ok(None) };
+        let new = NewDeployment {
+            project: project.to_owned(),
+            trigger: Some(Trigger::Api),
+            image: live.image.clone(),
+            commit: live.commit.clone(),
+            git_ref: live.git_ref.clone(),
+            ..NewDeployment::default()
+        };
+        let d = store.create_deployment(new, now_ms()).await?;
+        self.inner
+            .log(
+                d.id,
+                &format!(
+                    "queued: the env changed; redeploying the live image {} with it",
+                    live.image.unwrap_or_default()
+                ),
+            )
+            .await;
+        self.kick(project);
+        Ok(Some(d))
+    }
+
     /// The images retained for rollback, each with the newest deployment that used it.
     pub async fn retained_images(&self, project: &str) -> Result<Vec<serde_json::Value>, ControllerError> {
         let history = self.inner.store.deployments(project, 500).await?;

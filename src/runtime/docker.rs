@@ -203,7 +203,12 @@ impl ContainerRuntime for DockerRuntime {
             Err(e) if !is_status(&e, &[404]) => return Err(engine("remove an old image")(e)),
             _ => {}
         }
-        let filters = HashMap::from([("dangling".to_owned(), vec!["true".to_owned()])]);
+        // Only this project's leftovers: other dangling images on the host are not ours to remove.
+        let project = image.trim_start_matches("versiongate/").split(':').next().unwrap_or_default();
+        let filters = HashMap::from([
+            ("dangling".to_owned(), vec!["true".to_owned()]),
+            ("label".to_owned(), vec![format!("versiongate.project={project}")]),
+        ]);
         let _ = docker.prune_images(Some(PruneImagesOptions { filters: Some(filters) })).await;
         Ok(())
     }

@@ -46,6 +46,8 @@ pub enum StoreError {
     Corrupt { what: String, message: String },
     #[error(transparent)]
     Transition(#[from] DeploymentError),
+    #[error(transparent)]
+    Secret(#[from] crate::secrets::SecretError),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -54,6 +56,8 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
+    /// Seals write-only project values before they reach the database.
+    secrets: Option<std::sync::Arc<crate::secrets::SecretBox>>,
 }
 
 impl Store {
@@ -78,7 +82,13 @@ impl Store {
         } else {
             POSTGRES_MIGRATIONS.run(&pool).await?;
         }
-        Ok(Store { pool })
+        Ok(Store { pool, secrets: None })
+    }
+
+    /// Encrypts env values, webhook secrets and git tokens at rest from now on.
+    pub fn with_secrets(mut self, secrets: std::sync::Arc<crate::secrets::SecretBox>) -> Store {
+        self.secrets = Some(secrets);
+        self
     }
 
     /// True when the database answers a trivial query.

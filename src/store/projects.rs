@@ -85,7 +85,7 @@ impl Store {
         }
         let base_port = self.choose_base_port(tx, &spec, is_free).await?;
         spec.base_port = Some(base_port);
-        let json = serde_json::to_string(&spec)
+        let json = serde_json::to_string(&self.sealed(&spec)?)
             .map_err(|e| StoreError::Corrupt { what: "project".into(), message: e.to_string() })?;
         // An update keeps the row (deployments reference it); a create inserts it.
         let (sql, created_at) = match existing_since {
@@ -154,19 +154,19 @@ impl Store {
 
     pub async fn project(&self, name: &str) -> Result<Option<ProjectRecord>> {
         let row = sqlx::query("SELECT * FROM projects WHERE name = $1").bind(name).fetch_optional(&self.pool).await?;
-        row.map(|r| record_from_row(&r)).transpose()
+        row.map(|r| self.record_from_row(&r)).transpose()
     }
 
     async fn project_in(&self, tx: &mut Transaction<'static, Any>, name: &str) -> Result<Option<ProjectRecord>> {
         let row = sqlx::query("SELECT * FROM projects WHERE name = $1").bind(name).fetch_optional(&mut **tx).await?;
-        row.map(|r| record_from_row(&r)).transpose()
+        row.map(|r| self.record_from_row(&r)).transpose()
     }
 
     /// Every project, by name. A row that cannot be read is returned as its own error,
     /// so one corrupt project never hides the others.
     pub async fn projects(&self) -> Result<Vec<Result<ProjectRecord>>> {
         let rows = sqlx::query("SELECT * FROM projects ORDER BY name").fetch_all(&self.pool).await?;
-        Ok(rows.iter().map(record_from_row).collect())
+        Ok(rows.iter().map(|r| self.record_from_row(r)).collect())
     }
 
     /// Removes the project with its domains, deployments, logs and lease. False if unknown.
@@ -188,12 +188,36 @@ impl Store {
     }
 }
 
-fn record_from_row(row: &AnyRow) -> Result<ProjectRecord> {
-    let name: String = get(row, "name")?;
-    let json: String = get(row, "spec")?;
-    let corrupt = |message: String| StoreError::Corrupt { what: format!("project `{name}`"), message };
-    let spec: ProjectSpec = serde_json::from_str(&json).map_err(|e| corrupt(e.to_string()))?;
-    let base_port: i64 = get(row, "base_port")?;
-    let base_port = u16::try_from(base_port).map_err(|_| corrupt(format!("base_port {base_port} is out of range")))?;
-    Ok(ProjectRecord { spec, base_port, created_at: get(row, "created_at")?, updated_at: get(row, "updated_at")? })
+impl Store {
+    fn record_from_row(&self, row: &AnyRow) -> Result<ProjectRecord> {
+        let name: String = get(row, "name")?;
+        let json: String = get(row, "spec")?;
+        let corrupt = |message: String| StoreError::Corrupt { what: format!("project `{name}`"), message };
+        let spec: ProjectSpec = serde_json::from_str(&json).map_err(|e| corrupt(e.to_string()))?;
+        let base_port: i64 = get(row, "base_port")?;
+        let base_port =
+            u16::try_from(base_port).map_err(|_| corrupt(format!("base_port {base_port} is out of range")))?;
+        let spec = self.opened(spec)?;
+        Ok(ProjectRecord { spec, base_port, created_at: get(row, "created_at")?, updated_at: get(row, "updated_at")? })
+    }
+
+    /// The spec as stored: env values, webhook secret and git token sealed.
+    fn sealed(&self, spec: &ProjectSpec) -> Result<ProjectSpec> {
+        let mut spec = spec.clone();
+        if let Some(secrets) = &self.secrets {
+            for value in spec.env.values_mut().chain([&mut spec.webhook_secret, &mut spec.git_token]) {
+                *value = secrets.seal(value)?;
+            }
+        }
+        Ok(spec)
+    }
+
+    fn opened(&self, mut spec: ProjectSpec) -> Result<ProjectSpec> {
+        if let Some(secrets) = &self.secrets {
+            for value in spec.env.values_mut().chain([&mut spec.webhook_secret, &mut spec.git_token]) {
+                *value = secrets.open(value)?;
+            }
+        }
+        Ok(spec)
+    }
 }

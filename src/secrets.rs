@@ -1,0 +1,129 @@
+//! Write-only values at rest (project env values, webhook secrets, git tokens): AES-256-GCM with a key in
+//! `data_dir/secret.key` (mode 0600) or `VERSIONGATE_SECRET_KEY` (64 hex characters).
+
+use aes_gcm::aead::{Aead, Key, KeyInit, Nonce};
+use aes_gcm::Aes256Gcm;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+const PREFIX: &str = "enc:v1:";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("VERSIONGATE_SECRET_KEY must be 64 hex characters (32 bytes); generate one with `openssl rand -hex 32`")]
+    BadKey,
+    #[error("cannot read or create the secret key file {path}: {source}. Check that data_dir is writable")]
+    KeyFile { path: PathBuf, source: std::io::Error },
+    #[error("cannot generate random bytes: {0}")]
+    Random(String),
+    #[error("a stored secret cannot be decrypted: the key in data_dir/secret.key (or VERSIONGATE_SECRET_KEY) is not the one it was written with")]
+    WrongKey,
+}
+
+pub struct SecretBox {
+    cipher: Aes256Gcm,
+}
+
+impl std::fmt::Debug for SecretBox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretBox(..)")
+    }
+}
+
+/// Random bytes from the OS.
+pub fn random<const N: usize>() -> Result<[u8; N], SecretError> {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).map_err(|e| SecretError::Random(e.to_string()))?;
+    Ok(bytes)
+}
+
+/// Creates (or truncates) `path` with mode 0600 and writes `text`.
+pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    file.write_all(text.as_bytes())
+}
+
+impl SecretBox {
+    pub fn from_hex(hex_key: &str) -> Result<SecretBox, SecretError> {
+        let bytes: [u8; 32] =
+            hex::decode(hex_key.trim()).ok().and_then(|b| b.try_into().ok()).ok_or(SecretError::BadKey)?;
+        let key: Key<Aes256Gcm> = bytes.into();
+        Ok(SecretBox { cipher: Aes256Gcm::new(&key) })
+    }
+
+    /// The key from `env_key` when set, else from `data_dir/secret.key`, generated on first use.
+    pub fn load_or_create(data_dir: &Path, env_key: Option<&str>) -> Result<SecretBox, SecretError> {
+        if let Some(key) = env_key.filter(|k| !k.trim().is_empty()) {
+            return SecretBox::from_hex(key);
+        }
+        let path = data_dir.join("secret.key");
+        let file_err = |source| SecretError::KeyFile { path: path.clone(), source };
+        match std::fs::read_to_string(&path) {
+            Ok(text) => SecretBox::from_hex(&text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let key = hex::encode(random::<32>()?);
+                write_private(&path, &format!("{key}\n")).map_err(file_err)?;
+                SecretBox::from_hex(&key)
+            }
+            Err(e) => Err(file_err(e)),
+        }
+    }
+
+    /// `enc:v1:<hex of nonce and ciphertext>`; empty values stay empty.
+    pub fn seal(&self, plain: &str) -> Result<String, SecretError> {
+        if plain.is_empty() {
+            return Ok(String::new());
+        }
+        let nonce_bytes = random::<12>()?;
+        let nonce: Nonce<Aes256Gcm> = nonce_bytes.into();
+        let sealed = self.cipher.encrypt(&nonce, plain.as_bytes()).map_err(|_| SecretError::WrongKey)?;
+        Ok(format!("{PREFIX}{}{}", hex::encode(nonce_bytes), hex::encode(sealed)))
+    }
+
+    /// The plaintext of a sealed value; a value without the prefix was stored before encryption and is returned as is.
+    pub fn open(&self, stored: &str) -> Result<String, SecretError> {
+        let Some(body) = stored.strip_prefix(PREFIX) else { return Ok(stored.to_owned()) };
+        let bytes = hex::decode(body).map_err(|_| SecretError::WrongKey)?;
+        if bytes.len() < 12 {
+            return Err(SecretError::WrongKey);
+        }
+        let nonce_bytes: [u8; 12] = bytes[..12].try_into().map_err(|_| SecretError::WrongKey)?;
+        let nonce: Nonce<Aes256Gcm> = nonce_bytes.into();
+        let plain = self.cipher.decrypt(&nonce, &bytes[12..]).map_err(|_| SecretError::WrongKey)?;
+        String::from_utf8(plain).map_err(|_| SecretError::WrongKey)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_values_round_trip_and_hide_the_plaintext() {
+        let b = SecretBox::from_hex(&"ab".repeat(32)).unwrap();
+        let sealed = b.seal("postgres://user:hunter2@db").unwrap();
+        assert!(sealed.starts_with(PREFIX) && !sealed.contains("hunter2"));
+        assert_ne!(sealed, b.seal("postgres://user:hunter2@db").unwrap(), "a fresh nonce every time");
+        assert_eq!(b.open(&sealed).unwrap(), "postgres://user:hunter2@db");
+        assert_eq!(b.open("legacy plain").unwrap(), "legacy plain");
+        let other = SecretBox::from_hex(&"cd".repeat(32)).unwrap();
+        assert!(matches!(other.open(&sealed), Err(SecretError::WrongKey)));
+        assert!(matches!(SecretBox::from_hex("short"), Err(SecretError::BadKey)));
+    }
+
+    #[test]
+    fn the_key_file_is_private_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = SecretBox::load_or_create(dir.path(), None).unwrap();
+        let mode = std::fs::metadata(dir.path().join("secret.key")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let sealed = a.seal("x").unwrap();
+        let b = SecretBox::load_or_create(dir.path(), None).unwrap();
+        assert_eq!(b.open(&sealed).unwrap(), "x");
+    }
+}
