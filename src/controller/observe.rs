@@ -163,15 +163,7 @@ async fn flip(
 ) -> Result<Deployment, PipelineError> {
     let previous = inner.store.deployment(old.deployment_id).await?;
     let from = previous.unwrap_or_else(|| d.clone());
-    let rollback = NewDeployment {
-        project: d.project.clone(),
-        trigger: Some(trigger),
-        rollback_of: Some(d.id),
-        image: from.image,
-        commit: from.commit,
-        git_ref: from.git_ref,
-        ..NewDeployment::default()
-    };
+    let rollback = NewDeployment { rollback_of: Some(d.id), ..NewDeployment::again_of(&from, trigger) };
     let (live, bad) = inner.store.record_flip(d.id, rollback, old.slot, old.addr, reason, now_ms()).await?;
     inner.routes.switch(&d.project, Upstream { deployment_id: live.id, ..old });
     inner.metrics.set_live_slot(&d.project, Some(old.slot));

@@ -45,15 +45,10 @@ impl Controller {
             )));
         }
         let new = NewDeployment {
-            project: project.to_owned(),
-            trigger: Some(Trigger::Rollback),
             rollback_of: live.map(|d| d.id),
-            image: target.image.clone(),
-            commit: target.commit.clone(),
-            git_ref: target.git_ref.clone(),
             target: target.target.clone().filter(|_| !docker),
             port: target.port.filter(|_| !docker),
-            ..NewDeployment::default()
+            ..NewDeployment::again_of(&target, Trigger::Rollback)
         };
         let d = store.create_deployment(new, now_ms()).await?;
         self.inner
@@ -91,14 +86,7 @@ impl Controller {
     pub async fn redeploy_env(&self, project: &str) -> Result<Option<Deployment>, ControllerError> {
         let store = &self.inner.store;
         let Some(live) = store.live_deployment(project).await?.filter(|d| d.image.is_some()) else { return Ok(None) };
-        let new = NewDeployment {
-            project: project.to_owned(),
-            trigger: Some(Trigger::Api),
-            image: live.image.clone(),
-            commit: live.commit.clone(),
-            git_ref: live.git_ref.clone(),
-            ..NewDeployment::default()
-        };
+        let new = NewDeployment::again_of(&live, Trigger::Api);
         let d = store.create_deployment(new, now_ms()).await?;
         self.inner
             .log(

@@ -50,6 +50,20 @@ pub struct NewDeployment {
     pub rollback_of: Option<i64>,
 }
 
+impl NewDeployment {
+    /// A new deployment of what `from` ran: its image, commit and ref, no fetch and no build.
+    pub fn again_of(from: &Deployment, trigger: Trigger) -> NewDeployment {
+        NewDeployment {
+            project: from.project.clone(),
+            trigger: Some(trigger),
+            image: from.image.clone(),
+            commit: from.commit.clone(),
+            git_ref: from.git_ref.clone(),
+            ..NewDeployment::default()
+        }
+    }
+}
+
 impl Store {
     /// Adds a QUEUED deployment and its first event.
     pub async fn create_deployment(&self, new: NewDeployment, now: i64) -> Result<Deployment> {
