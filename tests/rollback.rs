@@ -253,4 +253,12 @@ async fn a_new_deploy_cuts_a_running_observe_window_short() {
     assert_eq!(observed["status"], "SUPERSEDED");
     assert!(gw.logs(&observed["id"]).await.contains("observe window ends early"));
     assert_eq!(gw.get("app.test", "/").await.1, "C");
+
+    let (code, out, err) = harness::cli(&gw, &["rollback", "app", "--wait"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("is live on the green slot"), "{out}");
+    assert_eq!(gw.get("app.test", "/").await.1, "B", "the CLI flipped back to the warm slot");
+    let (code, _, err) = harness::cli(&gw, &["rollback", "app", "--to", "999"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("deployment 999 does not exist"), "{err}");
 }
