@@ -41,6 +41,14 @@ pub fn run(config: Config) -> Result<(), AppError> {
         .map_err(|source| AppError::DataDir { path: config.data_dir.clone(), source })?;
     check_listen("proxy.http_listen", &config.proxy.http_listen)?;
     check_listen("admin.listen", &config.admin.listen)?;
+    make_private(&config.data_dir);
+    if crate::config::parse_addr(&config.admin.listen).is_some_and(|a| !a.ip().is_loopback()) {
+        tracing::warn!(
+            "admin.listen = {} is not a loopback address: the API and /metrics are reachable from the network. \
+             Prefer 127.0.0.1 and [admin] public_host, which exposes only webhooks, the API and the dashboard",
+            config.admin.listen
+        );
+    }
     let (token, source) = load_or_create_token(&config.admin.token, &config.data_dir)?;
     tracing::info!("{}", source.describe());
     let routes = Arc::new(Routes::new());
@@ -65,6 +73,14 @@ pub fn run(config: Config) -> Result<(), AppError> {
     proxy.add_dependency(&control);
     tracing::info!("proxy on {}, admin API on {}", config.proxy.http_listen, config.admin.listen);
     server.run_forever()
+}
+
+/// `data_dir` holds tokens, keys, clones and the database: only the gateway's user may enter it.
+fn make_private(dir: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Err(e) = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)) {
+        tracing::warn!("cannot make {} private (mode 0700): {e}", dir.display());
+    }
 }
 
 fn server_conf(config: &Config) -> ServerConf {

@@ -83,6 +83,12 @@ fn request_host(req: &RequestHeader) -> Option<String> {
     normalize_host(raw).map(|h| h.into_owned())
 }
 
+/// What the admin server shows the outside world through `public_host`: webhooks, the API (token-protected)
+/// and the dashboard; never `/metrics` or `/healthz`.
+fn public_admin_path(path: &str) -> bool {
+    !matches!(path.trim_end_matches('/'), "/metrics" | "/healthz") && !path.starts_with("/metrics/")
+}
+
 /// Whether the request may carry a body, so replaying it on another slot is not safe.
 fn has_body(req: &RequestHeader) -> bool {
     let length = req.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok());
@@ -119,6 +125,12 @@ impl ProxyHttp for Gateway {
         ctx.started = Some(Instant::now());
         let host = request_host(session.req_header()).unwrap_or_default();
         if let Some((_, addr)) = self.admin.as_ref().filter(|(h, _)| *h == host) {
+            if !public_admin_path(session.req_header().uri.path()) {
+                let detail =
+                    "This path of the admin server is only reachable on its own listener, not through the public host.";
+                write_page(session, 404, "Not found", detail).await?;
+                return Ok(true);
+            }
             ctx.admin = Some(*addr);
             ctx.host = host;
             return Ok(false);
@@ -263,6 +275,16 @@ mod tests {
         let mut chunked = req("/", Some("a"));
         chunked.insert_header("transfer-encoding", "chunked").unwrap();
         assert!(has_body(&chunked));
+    }
+
+    #[test]
+    fn the_public_host_hides_metrics_and_health() {
+        for open in ["/webhooks/github", "/api/v1/projects", "/", "/projects/app"] {
+            assert!(public_admin_path(open), "{open}");
+        }
+        for hidden in ["/metrics", "/metrics/", "/healthz", "/healthz/"] {
+            assert!(!public_admin_path(hidden), "{hidden}");
+        }
     }
 
     #[test]

@@ -157,9 +157,8 @@ fn check_config_masks_secrets_and_names_the_bad_key() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_public_host_reaches_the_admin_server_through_the_proxy() {
     let gw = Gateway::start_with_admin("public_host = \"Hooks.Example.test\"\n").await;
-    let (status, body) = gw.get("hooks.example.test", "/healthz").await;
-    assert_eq!(status, 200);
-    assert!(body.contains("\"status\":\"ok\""), "{body}");
+    assert_eq!(gw.get("hooks.example.test", "/metrics").await.0, 404, "metrics are not public");
+    assert_eq!(gw.get("hooks.example.test", "/healthz").await.0, 404);
     let (status, _) = gw.get("hooks.example.test", "/api/v1/projects").await;
     assert_eq!(status, 401, "the API behind the public host still needs the token");
     let hook = gw
@@ -173,4 +172,16 @@ async fn the_public_host_reaches_the_admin_server_through_the_proxy() {
         .unwrap();
     assert_eq!(hook.status(), 404, "webhooks arrive through the proxy");
     assert_eq!(gw.get("other.example.test", "/healthz").await.0, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_dir_and_its_secret_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let gw = Gateway::start().await;
+    gw.add_external_project("app", "app.test", json!({"env": {"K": "v"}})).await;
+    let mode = |name: &str| std::fs::metadata(gw.data_dir().join(name)).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(""), 0o700, "data_dir");
+    for file in ["secret.key", "versiongate.db"] {
+        assert_eq!(mode(file), 0o600, "{file}");
+    }
 }

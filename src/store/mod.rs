@@ -79,6 +79,7 @@ impl Store {
             // WAL lets the API read while a deploy writes; it is a property of the file.
             sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
             SQLITE_MIGRATIONS.run(&pool).await?;
+            make_private(url);
         } else {
             POSTGRES_MIGRATIONS.run(&pool).await?;
         }
@@ -101,11 +102,23 @@ impl Store {
     }
 }
 
-fn create_sqlite_parent(url: &str) {
+fn sqlite_path(url: &str) -> &str {
     let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
-    let path = path.split('?').next().unwrap_or_default();
-    if let Some(parent) = std::path::Path::new(path).parent() {
+    path.split('?').next().unwrap_or_default()
+}
+
+fn create_sqlite_parent(url: &str) {
+    if let Some(parent) = std::path::Path::new(sqlite_path(url)).parent() {
         let _ = std::fs::create_dir_all(parent);
+    }
+}
+
+/// The database holds sealed secrets and the whole history: readable by the gateway's user only.
+fn make_private(url: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    for suffix in ["", "-wal", "-shm"] {
+        let path = format!("{}{suffix}", sqlite_path(url));
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
     }
 }
 
