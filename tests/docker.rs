@@ -77,6 +77,9 @@ async fn a_push_deploys_and_the_next_flips_under_load_with_no_errors() {
         let bindings = inspect(&c, "{{json .HostConfig.PortBindings}}").unwrap();
         assert_eq!(bindings, format!("{{\"3000/tcp\":[{{\"HostIp\":\"127.0.0.1\",\"HostPort\":\"{port}\"}}]}}"));
         assert_eq!(inspect(&c, "{{.HostConfig.RestartPolicy.Name}}").as_deref(), Some("unless-stopped"));
+        assert_eq!(inspect(&c, "{{.HostConfig.Privileged}}").as_deref(), Some("false"), "never privileged");
+        assert_ne!(inspect(&c, "{{.HostConfig.NetworkMode}}").as_deref(), Some("host"), "never the host network");
+        assert_eq!(inspect(&c, "{{json .Mounts}}").as_deref(), Some("[]"), "no mounts: no Docker socket");
     }
     let (status, _) = gw.api("DELETE", &format!("/api/v1/projects/{name}"), None).await;
     assert_eq!(status, 204);

@@ -4,6 +4,7 @@ use super::Inner;
 use crate::deployment::{Event, Phase, Status};
 use crate::health;
 use crate::routes::{ProjectRoute, Upstream};
+use crate::runtime::container_name;
 use crate::store::{now_ms, Deployment, ProjectRecord, StoreError};
 use futures_util::future::join_all;
 use serde::Serialize;
@@ -98,12 +99,39 @@ pub(super) async fn reconcile(inner: &Inner) -> Result<usize, StoreError> {
         inner.store.apply(d.id, Event::Fail, None, Some(&reason), now_ms()).await?;
         inner.log(d.id, &reason).await;
         inner.metrics.deployment_ended(&d.project, Status::Failed.as_str(), None);
+        remove_leftovers(inner, d).await;
     }
     for d in inner.store.deployments_with_status(&[Status::Active]).await? {
         if d.phase != Phase::Done {
             inner.store.set_phase(d.id, Phase::Done, now_ms()).await?;
             inner.log(d.id, &format!("gateway restarted during {}; the deployment stays live", d.phase)).await;
+            settle_slots(inner, &d).await;
         }
     }
     Ok(stuck.len())
+}
+
+/// An interrupted deployment leaves no container in its slot and no image tag behind.
+async fn remove_leftovers(inner: &Inner, d: &Deployment) {
+    let Some(slot) = d.slot else { return };
+    let name = container_name(&d.project, slot);
+    if inner.runtime.container_deployment(&name).await.ok().flatten() == Some(d.id) {
+        if let Err(e) = inner.runtime.remove(&name).await {
+            tracing::warn!("cannot remove {name} of interrupted deployment {}: {e}", d.id);
+        }
+    }
+    if let Some(image) = &d.image {
+        let _ = inner.runtime.remove_image(image).await;
+    }
+}
+
+/// A deployment cut off after its switch: its container gets the restart policy it would have had,
+/// and the other slot, no longer warm for anyone, is stopped.
+async fn settle_slots(inner: &Inner, d: &Deployment) {
+    let (Some(slot), Some(_)) = (d.slot, &d.image) else { return };
+    let live = container_name(&d.project, slot);
+    if let Err(e) = inner.runtime.keep_running(&live).await {
+        tracing::warn!("cannot set the restart policy of {live}: {e}");
+    }
+    let _ = inner.runtime.stop(&container_name(&d.project, slot.other()), Duration::from_secs(10)).await;
 }

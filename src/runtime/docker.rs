@@ -161,6 +161,18 @@ impl ContainerRuntime for DockerRuntime {
         Ok(Liveness::Died { exit_code: state.exit_code.unwrap_or(-1), restarts, logs })
     }
 
+    async fn container_deployment(&self, name: &str) -> Result<Option<i64>, RuntimeError> {
+        let docker = self.docker().await?;
+        match docker.inspect_container(name, None).await {
+            Ok(info) => Ok(info
+                .config
+                .and_then(|c| c.labels)
+                .and_then(|l| l.get("versiongate.deployment").and_then(|v| v.parse().ok()))),
+            Err(e) if is_status(&e, &[404]) => Ok(None),
+            Err(e) => Err(engine("inspect the container")(e)),
+        }
+    }
+
     async fn stop(&self, name: &str, grace: Duration) -> Result<(), RuntimeError> {
         let docker = self.docker().await?;
         let options = StopContainerOptionsBuilder::default().t(grace.as_secs() as i32).build();

@@ -85,6 +85,8 @@ pub trait ContainerRuntime: Send + Sync {
     /// Restart policy `unless-stopped`, so a rebooted host brings the live slot back.
     async fn keep_running(&self, name: &str) -> Result<(), RuntimeError>;
     async fn liveness(&self, name: &str) -> Result<Liveness, RuntimeError>;
+    /// The `versiongate.deployment` label of a container, if it exists.
+    async fn container_deployment(&self, name: &str) -> Result<Option<i64>, RuntimeError>;
     /// SIGTERM, then SIGKILL after `grace`; the container is kept for rollback.
     async fn stop(&self, name: &str, grace: Duration) -> Result<(), RuntimeError>;
     async fn remove(&self, name: &str) -> Result<(), RuntimeError>;
