@@ -185,3 +185,59 @@ async fn data_dir_and_its_secret_files_are_private() {
         assert_eq!(mode(file), 0o600, "{file}");
     }
 }
+
+/// Every endpoint, fed what a confused client or a scanner sends: each answer is the contract's JSON error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_endpoint_answers_bad_input_with_a_json_error() {
+    let gw = Gateway::start().await;
+    gw.add_external_project("app", "app.test", json!({})).await;
+    let big = "x".repeat(1_100_000);
+    let cases: Vec<(&str, &str, Option<&str>, u16, &str)> = vec![
+        ("POST", "/api/v1/projects", Some("not json"), 400, "malformed_json"),
+        ("POST", "/api/v1/projects", Some("[1,2]"), 422, "invalid_field"),
+        ("POST", "/api/v1/projects", Some(r#"{"name":"x","domains":"one"}"#), 422, "invalid_field"),
+        ("POST", "/api/v1/projects", Some(&big), 413, "payload_too_large"),
+        ("PATCH", "/api/v1/projects/app", Some(r#"{"healthy_threshold": -1}"#), 422, "invalid_field"),
+        ("PATCH", "/api/v1/projects/app", Some(r#"{"bogus": 1}"#), 422, "invalid_field"),
+        ("PATCH", "/api/v1/projects/ghost", Some("{}"), 404, "not_found"),
+        ("DELETE", "/api/v1/projects/ghost", None, 404, "not_found"),
+        ("GET", "/api/v1/projects/ghost", None, 404, "not_found"),
+        ("POST", "/api/v1/projects/app/deployments", Some(r#"{"target": 5}"#), 422, "invalid_field"),
+        (
+            "POST",
+            "/api/v1/projects/app/deployments",
+            Some(r#"{"target": "1.2.3.4:5", "extra": 1}"#),
+            422,
+            "invalid_field",
+        ),
+        ("GET", "/api/v1/projects/app/deployments?limit=many", None, 400, "bad_query"),
+        ("GET", "/api/v1/projects/ghost/deployments", None, 404, "not_found"),
+        ("GET", "/api/v1/deployments/abc", None, 400, "bad_path"),
+        ("GET", "/api/v1/deployments/99999", None, 404, "not_found"),
+        ("GET", "/api/v1/deployments/99999/logs", None, 404, "not_found"),
+        ("POST", "/api/v1/deployments/abc/cancel", None, 400, "bad_path"),
+        ("POST", "/api/v1/deployments/99999/cancel", None, 404, "not_found"),
+        ("POST", "/api/v1/projects/app/rollback", Some(r#"{"to": "x"}"#), 422, "invalid_field"),
+        ("POST", "/api/v1/projects/app/rollback", Some("{}"), 422, "invalid_request"),
+        ("PUT", "/api/v1/projects", Some("{}"), 405, "method_not_allowed"),
+        ("GET", "/api/v1/nothing-here", None, 404, "not_found"),
+        ("POST", "/webhooks/github", Some("{"), 400, "malformed_payload"),
+    ];
+    for (method, path, body, status, code) in cases {
+        let method_t = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = gw.http.request(method_t, format!("{}{path}", gw.admin_url())).bearer_auth(&gw.token);
+        if let Some(body) = body {
+            req = req.header("content-type", "application/json").body(body.to_owned());
+        }
+        let resp = req.send().await.unwrap();
+        let got = resp.status().as_u16();
+        let json: serde_json::Value = resp.json().await.unwrap_or(serde_json::Value::Null);
+        assert_eq!((got, json["error"]["code"].as_str()), (status, Some(code)), "{method} {path}: {json}");
+        assert!(
+            json["error"]["message"].as_str().is_some_and(|m| m.len() > 10),
+            "{method} {path}: say what to do: {json}"
+        );
+    }
+    let (_, project) = gw.api("GET", "/api/v1/projects/app", None).await;
+    assert_eq!(project["healthy_threshold"], 2, "nothing bad was stored");
+}

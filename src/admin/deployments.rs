@@ -1,11 +1,11 @@
 //! `/api/v1/…/deployments`: start, list, show, cancel, and read or follow a deployment's log.
 
 use super::error::ApiError;
-use super::{views, AdminState, ApiJson};
+use super::{views, AdminState, ApiJson, ApiPath, ApiQuery};
 use crate::controller::DeployRequest;
 use crate::deployment::Trigger;
 use crate::store::Store;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -31,7 +31,7 @@ pub struct ListQuery {
 
 pub async fn create(
     State(state): State<AdminState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<DeployBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let request =
@@ -49,7 +49,7 @@ pub struct RollbackBody {
 /// `{}` returns to the previous good deployment; `{"to": ID}` to any deployment whose image is retained.
 pub async fn rollback(
     State(state): State<AdminState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<RollbackBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let d = state.controller.rollback(&name, body.to).await?;
@@ -67,8 +67,8 @@ pub fn with_figures(state: &AdminState, d: &crate::store::Deployment) -> Value {
 
 pub async fn list(
     State(state): State<AdminState>,
-    Path(name): Path<String>,
-    Query(q): Query<ListQuery>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let store = state.controller.store();
     if store.project(&name).await?.is_none() {
@@ -79,7 +79,7 @@ pub async fn list(
     Ok(Json(Value::Array(list.iter().map(views::deployment).collect())))
 }
 
-pub async fn show(State(state): State<AdminState>, Path(id): Path<i64>) -> Result<Json<Value>, ApiError> {
+pub async fn show(State(state): State<AdminState>, ApiPath(id): ApiPath<i64>) -> Result<Json<Value>, ApiError> {
     let store = state.controller.store();
     let d = store.deployment(id).await?.ok_or_else(|| ApiError::not_found(format!("deployment {id}")))?;
     let mut v = with_figures(&state, &d);
@@ -91,7 +91,7 @@ pub async fn show(State(state): State<AdminState>, Path(id): Path<i64>) -> Resul
     Ok(Json(v))
 }
 
-pub async fn cancel(State(state): State<AdminState>, Path(id): Path<i64>) -> Result<Json<Value>, ApiError> {
+pub async fn cancel(State(state): State<AdminState>, ApiPath(id): ApiPath<i64>) -> Result<Json<Value>, ApiError> {
     let d = state.controller.cancel(id).await?;
     Ok(Json(views::deployment(&d)))
 }
@@ -99,7 +99,7 @@ pub async fn cancel(State(state): State<AdminState>, Path(id): Path<i64>) -> Res
 /// Plain text by default; with `Accept: text/event-stream`, one event per line until the deployment settles.
 pub async fn logs(
     State(state): State<AdminState>,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let store = state.controller.store().clone();

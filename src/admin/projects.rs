@@ -1,9 +1,9 @@
 //! `/api/v1/projects`: list, create, show, change and remove projects.
 
 use super::error::ApiError;
-use super::{views, AdminState, ApiJson};
+use super::{views, AdminState, ApiJson, ApiPath};
 use crate::project::ProjectSpec;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{Map, Value};
@@ -27,7 +27,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(views::project(&record, None))))
 }
 
-pub async fn show(State(state): State<AdminState>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn show(State(state): State<AdminState>, ApiPath(name): ApiPath<String>) -> Result<Json<Value>, ApiError> {
     let store = state.controller.store();
     let record = store.project(&name).await?.ok_or_else(|| ApiError::not_found(format!("project `{name}`")))?;
     let live = store.live_deployment(&name).await?;
@@ -45,7 +45,7 @@ pub async fn show(State(state): State<AdminState>, Path(name): Path<String>) -> 
 /// because values are write-only and a client cannot send back what it cannot read.
 pub async fn update(
     State(state): State<AdminState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     ApiJson(changes): ApiJson<Map<String, Value>>,
 ) -> Result<Json<Value>, ApiError> {
     let store = state.controller.store();
@@ -98,7 +98,7 @@ fn merge_env(merged: &mut Value, changes: Map<String, Value>) {
     }
 }
 
-pub async fn remove(State(state): State<AdminState>, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn remove(State(state): State<AdminState>, ApiPath(name): ApiPath<String>) -> Result<StatusCode, ApiError> {
     state.controller.delete_project(&name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
