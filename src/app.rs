@@ -160,6 +160,7 @@ impl ControlPlane {
             metrics: self.metrics.clone(),
             token: self.token.clone(),
             restore: Arc::new(Mutex::new(report)),
+            backoff: Arc::default(),
         };
         Ok((state, listener))
     }
@@ -174,6 +175,7 @@ impl ControlPlane {
         let stop = async move {
             let _ = shutdown.changed().await;
         };
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
             tracing::error!("the admin server stopped: {e}");
         }

@@ -241,3 +241,20 @@ async fn every_endpoint_answers_bad_input_with_a_json_error() {
     let (_, project) = gw.api("GET", "/api/v1/projects/app", None).await;
     assert_eq!(project["healthy_threshold"], 2, "nothing bad was stored");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_failed_logins_from_one_address_are_refused_for_a_while() {
+    let gw = Gateway::start().await;
+    let url = format!("{}/api/v1/projects", gw.admin_url());
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        statuses.push(gw.http.get(&url).bearer_auth("guess").send().await.unwrap().status().as_u16());
+    }
+    assert_eq!(&statuses[..10], &[401; 10]);
+    assert_eq!(&statuses[10..], &[429, 429]);
+    let blocked = gw.http.get(&url).bearer_auth(&gw.token).send().await.unwrap();
+    assert_eq!(blocked.status().as_u16(), 429, "even the right token waits out the penalty");
+    let body: serde_json::Value = blocked.json().await.unwrap();
+    assert!(body["error"]["message"].as_str().unwrap().contains("wait"), "{body}");
+    assert_eq!(gw.http.get(format!("{}/healthz", gw.admin_url())).send().await.unwrap().status(), 200);
+}

@@ -57,13 +57,31 @@ impl TokenSource {
 
 /// Rejects API calls without `Authorization: Bearer <token>`.
 pub async fn require_token(State(state): State<AdminState>, req: Request, next: Next) -> Result<Response, ApiError> {
+    let ip = client_ip(&req);
+    let now = std::time::Instant::now();
+    if let Some(wait) = ip.and_then(|ip| state.backoff.lock().unwrap_or_else(|e| e.into_inner()).blocked(ip, now)) {
+        let message = format!(
+            "too many failed logins from this address; wait {} s, then use the right token",
+            wait.as_secs().max(1)
+        );
+        return Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_failures", message));
+    }
     let given = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
-    if bool::from(given.trim().as_bytes().ct_eq(state.token.as_bytes())) {
+    let ok = bool::from(given.trim().as_bytes().ct_eq(state.token.as_bytes()));
+    if let Some(ip) = ip {
+        let mut backoff = state.backoff.lock().unwrap_or_else(|e| e.into_inner());
+        if ok {
+            backoff.success(ip)
+        } else {
+            backoff.failure(ip, now)
+        }
+    }
+    if ok {
         Ok(next.run(req).await)
     } else {
         Err(ApiError::new(
@@ -92,4 +110,15 @@ mod tests {
         assert!(matches!(source, TokenSource::File(_)));
         assert_eq!(load_or_create_token("set", dir.path()).unwrap().0, "set");
     }
+}
+
+/// The caller's address; behind our own proxy (a loopback peer) it is the last `X-Forwarded-For` entry,
+/// the one our proxy appended, so a client cannot choose it.
+fn client_ip(req: &Request) -> Option<std::net::IpAddr> {
+    let peer = req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()?.0.ip();
+    if !peer.is_loopback() {
+        return Some(peer);
+    }
+    let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    forwarded.and_then(|f| f.rsplit(',').next()).and_then(|ip| ip.trim().parse().ok()).or(Some(peer))
 }

@@ -4,6 +4,8 @@
 //! Every error goes through [`error::ApiError`], the one place statuses are chosen.
 
 mod auth;
+mod backoff;
+
 mod deployments;
 pub mod error;
 mod projects;
@@ -33,6 +35,8 @@ pub struct AdminState {
     pub metrics: Arc<Metrics>,
     pub token: Arc<str>,
     pub restore: Arc<Mutex<RestoreReport>>,
+    /// Failed logins per address.
+    pub backoff: Arc<Mutex<backoff::Backoff>>,
 }
 
 pub fn router(state: AdminState) -> Router {
