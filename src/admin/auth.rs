@@ -92,6 +92,17 @@ pub async fn require_token(State(state): State<AdminState>, req: Request, next: 
     }
 }
 
+/// The caller's address; behind our own proxy (a loopback peer) it is the last `X-Forwarded-For` entry,
+/// the one our proxy appended, so a client cannot choose it.
+fn client_ip(req: &Request) -> Option<std::net::IpAddr> {
+    let peer = req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()?.0.ip();
+    if !peer.is_loopback() {
+        return Some(peer);
+    }
+    let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    forwarded.and_then(|f| f.rsplit(',').next()).and_then(|ip| ip.trim().parse().ok()).or(Some(peer))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,15 +121,4 @@ mod tests {
         assert!(matches!(source, TokenSource::File(_)));
         assert_eq!(load_or_create_token("set", dir.path()).unwrap().0, "set");
     }
-}
-
-/// The caller's address; behind our own proxy (a loopback peer) it is the last `X-Forwarded-For` entry,
-/// the one our proxy appended, so a client cannot choose it.
-fn client_ip(req: &Request) -> Option<std::net::IpAddr> {
-    let peer = req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()?.0.ip();
-    if !peer.is_loopback() {
-        return Some(peer);
-    }
-    let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
-    forwarded.and_then(|f| f.rsplit(',').next()).and_then(|ip| ip.trim().parse().ok()).or(Some(peer))
 }
