@@ -236,7 +236,12 @@ async fn an_env_change_redeploys_the_same_image_and_the_value_stays_secret() {
         }
     }
     assert!(!database.is_empty());
-    assert!(!String::from_utf8_lossy(&database).contains(secret_value), "the value is stored in plaintext");
+    let database = String::from_utf8_lossy(&database);
+    assert!(!database.contains(secret_value), "the env value is stored in plaintext");
+    assert!(!database.contains(SECRET), "the webhook secret is stored in plaintext");
+    assert!(!gw.log().contains(&gw.token), "the admin token is in the gateway's log");
+    let metrics = gw.http.get(format!("{}/metrics", gw.admin_url())).send().await.unwrap().text().await.unwrap();
+    assert!(!metrics.contains(secret_value) && !metrics.contains(SECRET), "a secret leaked into /metrics");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
