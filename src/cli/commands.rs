@@ -107,10 +107,11 @@ async fn wait_until_settled(client: &Client, id: i64) -> Result<(), ClientError>
             last = now;
         }
         if let Some(o) = d["observe"].as_object() {
-            let figures = format!("{} requests, {} 5xx, {}s left", o["requests"], o["errors"], o["seconds_left"]);
-            if figures != last_figures {
-                println!("  observing: {figures}");
-                last_figures = figures;
+            // One line per second of the window, not one per poll.
+            let second = o["seconds_left"].to_string();
+            if second != last_figures {
+                println!("  observing: {} requests, {} 5xx, {}s left", o["requests"], o["errors"], o["seconds_left"]);
+                last_figures = second;
             }
         }
         let settled = !matches!(status, "QUEUED" | "DEPLOYING") && (status != "ACTIVE" || phase == "done");

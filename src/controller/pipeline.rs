@@ -245,12 +245,6 @@ pub(super) async fn drain(inner: &Inner, d: &Deployment, old: Upstream, timeout:
             r.warm = None;
         }
     });
-    inner
-        .log(
-            d.id,
-            &format!("the old process at {} keeps running: versiongate does not stop external processes", old.addr),
-        )
-        .await;
 }
 
 fn describe(live: Option<Upstream>) -> String {
