@@ -135,8 +135,9 @@ impl ProxyHttp for Gateway {
             ctx.host = host;
             return Ok(false);
         }
-        let table = self.routes.current();
-        let Some(route) = table.lookup(&host).cloned() else {
+        // The snapshot guard lives for this statement only, never across an await.
+        let route = self.routes.current().lookup(&host).cloned();
+        let Some(route) = route else {
             let detail = format!(
                 "No project on this gateway serves the host <code>{}</code>. Add it to a project's domains.",
                 escape(&host)
