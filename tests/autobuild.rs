@@ -32,13 +32,10 @@ http.server.ThreadingHTTPServer(("0.0.0.0", int(os.environ["PORT"])), Handler).s
 async fn deploy_without_dockerfile(repo: &AppRepo, expected_body: &str, generated_for: &str) {
     let extra = format!("[build]\nnode_image = \"{NODE_IMAGE}\"\npython_image = \"{PYTHON_IMAGE}\"\n");
     let gw = Gateway::start_with(&extra).await;
-    let name = format!("a{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let name = harness::unique_name("a");
     let _cleanup = DockerCleanup(name.clone());
-    let project = json!({
-        "name": name, "domains": [format!("{name}.test")], "repo_url": repo.url(), "webhook_secret": SECRET,
-        "health_interval_ms": 200, "healthy_threshold": 2, "health_timeout_s": 30, "base_port": harness::free_port_pair(), "observe_s": 0,
-    });
-    assert_eq!(gw.api("POST", "/api/v1/projects", Some(project)).await.0, 201);
+    let extra = json!({ "health_interval_ms": 200, "health_timeout_s": 30 });
+    gw.add_docker_project(&name, &repo.url(), SECRET, extra).await;
     let head = repo.commit("deploy me");
     let d = gw.wait_settled(gw.push(&repo.url(), "main", &head, SECRET).await).await;
     let log = gw.logs(&d["id"]).await;

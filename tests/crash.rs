@@ -10,13 +10,9 @@ use serde_json::{json, Value};
 const SECRET: &str = "crash-secret";
 
 async fn project(gw: &Gateway, repo: &AppRepo, observe_s: u64) -> String {
-    let name = format!("c{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    let body = json!({
-        "name": name, "domains": [format!("{name}.test")], "repo_url": repo.url(), "webhook_secret": SECRET,
-        "health_interval_ms": 100, "healthy_threshold": 2, "health_timeout_s": 60, "stop_timeout_s": 1,
-        "base_port": harness::free_port_pair(), "observe_s": observe_s,
-    });
-    assert_eq!(gw.api("POST", "/api/v1/projects", Some(body)).await.0, 201);
+    let name = harness::unique_name("c");
+    let extra = json!({ "health_timeout_s": 60, "observe_s": observe_s });
+    gw.add_docker_project(&name, &repo.url(), SECRET, extra).await;
     name
 }
 

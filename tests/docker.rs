@@ -13,23 +13,12 @@ use std::time::Duration;
 
 const SECRET: &str = "It's a Secret to Everybody";
 
-/// A unique project name, since container names are global to the engine.
 fn project_name() -> String {
-    format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
+    harness::unique_name("t")
 }
 
 async fn docker_project(gw: &Gateway, name: &str, repo: &AppRepo, extra: Value) -> Value {
-    let mut body = json!({
-        "name": name, "domains": [format!("{name}.test")], "repo_url": repo.url(), "webhook_secret": SECRET,
-        "health_interval_ms": 100, "healthy_threshold": 2, "health_timeout_s": 15, "drain_timeout_s": 5, "stop_timeout_s": 1,
-        "base_port": harness::free_port_pair(), "observe_s": 0,
-    });
-    for (k, v) in extra.as_object().into_iter().flatten() {
-        body[k] = v.clone();
-    }
-    let (status, p) = gw.api("POST", "/api/v1/projects", Some(body)).await;
-    assert_eq!(status, 201, "{p}");
-    p
+    gw.add_docker_project(name, &repo.url(), SECRET, extra).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

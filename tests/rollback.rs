@@ -72,18 +72,13 @@ async fn a_release_failing_under_traffic_is_rolled_back_automatically() {
 }
 
 async fn docker_project(gw: &Gateway, name: &str, repo: &AppRepo, observe_s: u64) {
-    let body = json!({
-        "name": name, "domains": [format!("{name}.test")], "repo_url": repo.url(), "webhook_secret": SECRET,
-        "health_interval_ms": 100, "healthy_threshold": 2, "health_timeout_s": 15, "drain_timeout_s": 5, "stop_timeout_s": 1,
-        "base_port": harness::free_port_pair(), "observe_s": observe_s,
-    });
-    assert_eq!(gw.api("POST", "/api/v1/projects", Some(body)).await.0, 201);
+    gw.add_docker_project(name, &repo.url(), SECRET, json!({ "observe_s": observe_s })).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_container_dying_after_the_switch_is_rolled_back_automatically() {
     let gw = Gateway::start().await;
-    let (name, repo) = (format!("r{}", &uuid::Uuid::new_v4().simple().to_string()[..8]), AppRepo::new("v1"));
+    let (name, repo) = (harness::unique_name("r"), AppRepo::new("v1"));
     let _cleanup = DockerCleanup(name.clone());
     docker_project(&gw, &name, &repo, 30).await;
     let v1 = repo.commit("v1");
@@ -107,7 +102,7 @@ async fn a_container_dying_after_the_switch_is_rolled_back_automatically() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn after_the_window_a_rollback_reuses_the_image_with_no_fetch_and_no_build() {
     let gw = Gateway::start().await;
-    let (name, repo) = (format!("r{}", &uuid::Uuid::new_v4().simple().to_string()[..8]), AppRepo::new("v1"));
+    let (name, repo) = (harness::unique_name("r"), AppRepo::new("v1"));
     let _cleanup = DockerCleanup(name.clone());
     docker_project(&gw, &name, &repo, 1).await;
     let host = format!("{name}.test");
@@ -156,7 +151,7 @@ async fn after_the_window_a_rollback_reuses_the_image_with_no_fetch_and_no_build
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_keeps_exactly_keep_images_and_a_pruned_image_cannot_come_back() {
     let gw = Gateway::start().await;
-    let (name, repo) = (format!("r{}", &uuid::Uuid::new_v4().simple().to_string()[..8]), AppRepo::new("v1"));
+    let (name, repo) = (harness::unique_name("r"), AppRepo::new("v1"));
     let _cleanup = DockerCleanup(name.clone());
     docker_project(&gw, &name, &repo, 0).await;
     let (status, _) = gw.api("PATCH", &format!("/api/v1/projects/{name}"), Some(json!({"keep_images": 2}))).await;
@@ -191,7 +186,7 @@ async fn retention_keeps_exactly_keep_images_and_a_pruned_image_cannot_come_back
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_env_change_redeploys_the_same_image_and_the_value_stays_secret() {
     let gw = Gateway::start().await;
-    let (name, repo) = (format!("r{}", &uuid::Uuid::new_v4().simple().to_string()[..8]), AppRepo::new("v1"));
+    let (name, repo) = (harness::unique_name("r"), AppRepo::new("v1"));
     let _cleanup = DockerCleanup(name.clone());
     // The app publishes $GREETING at /env.txt when it starts.
     let publishes_env = DOCKERFILE.replace(

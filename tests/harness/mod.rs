@@ -27,6 +27,11 @@ pub struct Gateway {
     pub http: reqwest::Client,
 }
 
+/// A project name no other test uses, since container names are global to the engine.
+pub fn unique_name(prefix: &str) -> String {
+    format!("{prefix}{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
+}
+
 /// A loopback port that was free a moment ago.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -154,6 +159,22 @@ impl Gateway {
         let mut body = json!({
             "name": name, "domains": [domain], "runtime": "external",
             "health_interval_ms": 100, "healthy_threshold": 2, "health_timeout_s": 10, "drain_timeout_s": 5, "observe_s": 0,
+        });
+        for (k, v) in extra.as_object().into_iter().flatten() {
+            body[k] = v.clone();
+        }
+        let (status, project) = self.api("POST", "/api/v1/projects", Some(body)).await;
+        assert_eq!(status, 201, "{project}");
+        project
+    }
+
+    /// Creates a docker project building `repo_url`, with quick health settings, a free port pair and no
+    /// observe window unless `extra` says otherwise; returns the project.
+    pub async fn add_docker_project(&self, name: &str, repo_url: &str, secret: &str, extra: Value) -> Value {
+        let mut body = json!({
+            "name": name, "domains": [format!("{name}.test")], "repo_url": repo_url, "webhook_secret": secret,
+            "health_interval_ms": 100, "healthy_threshold": 2, "health_timeout_s": 15, "drain_timeout_s": 5,
+            "stop_timeout_s": 1, "base_port": free_port_pair(), "observe_s": 0,
         });
         for (k, v) in extra.as_object().into_iter().flatten() {
             body[k] = v.clone();
