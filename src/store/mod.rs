@@ -96,10 +96,6 @@ impl Store {
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
-
-    pub async fn close(&self) {
-        self.pool.close().await;
-    }
 }
 
 fn sqlite_path(url: &str) -> &str {

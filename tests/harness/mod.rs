@@ -13,7 +13,7 @@ pub use upstream::{Health, Upstream};
 
 use serde_json::{json, Value};
 use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -107,10 +107,6 @@ impl Gateway {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("gateway did not become ready in 30 s:\n{}", self.log());
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.as_ref().map(Child::id).unwrap_or(0)
     }
 
     /// SIGKILL, as a crash would; then the same config, data dir and ports start again.
@@ -320,8 +316,4 @@ fn url_encode(bytes: &[u8]) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
-}
-
-pub fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
 }
