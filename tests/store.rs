@@ -109,6 +109,8 @@ async fn a_deployment_moves_only_by_legal_transitions(store: &Store) {
         .unwrap();
     assert_eq!((started.status, started.slot, started.started_at), (Status::Deploying, Some(Slot::Green), Some(12)));
     assert!(store.set_phase(d.id, Phase::Queued, 13).await.is_err(), "phases never go back");
+    let same = store.set_phase(d.id, Phase::HealthChecking, 13).await.unwrap();
+    assert_eq!(same.phase, Phase::HealthChecking, "entering the current phase changes nothing");
     let failed = store.apply(d.id, Event::Fail, None, Some("health check failed: boom"), 14).await.unwrap();
     assert_eq!(
         (failed.status, failed.error.as_deref(), failed.finished_at),

@@ -159,10 +159,7 @@ pub(super) async fn start(
     slot: Slot,
     image: &str,
 ) -> Result<String, PipelineError> {
-    // A rollback of a retained image begins here; a build arrives from `building`.
-    if d.phase < Phase::Starting {
-        inner.store.set_phase(d.id, Phase::Starting, now_ms()).await?;
-    }
+    inner.store.set_phase(d.id, Phase::Starting, now_ms()).await?;
     let spec = &record.spec;
     let host_port = slot.port(record.base_port);
     let request = RunRequest {

@@ -18,10 +18,7 @@ pub(super) async fn gate(
     container: Option<&str>,
     cancel: &CancellationToken,
 ) -> Result<(), PipelineError> {
-    // External deployments start in this phase; docker ones arrive from `starting`.
-    if d.phase != Phase::HealthChecking {
-        inner.store.set_phase(d.id, Phase::HealthChecking, now_ms()).await?;
-    }
+    inner.store.set_phase(d.id, Phase::HealthChecking, now_ms()).await?;
     let policy = HealthPolicy::from_spec(&record.spec);
     inner
         .log(
