@@ -73,7 +73,14 @@ impl ContainerRuntime for FaultyRuntime {
     async fn remove_image(&self, _: &str) -> Result<(), RuntimeError> {
         self.fail()
     }
-    async fn run_once(&self, _: &str, _: &str, _: &[String], _: Duration) -> Result<(i64, String), RuntimeError> {
+    async fn run_once(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+        _: &[String],
+        _: Duration,
+    ) -> Result<(i64, String), RuntimeError> {
         self.fail()
     }
 }

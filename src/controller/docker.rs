@@ -7,7 +7,7 @@ use crate::build::plan::{self, BuildPlan, PlanOptions, GENERATED_DOCKERFILE};
 use crate::build::{context, listing, DOCKERIGNORE};
 use crate::deployment::Phase;
 use crate::project::Slot;
-use crate::runtime::{container_name, image_tag, BuildRequest, Liveness, RunRequest};
+use crate::runtime::{container_name, image_tag, release_container_name, BuildRequest, Liveness, RunRequest};
 use crate::source::{self, Credentials};
 use crate::store::{now_ms, Deployment, ProjectRecord};
 use std::collections::HashMap;
@@ -160,6 +160,7 @@ pub(super) async fn start(
     image: &str,
 ) -> Result<String, PipelineError> {
     inner.store.set_phase(d.id, Phase::Starting, now_ms()).await?;
+    inner.hold(d.id, Phase::Starting).await;
     let spec = &record.spec;
     let host_port = slot.port(record.base_port);
     let request = RunRequest {
@@ -197,9 +198,11 @@ pub(super) async fn release(
         return Ok(());
     }
     inner.store.set_phase(d.id, Phase::Releasing, now_ms()).await?;
+    inner.hold(d.id, Phase::Releasing).await;
     inner.log(d.id, &format!("release command: {command}")).await;
     let timeout = Duration::from_secs(record.spec.health_timeout_s.max(300));
-    let (code, output) = inner.runtime.run_once(image, command, &env_of(record), timeout).await?;
+    let name = release_container_name(&record.spec.name, d.id);
+    let (code, output) = inner.runtime.run_once(&name, image, command, &env_of(record), timeout).await?;
     for line in output.lines() {
         inner.log(d.id, &format!("release: {line}")).await;
     }

@@ -4,11 +4,12 @@ use super::Inner;
 use crate::deployment::{Event, Phase, Status};
 use crate::health;
 use crate::routes::{ProjectRoute, Upstream};
-use crate::runtime::container_name;
+use crate::runtime::{container_name, image_tag, release_container_name};
 use crate::store::{now_ms, Deployment, ProjectRecord, StoreError};
 use futures_util::future::join_all;
 use serde::Serialize;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What could not be restored, per project, for `/healthz` and the log.
@@ -88,7 +89,11 @@ fn upstream_of(d: &Deployment) -> Option<Upstream> {
 
 /// Deployments a crash left QUEUED or DEPLOYING become FAILED; an ACTIVE one cut off while
 /// draining is finished; leases of the dead process are cleared. Returns how many failed.
-pub(super) async fn reconcile(inner: &Inner) -> Result<usize, StoreError> {
+///
+/// The store is settled before this returns. The engine work (removing leftovers, stopping an old
+/// slot, which can take a stop timeout) runs in the background while deployments wait for it, so
+/// the admin API answers at once after a restart.
+pub(super) async fn reconcile(inner: &Arc<Inner>) -> Result<usize, StoreError> {
     let cleared = inner.store.clear_foreign_leases(&inner.owner).await?;
     if cleared > 0 {
         tracing::info!("cleared {cleared} deploy leases left by a previous process");
@@ -99,20 +104,42 @@ pub(super) async fn reconcile(inner: &Inner) -> Result<usize, StoreError> {
         inner.store.apply(d.id, Event::Fail, None, Some(&reason), now_ms()).await?;
         inner.log(d.id, &reason).await;
         inner.metrics.deployment_ended(&d.project, Status::Failed.as_str(), None);
-        remove_leftovers(inner, d).await;
     }
+    let mut cut_off = Vec::new();
     for d in inner.store.deployments_with_status(&[Status::Active]).await? {
         if d.phase != Phase::Done {
             inner.store.set_phase(d.id, Phase::Done, now_ms()).await?;
             inner.log(d.id, &format!("gateway restarted during {}; the deployment stays live", d.phase)).await;
-            settle_slots(inner, &d).await;
+            cut_off.push(d);
         }
     }
-    Ok(stuck.len())
+    let failed = stuck.len();
+    let settling = inner.settling.clone().write_owned().await;
+    let inner = inner.clone();
+    tokio::spawn(async move {
+        join_all(stuck.iter().map(|d| remove_leftovers(&inner, d))).await;
+        join_all(cut_off.iter().map(|d| settle_slots(&inner, d))).await;
+        drop(settling);
+    });
+    Ok(failed)
 }
 
-/// An interrupted deployment leaves no container in its slot and no image tag behind.
+/// An interrupted deployment leaves no container (slot or release), no image tag of its own and no
+/// half-written checkout behind. A retained image it was reusing (a rollback) is kept.
 async fn remove_leftovers(inner: &Inner, d: &Deployment) {
+    if matches!(d.phase, Phase::Fetching | Phase::Building) {
+        // A clone cut off mid-write may hold lock files that would fail the next fetch.
+        let clone = inner.data_dir.join("repos").join(&d.project);
+        if let Err(e) = std::fs::remove_dir_all(&clone) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(
+                    "cannot remove the checkout {} of interrupted deployment {}: {e}",
+                    clone.display(),
+                    d.id
+                );
+            }
+        }
+    }
     let Some(slot) = d.slot else { return };
     let name = container_name(&d.project, slot);
     if inner.runtime.container_deployment(&name).await.ok().flatten() == Some(d.id) {
@@ -120,8 +147,12 @@ async fn remove_leftovers(inner: &Inner, d: &Deployment) {
             tracing::warn!("cannot remove {name} of interrupted deployment {}: {e}", d.id);
         }
     }
-    if let Some(image) = &d.image {
-        let _ = inner.runtime.remove_image(image).await;
+    if d.phase == Phase::Releasing {
+        let _ = inner.runtime.remove(&release_container_name(&d.project, d.id)).await;
+    }
+    let own = image_tag(&d.project, d.id);
+    if d.image.as_deref() == Some(own.as_str()) || d.phase == Phase::Building {
+        let _ = inner.runtime.remove_image(&own).await;
     }
 }
 

@@ -56,6 +56,8 @@ fn is_current(inner: &Inner, project: &str, notify: &Arc<Notify>) -> bool {
 async fn run_one(inner: &Arc<Inner>, d: Deployment) {
     let span = tracing::info_span!("deployment", project = %d.project, deployment_id = d.id, commit = d.commit.as_deref().unwrap_or("-"));
     async {
+        // Recovery may still be clearing this project's slots after a restart.
+        drop(inner.settling.read().await);
         take_lease(inner, &d).await;
         let token = CancellationToken::new();
         inner.running.lock().unwrap_or_else(|e| e.into_inner()).insert(d.id, token.clone());

@@ -227,13 +227,15 @@ impl ContainerRuntime for DockerRuntime {
 
     async fn run_once(
         &self,
+        name: &str,
         image: &str,
         command: &str,
         env: &[String],
         timeout: Duration,
     ) -> Result<(i64, String), RuntimeError> {
         let docker = self.docker().await?;
-        let name = format!("versiongate-release-{}", uuid::Uuid::new_v4().simple());
+        // A stale one of the same name is a leftover of a crash: it goes first.
+        let _ = self.remove(name).await;
         let body = ContainerCreateBody {
             image: Some(image.to_owned()),
             env: Some(env.to_vec()),
@@ -241,11 +243,11 @@ impl ContainerRuntime for DockerRuntime {
             labels: Some(HashMap::from([("versiongate.release".to_owned(), image.to_owned())])),
             ..ContainerCreateBody::default()
         };
-        let options = CreateContainerOptionsBuilder::default().name(&name).build();
+        let options = CreateContainerOptionsBuilder::default().name(name).build();
         docker.create_container(Some(options), body).await.map_err(engine("create the release container"))?;
         let result = async {
-            docker.start_container(&name, None).await.map_err(engine("start the release container"))?;
-            let mut wait = docker.wait_container(&name, None::<WaitContainerOptions>);
+            docker.start_container(name, None).await.map_err(engine("start the release container"))?;
+            let mut wait = docker.wait_container(name, None::<WaitContainerOptions>);
             let code = match tokio::time::timeout(timeout, wait.next()).await {
                 Err(_) => {
                     return Err(RuntimeError::Engine {
@@ -258,10 +260,10 @@ impl ContainerRuntime for DockerRuntime {
                 Ok(Some(Err(e))) => return Err(engine("wait for the release command")(e)),
                 Ok(None) => -1,
             };
-            Ok((code, self.tail_logs(docker, &name, 40).await))
+            Ok((code, self.tail_logs(docker, name, 40).await))
         }
         .await;
-        let _ = self.remove(&name).await;
+        let _ = self.remove(name).await;
         result
     }
 }

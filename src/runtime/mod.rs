@@ -71,6 +71,11 @@ pub fn image_tag(project: &str, deployment_id: i64) -> String {
     format!("versiongate/{project}:{deployment_id}")
 }
 
+/// The throwaway container of a deployment's release command; named so recovery can find it.
+pub fn release_container_name(project: &str, deployment_id: i64) -> String {
+    format!("{project}-release-{deployment_id}")
+}
+
 #[async_trait]
 pub trait ContainerRuntime: Send + Sync {
     /// Builds and tags an image, sending each build output line to `log`.
@@ -95,9 +100,10 @@ pub trait ContainerRuntime: Send + Sync {
     async fn project_images(&self, project: &str) -> Result<Vec<String>, RuntimeError>;
     /// Removes an image tag, and the project's dangling build leftovers.
     async fn remove_image(&self, image: &str) -> Result<(), RuntimeError>;
-    /// Runs `command` once in a throwaway container of `image`; its exit code and output.
+    /// Runs `command` once in a throwaway container `name` of `image`; its exit code and output.
     async fn run_once(
         &self,
+        name: &str,
         image: &str,
         command: &str,
         env: &[String],

@@ -25,11 +25,22 @@ pub struct Gateway {
     pub dir: tempfile::TempDir,
     pub token: String,
     pub http: reqwest::Client,
+    /// Extra environment for the process, applied at every (re)start.
+    pub env: Vec<(String, String)>,
 }
 
 /// A project name no other test uses, since container names are global to the engine.
 pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
+}
+
+/// Waits up to 30 s for `check` to hold (engine clean-up after a restart runs in the background).
+pub async fn eventually(what: &str, check: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !check() {
+        assert!(Instant::now() < deadline, "still not true after 30 s: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// A loopback port that was free a moment ago.
@@ -73,7 +84,7 @@ impl Gateway {
         );
         std::fs::write(dir.path().join("versiongate.toml"), config).unwrap();
         let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-        let mut gw = Gateway { child: None, proxy, admin, dir, token: "test-token".into(), http };
+        let mut gw = Gateway { child: None, proxy, admin, dir, token: "test-token".into(), http, env: Vec::new() };
         gw.spawn().await;
         gw
     }
@@ -84,6 +95,7 @@ impl Gateway {
             .args(["serve", "--config"])
             .arg(self.dir.path().join("versiongate.toml"))
             .env("RUST_LOG", "info")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -113,6 +125,30 @@ impl Gateway {
     pub async fn crash_and_restart(&mut self) {
         self.kill();
         self.spawn().await;
+    }
+
+    /// A clean restart after which deployments park for two minutes when they enter `phase`
+    /// (the `VERSIONGATE_TEST_HOLD` hook), so a crash can land inside a short step.
+    pub async fn restart_holding(&mut self, phase: &str) {
+        self.env = vec![("VERSIONGATE_TEST_HOLD".into(), format!("{phase}:120000"))];
+        self.kill();
+        self.spawn().await;
+    }
+
+    /// SIGKILL, then a start without any test hook; returns how long after the new process was
+    /// started `host` answered `want` through the proxy.
+    pub async fn crash_and_time_restart(&mut self, host: &str, want: &str) -> Duration {
+        self.kill();
+        self.env.clear();
+        let started = Instant::now();
+        self.spawn().await;
+        loop {
+            if self.get(host, "/").await == (200, want.to_string()) {
+                return started.elapsed();
+            }
+            assert!(started.elapsed() < Duration::from_secs(30), "{host} never answered {want} after the restart");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     pub fn kill(&mut self) {
