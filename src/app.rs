@@ -22,6 +22,7 @@ use pingora::services::ServiceReadyNotifier;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -42,6 +43,7 @@ pub fn run(config: Config) -> Result<(), AppError> {
     check_listen("proxy.http_listen", &config.proxy.http_listen)?;
     check_listen("admin.listen", &config.admin.listen)?;
     make_private(&config.data_dir);
+    crate::source::limit_network_waits(Duration::from_secs(30), Duration::from_secs(120));
     if crate::config::parse_addr(&config.admin.listen).is_some_and(|a| !a.ip().is_loopback()) {
         tracing::warn!(
             "admin.listen = {} is not a loopback address: the API and /metrics are reachable from the network. \

@@ -19,13 +19,14 @@
 //! | [`admin`] | the REST API, `/metrics`, `/healthz`, the one API error type |
 //! | [`nginx`] | the optional include-file output for an nginx in front |
 //! | [`source`] | getting one commit of a repo onto disk (git2) |
-//! | [`build`] | what gets built: the build context (and later, detected Dockerfiles) |
+//! | [`build`] | what gets built: the build context and, for repos without one, a generated Dockerfile |
 //! | [`runtime`] | the `ContainerRuntime` trait and its Docker (bollard) implementation |
 //! | [`webhook`] | authenticated GitHub events → deploy decisions (pure) |
 //! | [`secrets`] | write-only values encrypted at rest (AES-256-GCM) and the key file |
 //! | [`metrics`] | every metric name, label and bucket |
 //! | [`cli`] | the client subcommands that talk to the admin API |
-#![forbid(unsafe_code)]
+// One audited exception: `source::limit_network_waits` sets libgit2's global timeouts.
+#![deny(unsafe_code)]
 
 pub mod admin;
 pub mod app;

@@ -45,6 +45,10 @@ pub struct ProjectSpec {
     pub webhook_secret: String,
     /// Longest a docker build may take.
     pub build_timeout_s: u64,
+    /// Longest fetching and checking out the commit may take.
+    pub fetch_timeout_s: u64,
+    /// Longest creating and starting the slot's container may take.
+    pub start_timeout_s: u64,
     /// A deploy key file for ssh repository URLs.
     pub git_ssh_key: String,
     /// A token for https repository URLs; write-only.
@@ -85,6 +89,8 @@ impl Default for ProjectSpec {
             keep_images: 5,
             webhook_secret: String::new(),
             build_timeout_s: 900,
+            fetch_timeout_s: 300,
+            start_timeout_s: 120,
             git_ssh_key: String::new(),
             git_token: String::new(),
             memory_mb: 0,
@@ -137,12 +143,14 @@ impl ProjectSpec {
     }
 
     fn check_numbers(&self) -> Result<(), ProjectError> {
-        let positive: [(&str, u64); 5] = [
+        let positive: [(&str, u64); 7] = [
             ("health_interval_ms", self.health_interval_ms),
             ("healthy_threshold", self.healthy_threshold.into()),
             ("health_timeout_s", self.health_timeout_s),
             ("keep_images", self.keep_images.into()),
             ("build_timeout_s", self.build_timeout_s),
+            ("fetch_timeout_s", self.fetch_timeout_s),
+            ("start_timeout_s", self.start_timeout_s),
         ];
         if let Some((field, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(invalid(*field, "must be at least 1"));

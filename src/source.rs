@@ -31,6 +31,22 @@ pub struct Credentials {
     pub token: Option<String>,
 }
 
+/// Bounds every git network call, so a server that accepts and then never answers cannot hold a
+/// blocking thread forever (libgit2 waits without limit by default). Call once, before any fetch.
+#[allow(unsafe_code)]
+pub fn limit_network_waits(connect: std::time::Duration, io: std::time::Duration) {
+    let ms = |d: std::time::Duration| i32::try_from(d.as_millis()).unwrap_or(i32::MAX);
+    // SAFETY: libgit2 reads these globals at connection time; they are set once at startup, before
+    // any thread fetches, which is the condition git2 documents for these setters.
+    unsafe {
+        let connect = git2::opts::set_server_connect_timeout_in_milliseconds(ms(connect));
+        let io = git2::opts::set_server_timeout_in_milliseconds(ms(io));
+        if let Err(e) = connect.and(io) {
+            tracing::warn!("cannot limit git network waits: {e}");
+        }
+    }
+}
+
 /// Fetches every branch and tag of `url` into the clone at `dir` (made on first use).
 pub fn fetch(dir: &Path, url: &str, creds: &Credentials, cancel: &AtomicBool) -> Result<Repository, SourceError> {
     let work_err = |e: &dyn std::fmt::Display| SourceError::WorkDir { path: dir.to_owned(), message: e.to_string() };

@@ -200,7 +200,7 @@ pub(super) async fn release(
     inner.store.set_phase(d.id, Phase::Releasing, now_ms()).await?;
     inner.hold(d.id, Phase::Releasing).await;
     inner.log(d.id, &format!("release command: {command}")).await;
-    let timeout = Duration::from_secs(record.spec.health_timeout_s.max(300));
+    let timeout = super::reaper::release_timeout(&record.spec);
     let name = release_container_name(&record.spec.name, d.id);
     let (code, output) = inner.runtime.run_once(&name, image, command, &env_of(record), timeout).await?;
     for line in output.lines() {

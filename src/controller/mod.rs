@@ -8,6 +8,7 @@ mod docker;
 mod gate;
 mod observe;
 mod pipeline;
+mod reaper;
 mod recovery;
 mod retention;
 mod rollback;

@@ -50,6 +50,8 @@ pub enum PipelineError {
     Pruned(String),
     #[error("cancelled by the operator")]
     Cancelled,
+    #[error("{0}")]
+    Overdue(String),
     #[error("internal error, see log: {0}")]
     Internal(String),
 }

@@ -126,7 +126,7 @@ pub(super) async fn reconcile(inner: &Arc<Inner>) -> Result<usize, StoreError> {
 
 /// An interrupted deployment leaves no container (slot or release), no image tag of its own and no
 /// half-written checkout behind. A retained image it was reusing (a rollback) is kept.
-async fn remove_leftovers(inner: &Inner, d: &Deployment) {
+pub(super) async fn remove_leftovers(inner: &Inner, d: &Deployment) {
     if matches!(d.phase, Phase::Fetching | Phase::Building) {
         // A clone cut off mid-write may hold lock files that would fail the next fetch.
         let clone = inner.data_dir.join("repos").join(&d.project);
@@ -158,7 +158,7 @@ async fn remove_leftovers(inner: &Inner, d: &Deployment) {
 
 /// A deployment cut off after its switch: its container gets the restart policy it would have had,
 /// and the other slot, no longer warm for anyone, is stopped.
-async fn settle_slots(inner: &Inner, d: &Deployment) {
+pub(super) async fn settle_slots(inner: &Inner, d: &Deployment) {
     let (Some(slot), Some(_)) = (d.slot, &d.image) else { return };
     let live = container_name(&d.project, slot);
     if let Err(e) = inner.runtime.keep_running(&live).await {

@@ -1,7 +1,7 @@
 //! One worker per project: takes the newest queued deployment, holds the lease, runs the pipeline.
 
 use super::pipeline::{self, PipelineError};
-use super::{Controller, Inner};
+use super::{reaper, Controller, Inner};
 use crate::deployment::{Event, Phase, Status};
 use crate::store::{now_ms, Deployment, StoreError};
 use std::sync::Arc;
@@ -62,9 +62,7 @@ async fn run_one(inner: &Arc<Inner>, d: Deployment) {
         let token = CancellationToken::new();
         inner.running.lock().unwrap_or_else(|e| e.into_inner()).insert(d.id, token.clone());
         let heartbeat = tokio::spawn(keep_lease(inner.clone(), d.project.clone()));
-        // A panic inside the pipeline ends this task only: the deployment fails, the proxy never notices.
-        let task = tokio::spawn(pipeline::run(inner.clone(), d.clone(), token).in_current_span());
-        let result = task.await.unwrap_or_else(|e| Err(PipelineError::Internal(e.to_string())));
+        let result = supervise(inner, &d, token).await;
         heartbeat.abort();
         inner.running.lock().unwrap_or_else(|e| e.into_inner()).remove(&d.id);
         if let Err(e) = result {
@@ -76,6 +74,32 @@ async fn run_one(inner: &Arc<Inner>, d: Deployment) {
     }
     .instrument(span)
     .await
+}
+
+/// Runs the pipeline in a task of its own: a panic there ends that task only (the deployment fails,
+/// the proxy never notices), and a step past its time limit is aborted and cleaned up.
+async fn supervise(inner: &Arc<Inner>, d: &Deployment, token: CancellationToken) -> Result<(), PipelineError> {
+    let task = tokio::spawn(pipeline::run(inner.clone(), d.clone(), token.clone()).in_current_span());
+    let abort = task.abort_handle();
+    let spec = match inner.store.project(&d.project).await {
+        Ok(Some(record)) => Some(record.spec),
+        _ => None,
+    };
+    let overdue = async {
+        match &spec {
+            Some(spec) => reaper::watch(inner, d.id, spec).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        joined = task => joined.unwrap_or_else(|e| Err(PipelineError::Internal(e.to_string()))),
+        reason = overdue => {
+            abort.abort();
+                        token.cancel();
+            reaper::clean_up(inner, d.id).await;
+            Err(PipelineError::Overdue(reason))
+        }
+    }
 }
 
 async fn take_lease(inner: &Inner, d: &Deployment) {
