@@ -6,7 +6,7 @@
 
 use crate::admin::{self, load_or_create_token, AdminState, AuthError};
 use crate::config::Config;
-use crate::controller::{Controller, ControllerOptions, Hold};
+use crate::controller::{Controller, ControllerOptions, TestHook};
 use crate::metrics::{Metrics, MetricsError};
 use crate::nginx::NginxOutput;
 use crate::proxy::Gateway;
@@ -143,8 +143,8 @@ impl ControlPlane {
             reload_command: nginx.reload_command.clone(),
         });
         let images = self.config.build.clone();
-        let hold = std::env::var("VERSIONGATE_TEST_HOLD").ok().and_then(|v| Hold::parse(&v));
-        let options = ControllerOptions { data_dir: self.config.data_dir.clone(), nginx, images, hold };
+        let hook = std::env::var("VERSIONGATE_TEST_HOOK").ok().and_then(|v| TestHook::parse(&v));
+        let options = ControllerOptions { data_dir: self.config.data_dir.clone(), nginx, images, hook };
         let controller = Controller::new(store, self.routes.clone(), self.metrics.clone(), runtime, options);
         let mut problems = Vec::new();
         for spec in &self.config.projects {

@@ -18,8 +18,28 @@ pub enum SourceError {
     Checkout { commit: String, message: String },
     #[error("cannot prepare the work directory {path}: {message}. Check that data_dir is writable")]
     WorkDir { path: PathBuf, message: String },
+    #[error("the disk is full: {message}. Free space on the disk holding data_dir (old images: `docker image prune`), then push again")]
+    DiskFull { message: String },
     #[error("cancelled while fetching")]
     Cancelled,
+}
+
+impl SourceError {
+    /// Any step can hit a full disk; that one cause gets its own message, whatever the step.
+    fn or_disk_full(self) -> SourceError {
+        let message = match &self {
+            SourceError::Fetch { message, .. }
+            | SourceError::Checkout { message, .. }
+            | SourceError::WorkDir { message, .. } => message,
+            _ => return self,
+        };
+        // ENOSPC, as libgit2 and std spell it.
+        if message.contains("No space left on device") || message.contains("os error 28") {
+            SourceError::DiskFull { message: message.clone() }
+        } else {
+            self
+        }
+    }
 }
 
 /// How to authenticate to a private repository.
@@ -49,7 +69,9 @@ pub fn limit_network_waits(connect: std::time::Duration, io: std::time::Duration
 
 /// Fetches every branch and tag of `url` into the clone at `dir` (made on first use).
 pub fn fetch(dir: &Path, url: &str, creds: &Credentials, cancel: &AtomicBool) -> Result<Repository, SourceError> {
-    let work_err = |e: &dyn std::fmt::Display| SourceError::WorkDir { path: dir.to_owned(), message: e.to_string() };
+    let work_err = |e: &dyn std::fmt::Display| {
+        SourceError::WorkDir { path: dir.to_owned(), message: e.to_string() }.or_disk_full()
+    };
     std::fs::create_dir_all(dir).map_err(|e| work_err(&e))?;
     let repo = match Repository::open(dir) {
         Ok(repo) => repo,
@@ -68,7 +90,7 @@ pub fn fetch(dir: &Path, url: &str, creds: &Credentials, cancel: &AtomicBool) ->
     match result {
         Ok(()) => Ok(repo),
         Err(_) if cancel.load(Ordering::SeqCst) => Err(SourceError::Cancelled),
-        Err(e) => Err(SourceError::Fetch { url: url.to_owned(), message: e.message().to_owned() }),
+        Err(e) => Err(SourceError::Fetch { url: url.to_owned(), message: e.message().to_owned() }.or_disk_full()),
     }
 }
 
@@ -115,7 +137,9 @@ pub fn subject(repo: &Repository, commit: &str) -> Option<String> {
 
 /// Checks out exactly `commit` (detached, forced, untracked files removed) and its submodules.
 pub fn checkout(repo: &Repository, commit: &str, creds: &Credentials, cancel: &AtomicBool) -> Result<(), SourceError> {
-    let err = |e: git2::Error| SourceError::Checkout { commit: commit.to_owned(), message: e.message().to_owned() };
+    let err = |e: git2::Error| {
+        SourceError::Checkout { commit: commit.to_owned(), message: e.message().to_owned() }.or_disk_full()
+    };
     let oid = Oid::from_str(commit).map_err(err)?;
     let object = repo.find_commit(oid).map_err(err)?.into_object();
     repo.checkout_tree(&object, Some(CheckoutBuilder::new().force().remove_untracked(true))).map_err(err)?;

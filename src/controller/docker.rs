@@ -160,7 +160,7 @@ pub(super) async fn start(
     image: &str,
 ) -> Result<String, PipelineError> {
     inner.store.set_phase(d.id, Phase::Starting, now_ms()).await?;
-    inner.hold(d.id, Phase::Starting).await;
+    inner.at_hook(d.id, Phase::Starting).await;
     let spec = &record.spec;
     let host_port = slot.port(record.base_port);
     let request = RunRequest {
@@ -198,7 +198,7 @@ pub(super) async fn release(
         return Ok(());
     }
     inner.store.set_phase(d.id, Phase::Releasing, now_ms()).await?;
-    inner.hold(d.id, Phase::Releasing).await;
+    inner.at_hook(d.id, Phase::Releasing).await;
     inner.log(d.id, &format!("release command: {command}")).await;
     let timeout = super::reaper::release_timeout(&record.spec);
     let name = release_container_name(&record.spec.name, d.id);

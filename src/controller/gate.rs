@@ -19,6 +19,7 @@ pub(super) async fn gate(
     cancel: &CancellationToken,
 ) -> Result<(), PipelineError> {
     inner.store.set_phase(d.id, Phase::HealthChecking, now_ms()).await?;
+    inner.at_hook(d.id, Phase::HealthChecking).await;
     let policy = HealthPolicy::from_spec(&record.spec);
     inner
         .log(

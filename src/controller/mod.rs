@@ -6,6 +6,7 @@
 
 mod docker;
 mod gate;
+mod hook;
 mod observe;
 mod pipeline;
 mod reaper;
@@ -14,11 +15,12 @@ mod retention;
 mod rollback;
 mod worker;
 
+pub use hook::TestHook;
 pub use observe::ObserveFigures;
 pub use recovery::RestoreReport;
 
 use crate::build::plan::BaseImages;
-use crate::deployment::{Event, Phase, Status, Trigger};
+use crate::deployment::{Event, Status, Trigger};
 use crate::metrics::Metrics;
 use crate::nginx::NginxOutput;
 use crate::project::Slot;
@@ -70,25 +72,8 @@ pub struct ControllerOptions {
     pub nginx: Option<NginxOutput>,
     /// Base images for generated Dockerfiles.
     pub images: BaseImages,
-    /// Test hook (`VERSIONGATE_TEST_HOLD=<phase>:<ms>`): see [`Hold`].
-    pub hold: Option<Hold>,
-}
-
-/// Parks every deployment for a while when it enters one phase. Crash tests use it to land a
-/// SIGKILL inside a step that is otherwise too short to hit (start, switch, drain); nothing
-/// else sets it, and it changes no outcome, only timing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Hold {
-    pub phase: Phase,
-    pub duration: Duration,
-}
-
-impl Hold {
-    /// `<phase>:<milliseconds>`, for example `switching:30000`.
-    pub fn parse(value: &str) -> Option<Hold> {
-        let (phase, ms) = value.split_once(':')?;
-        Some(Hold { phase: phase.parse().ok()?, duration: Duration::from_millis(ms.parse().ok()?) })
-    }
+    /// Test hook (`VERSIONGATE_TEST_HOOK`): see [`TestHook`].
+    pub hook: Option<TestHook>,
 }
 
 /// Cheap to clone; every clone drives the same queues.
@@ -112,7 +97,7 @@ struct Inner {
     /// Running observe windows, by project.
     watches: Mutex<HashMap<String, observe::Watch>>,
     running: Mutex<HashMap<i64, CancellationToken>>,
-    hold: Option<Hold>,
+    hook: Option<TestHook>,
     /// Held for writing while recovery cleans up the engine; deployments wait for it.
     settling: Arc<tokio::sync::RwLock<()>>,
 }
@@ -127,7 +112,7 @@ impl Controller {
     ) -> Self {
         let owner = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
         let (workers, running) = (Mutex::default(), Mutex::default());
-        let ControllerOptions { data_dir, nginx, images, hold } = options;
+        let ControllerOptions { data_dir, nginx, images, hook } = options;
         let watches = Mutex::default();
         let inner = Inner {
             store,
@@ -141,7 +126,7 @@ impl Controller {
             workers,
             running,
             watches,
-            hold,
+            hook,
             settling: Arc::default(),
         };
         Controller { inner: Arc::new(inner) }
@@ -262,14 +247,6 @@ impl Controller {
 }
 
 impl Inner {
-    /// The [`Hold`] test hook: waits if this is the held phase.
-    async fn hold(&self, id: i64, phase: Phase) {
-        if let Some(hold) = self.hold.filter(|h| h.phase == phase) {
-            tracing::warn!(deployment_id = id, "test hook: holding in {phase} for {:?}", hold.duration);
-            tokio::time::sleep(hold.duration).await;
-        }
-    }
-
     /// A log line for the deployment, in its stored log and in the process log.
     async fn log(&self, id: i64, line: &str) {
         tracing::info!(deployment_id = id, "{line}");

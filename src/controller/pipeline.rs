@@ -87,7 +87,7 @@ pub(super) async fn run(inner: Arc<Inner>, d: Deployment, cancel: CancellationTo
             let reuse = d.image.clone();
             let phase = if reuse.is_some() { Phase::Starting } else { Phase::Fetching };
             let d = inner.store.start_deployment(d.id, slot, addr, phase, now_ms()).await?;
-            inner.hold(d.id, phase).await;
+            inner.at_hook(d.id, phase).await;
             let image = match reuse {
                 Some(image) => docker::retained(&inner, &d, &image).await?,
                 None => {
@@ -202,7 +202,7 @@ async fn switch(
     phase: Phase,
 ) -> Result<Option<Upstream>, PipelineError> {
     inner.store.set_phase(d.id, Phase::Switching, now_ms()).await?;
-    inner.hold(d.id, Phase::Switching).await;
+    inner.at_hook(d.id, Phase::Switching).await;
     // A rollback displaces the live deployment as ROLLED_BACK; anything else supersedes it.
     let displaced = match d.trigger {
         Trigger::Rollback | Trigger::AutoRollback => Event::RollBack,
@@ -228,7 +228,7 @@ async fn switch(
 pub(super) async fn drain(inner: &Inner, d: &Deployment, old: Upstream, timeout: Duration) {
     let metrics = inner.metrics.project(&d.project);
     let gauge = metrics.inflight(old.slot);
-    inner.hold(d.id, Phase::Draining).await;
+    inner.at_hook(d.id, Phase::Draining).await;
     let started = Instant::now();
     inner.log(d.id, &format!("draining the {} slot ({}): {} in flight", old.slot, old.addr, gauge.get())).await;
     while gauge.get() > 0 && started.elapsed() < timeout {

@@ -78,3 +78,29 @@ impl Tally {
         assert!(self.ok >= min, "the load was too thin to prove anything: {} requests", self.ok);
     }
 }
+
+/// Load running in the background on one host whose every GET must answer `body`.
+pub struct Background {
+    stop: Arc<AtomicBool>,
+    workers: Vec<tokio::task::JoinHandle<Tally>>,
+}
+
+impl Background {
+    /// Four workers, two of them on fresh connections.
+    pub fn start(proxy: std::net::SocketAddr, host: &'static str, accept: fn(bool, &str) -> bool) -> Background {
+        let stop = Arc::new(AtomicBool::new(false));
+        let spec = LoadSpec { host, posts: false, accept };
+        let workers = (0..4).map(|i| tokio::spawn(load(proxy, spec.clone(), i >= 2, stop.clone()))).collect();
+        Background { stop, workers }
+    }
+
+    /// Stops the load and adds up what it saw.
+    pub async fn finish(self) -> Tally {
+        self.stop.store(true, Ordering::SeqCst);
+        let mut total = Tally::default();
+        for w in self.workers {
+            total.add(w.await.unwrap());
+        }
+        total
+    }
+}

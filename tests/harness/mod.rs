@@ -128,9 +128,19 @@ impl Gateway {
     }
 
     /// A clean restart after which deployments park for two minutes when they enter `phase`
-    /// (the `VERSIONGATE_TEST_HOLD` hook), so a crash can land inside a short step.
+    /// (the `VERSIONGATE_TEST_HOOK` hook), so a crash can land inside a short step.
     pub async fn restart_holding(&mut self, phase: &str) {
-        self.env = vec![("VERSIONGATE_TEST_HOLD".into(), format!("{phase}:120000"))];
+        self.restart_with_hook(&format!("{phase}:hold:120000")).await;
+    }
+
+    /// A clean restart with `VERSIONGATE_TEST_HOOK=hook`.
+    pub async fn restart_with_hook(&mut self, hook: &str) {
+        self.restart_with_env(&[("VERSIONGATE_TEST_HOOK", hook)]).await;
+    }
+
+    /// A clean restart with these environment variables (and no others of the harness's).
+    pub async fn restart_with_env(&mut self, env: &[(&str, &str)]) {
+        self.env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         self.kill();
         self.spawn().await;
     }
