@@ -3,6 +3,7 @@
 //! Nothing here does I/O besides proxying, and nothing panics on client input: every
 //! early answer is written in `request_filter` so the client connection stays alive.
 
+mod limits;
 use crate::routes::{normalize_host, ProjectRoute, Routes, Upstream};
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -123,6 +124,13 @@ impl ProxyHttp for Gateway {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         ctx.started = Some(Instant::now());
+        session.set_read_timeout(Some(limits::CLIENT_IDLE));
+        session.set_write_timeout(Some(limits::CLIENT_IDLE));
+        if let Some(reason) = limits::oversized(session.req_header()) {
+            session.set_keepalive(None);
+            write_page(session, 431, "Request header fields too large", &escape(&reason)).await?;
+            return Ok(true);
+        }
         let host = request_host(session.req_header()).unwrap_or_default();
         if let Some((_, addr)) = self.admin.as_ref().filter(|(h, _)| *h == host) {
             if !public_admin_path(session.req_header().uri.path()) {
