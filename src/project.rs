@@ -114,35 +114,48 @@ fn invalid(field: impl Into<String>, message: impl Into<String>) -> ProjectError
 }
 
 impl ProjectSpec {
-    /// Checks every field and lowercases the domains. The first problem found is returned.
+    /// Lowercases the domains, then checks every field; the first problem found is returned.
     pub fn validate(mut self) -> Result<ProjectSpec, ProjectError> {
-        check_name(&self.name)?;
-        for (i, d) in self.domains.iter_mut().enumerate() {
-            *d = d.trim().to_ascii_lowercase();
-            check_domain(d).map_err(|m| invalid(format!("domains[{i}]"), m))?;
+        self.normalize();
+        match self.problems().into_iter().next() {
+            Some(problem) => Err(problem),
+            None => Ok(self),
         }
-        check_unique(&self.domains)?;
-        if let Some(p) = self.base_port {
-            if !(1024..=65534).contains(&p) {
-                return Err(invalid("base_port", "must be between 1024 and 65534 (green uses base_port + 1)"));
-            }
-        }
-        if self.container_port == 0 {
-            return Err(invalid("container_port", "must be between 1 and 65535"));
-        }
-        if !self.health_path.starts_with('/') || self.health_path.chars().any(char::is_whitespace) {
-            return Err(invalid("health_path", "must be a path starting with `/`, without spaces"));
-        }
-        self.check_numbers()?;
-        for key in self.env.keys() {
-            if key.is_empty() || key.contains('=') || key.contains('\0') {
-                return Err(invalid(format!("env.{key}"), "a variable name cannot be empty or contain `=`"));
-            }
-        }
-        Ok(self)
     }
 
-    fn check_numbers(&self) -> Result<(), ProjectError> {
+    /// What `validate` does to a spec before checking it.
+    pub fn normalize(&mut self) {
+        for d in &mut self.domains {
+            *d = d.trim().to_ascii_lowercase();
+        }
+    }
+
+    /// Every problem of a normalized spec, in field order.
+    pub fn problems(&self) -> Vec<ProjectError> {
+        let mut out: Vec<ProjectError> = check_name(&self.name).err().into_iter().collect();
+        for (i, d) in self.domains.iter().enumerate() {
+            out.extend(check_domain(d).err().map(|m| invalid(format!("domains[{i}]"), m)));
+        }
+        out.extend(check_unique(&self.domains).err());
+        if self.base_port.is_some_and(|p| !(1024..=65534).contains(&p)) {
+            out.push(invalid("base_port", "must be between 1024 and 65534 (green uses base_port + 1)"));
+        }
+        if self.container_port == 0 {
+            out.push(invalid("container_port", "must be between 1 and 65535"));
+        }
+        if !self.health_path.starts_with('/') || self.health_path.chars().any(char::is_whitespace) {
+            out.push(invalid("health_path", "must be a path starting with `/`, without spaces"));
+        }
+        out.extend(self.number_problems());
+        for key in self.env.keys() {
+            if key.is_empty() || key.contains('=') || key.contains('\0') {
+                out.push(invalid(format!("env.{key}"), "a variable name cannot be empty or contain `=`"));
+            }
+        }
+        out
+    }
+
+    fn number_problems(&self) -> Vec<ProjectError> {
         let positive: [(&str, u64); 7] = [
             ("health_interval_ms", self.health_interval_ms),
             ("healthy_threshold", self.healthy_threshold.into()),
@@ -152,16 +165,15 @@ impl ProjectSpec {
             ("fetch_timeout_s", self.fetch_timeout_s),
             ("start_timeout_s", self.start_timeout_s),
         ];
-        if let Some((field, _)) = positive.iter().find(|(_, v)| *v == 0) {
-            return Err(invalid(*field, "must be at least 1"));
-        }
+        let mut out: Vec<ProjectError> =
+            positive.iter().filter(|(_, v)| *v == 0).map(|(field, _)| invalid(*field, "must be at least 1")).collect();
         if !(0.0..=1024.0).contains(&self.cpus) {
-            return Err(invalid("cpus", "must be a number of cores between 0 (no limit) and 1024"));
+            out.push(invalid("cpus", "must be a number of cores between 0 (no limit) and 1024"));
         }
         if !(0.0..=1.0).contains(&self.max_error_rate) {
-            return Err(invalid("max_error_rate", "must be a fraction between 0 and 1, such as 0.05"));
+            out.push(invalid("max_error_rate", "must be a fraction between 0 and 1, such as 0.05"));
         }
-        Ok(())
+        out
     }
 }
 

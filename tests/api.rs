@@ -139,14 +139,21 @@ fn check_config_masks_secrets_and_names_the_bad_key() {
         "{text}"
     );
     let bad = dir.path().join("bad.toml");
-    std::fs::write(&bad, "[proxy]\nhttp_listen = \"everywhere\"\n").unwrap();
+    let text = "[proxy]\nhttp_listen = \"everywhere\"\n[store]\nurl = \"mysql://db\"\n\
+                [[projects]]\nname = \"Web\"\nport = 1\n[[projects]]\nname = \"api\"\ndomains = [\"a b\"]\n";
+    std::fs::write(&bad, text).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_versiongate"))
         .args(["check-config", "--config"])
         .arg(&bad)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("proxy.http_listen"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for key in
+        ["4 problems", "proxy.http_listen", "store.url", "projects[0]: unknown field `port`", "projects[1].domains[0]"]
+    {
+        assert!(stderr.contains(key), "every problem is reported ({key}):\n{stderr}");
+    }
     let missing = std::process::Command::new(env!("CARGO_BIN_EXE_versiongate"))
         .args(["check-config", "--config", "/nonexistent.toml"])
         .output()

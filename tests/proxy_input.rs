@@ -34,7 +34,7 @@ fn request_with(headers: &str) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_headers_get_431_saying_what_was_too_large() {
-        let (gw, a) = app().await;
+    let (gw, a) = app().await;
     let before = a.requests();
     let big = exchange(gw.proxy, &request_with(&format!("Cookie: {}\r\n", "c".repeat(70 * 1024)))).await;
     assert!(big.starts_with("HTTP/1.1 431"), "{}", &big[..big.len().min(200)]);
@@ -96,7 +96,8 @@ async fn closed_after(proxy: SocketAddr, bytes: &[u8]) -> Duration {
 async fn slow_clients_are_timed_out_while_others_are_served() {
     let (gw, _a) = app().await;
     let header = closed_after(gw.proxy, b"GET / HTTP/1.1\r\nHost: app.test\r\nX-Slow: ");
-    let body = closed_after(gw.proxy, b"POST /echo HTTP/1.1\r\nHost: app.test\r\nContent-Length: 100\r\n\r\nonly ten..");
+    let body =
+        closed_after(gw.proxy, b"POST /echo HTTP/1.1\r\nHost: app.test\r\nContent-Length: 100\r\n\r\nonly ten..");
     let others = async {
         for _ in 0..20 {
             assert_eq!(gw.get("app.test", "/").await, (200, "A".to_string()), "others are served meanwhile");

@@ -1,9 +1,12 @@
 //! The shape, defaults, environment overrides and validation of `versiongate.toml`.
 
 mod env;
+mod validate;
+
+pub use validate::{Problem, Problems};
 
 use crate::build::plan::BaseImages;
-use crate::project::{ProjectError, ProjectSpec};
+use crate::project::ProjectSpec;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -103,10 +106,8 @@ pub enum ConfigError {
     Parse { path: PathBuf, message: String },
     #[error("environment variable {var}: {message}")]
     Env { var: String, message: String },
-    #[error("config key {key}: {message}")]
-    Invalid { key: String, message: String },
-    #[error("config project {index}: {source}")]
-    Project { index: usize, source: ProjectError },
+    #[error("{0}")]
+    Invalid(Problems),
 }
 
 impl Config {
@@ -127,48 +128,7 @@ impl Config {
         let parse_err = |message: String| ConfigError::Parse { path: PathBuf::new(), message };
         let mut table: toml::Table = toml::from_str(text).map_err(|e| parse_err(e.to_string()))?;
         env::apply(&mut table, env)?;
-        let config: Config = table.try_into().map_err(|e: toml::de::Error| parse_err(e.to_string()))?;
-        config.validate()
-    }
-
-    fn validate(mut self) -> Result<Config, ConfigError> {
-        let bad = |key: &str, message: &str| ConfigError::Invalid { key: key.into(), message: message.into() };
-        parse_addr(&self.proxy.http_listen)
-            .ok_or_else(|| bad("proxy.http_listen", "must be an address like 0.0.0.0:80"))?;
-        parse_addr(&self.admin.listen).ok_or_else(|| bad("admin.listen", "must be an address like 127.0.0.1:9080"))?;
-        if !self.proxy.https_listen.is_empty() {
-            return Err(bad(
-                "proxy.https_listen",
-                "TLS is not available in this version; leave it empty and terminate TLS in front",
-            ));
-        }
-        if !self.admin.public_host.is_empty() {
-            crate::project::check_domain(&self.admin.public_host.to_ascii_lowercase())
-                .map_err(|m| bad("admin.public_host", &m))?;
-        }
-        if self.proxy.threads > 256 {
-            return Err(bad("proxy.threads", "must be between 0 (one per core) and 256"));
-        }
-        let url = &self.store.url;
-        if !(url.is_empty()
-            || url.starts_with("sqlite:")
-            || url.starts_with("postgres://")
-            || url.starts_with("postgresql://"))
-        {
-            return Err(bad("store.url", "must be empty (SQLite in data_dir), sqlite://PATH or postgres://…"));
-        }
-        let mut names = Vec::new();
-        for (index, spec) in std::mem::take(&mut self.projects).into_iter().enumerate() {
-            let spec = spec.validate().map_err(|source| ConfigError::Project { index, source })?;
-            if names.contains(&spec.name) {
-                let source =
-                    ProjectError { field: "name".into(), message: format!("`{}` is defined twice", spec.name) };
-                return Err(ConfigError::Project { index, source });
-            }
-            names.push(spec.name.clone());
-            self.projects.push(spec);
-        }
-        Ok(self)
+        validate::from_table(table).map_err(ConfigError::Invalid)
     }
 
     /// The store URL, with the embedded SQLite default filled in.

@@ -1,0 +1,160 @@
+//! Every problem in a config, each with its key path, so one run of `check-config` shows them all (pure).
+
+use super::{parse_addr, Config};
+use crate::project::ProjectSpec;
+use serde::de::DeserializeOwned;
+use std::fmt;
+
+/// One thing wrong at one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub key: String,
+    pub message: String,
+}
+
+/// At least one problem, in the order of the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problems(pub Vec<Problem>);
+
+impl fmt::Display for Problems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.as_slice() {
+            [one] => write!(f, "config key {}: {}", one.key, one.message),
+            many => {
+                write!(f, "the config has {} problems:", many.len())?;
+                many.iter().try_for_each(|p| write!(f, "\n  {}: {}", p.key, p.message))
+            }
+        }
+    }
+}
+
+fn problem(key: impl Into<String>, message: impl Into<String>) -> Problem {
+    Problem { key: key.into(), message: message.into() }
+}
+
+/// Deserializes one section at a time, so a bad section hides neither the others nor later projects.
+pub(super) fn from_table(table: toml::Table) -> Result<Config, Problems> {
+    let (mut config, mut problems) = (Config::default(), Vec::new());
+    for (key, value) in table {
+        let result = match key.as_str() {
+            "data_dir" => take(value, &key).map(|v| config.data_dir = v),
+            "proxy" => take(value, &key).map(|v| config.proxy = v),
+            "admin" => take(value, &key).map(|v| config.admin = v),
+            "store" => take(value, &key).map(|v| config.store = v),
+            "docker" => take(value, &key).map(|v| config.docker = v),
+            "nginx" => take(value, &key).map(|v| config.nginx = v),
+            "build" => take(value, &key).map(|v| config.build = v),
+            "projects" => take_projects(value).map(|v| config.projects = v),
+            _ => Err(vec![problem(&key, "unknown key; the README's Configuration section lists every key")]),
+        };
+        problems.extend(result.err().into_iter().flatten());
+    }
+    problems.extend(check(&config));
+    if problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(Problems(problems))
+    }
+}
+
+fn take<T: DeserializeOwned>(value: toml::Value, key: &str) -> Result<T, Vec<Problem>> {
+    value.try_into().map_err(|e: toml::de::Error| vec![problem(key, e.message().trim())])
+}
+
+/// Each project on its own: one that does not deserialize is reported and the others are still checked.
+fn take_projects(value: toml::Value) -> Result<Vec<ProjectSpec>, Vec<Problem>> {
+    let toml::Value::Array(items) = value else {
+        return Err(vec![problem("projects", "must be an array of tables: write each as [[projects]]")]);
+    };
+    let (mut specs, mut problems) = (Vec::new(), Vec::new());
+    let mut names: Vec<String> = Vec::new();
+    for (i, item) in items.into_iter().enumerate() {
+        let at = |field: &str| format!("projects[{i}]{field}");
+        let mut spec: ProjectSpec = match take(item, &at("")) {
+            Ok(spec) => spec,
+            Err(p) => {
+                problems.extend(p);
+                continue;
+            }
+        };
+        spec.normalize();
+        problems.extend(spec.problems().into_iter().map(|p| problem(at(&format!(".{}", p.field)), p.message)));
+        if names.contains(&spec.name) {
+            problems.push(problem(at(".name"), format!("`{}` is defined twice", spec.name)));
+        }
+        names.push(spec.name.clone());
+        specs.push(spec);
+    }
+    if problems.is_empty() {
+        Ok(specs)
+    } else {
+        Err(problems)
+    }
+}
+
+/// Values that deserialized but are not usable (projects are checked as they are read).
+fn check(config: &Config) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let mut need = |ok: bool, key: &str, message: &str| {
+        if !ok {
+            problems.push(problem(key, message));
+        }
+    };
+    need(parse_addr(&config.proxy.http_listen).is_some(), "proxy.http_listen", "must be an address like 0.0.0.0:80");
+    need(parse_addr(&config.admin.listen).is_some(), "admin.listen", "must be an address like 127.0.0.1:9080");
+    need(
+        config.proxy.https_listen.is_empty(),
+        "proxy.https_listen",
+        "TLS is not available in this version; leave it empty and terminate TLS in front",
+    );
+    need(config.proxy.threads <= 256, "proxy.threads", "must be between 0 (one per core) and 256");
+    let url = &config.store.url;
+    let known = ["sqlite:", "postgres://", "postgresql://"].iter().any(|p| url.starts_with(p));
+    need(url.is_empty() || known, "store.url", "must be empty (SQLite in data_dir), sqlite://PATH or postgres://…");
+    if !config.admin.public_host.is_empty() {
+        if let Err(m) = crate::project::check_domain(&config.admin.public_host.to_ascii_lowercase()) {
+            problems.push(problem("admin.public_host", m));
+        }
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_problem_is_reported_with_its_key_path() {
+        let text = "[proxy]\nhttp_listen = \"nowhere\"\nthreads = 1000\n[store]\nurl = \"mysql://x\"\n\
+                    [[projects]]\nname = \"Bad\"\ndomains = [\"ok.com\", \"no way\"]\n\
+                    [[projects]]\nname = \"b\"\nhealth_path = \"x\"\n[[projects]]\nname = \"b\"\nbogus = 1\n";
+        let table: toml::Table = toml::from_str(text).unwrap();
+        let problems = from_table(table).unwrap_err().0;
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "projects[0].name",
+                "projects[0].domains[1]",
+                "projects[1].health_path",
+                "projects[2]",
+                "proxy.http_listen",
+                "proxy.threads",
+                "store.url",
+            ],
+            "{problems:#?}"
+        );
+        assert!(problems[3].message.contains("unknown field `bogus`"), "{}", problems[3].message);
+        let shown = Problems(problems).to_string();
+        assert!(shown.starts_with("the config has 7 problems:\n  projects[0].name: must match"), "{shown}");
+    }
+
+    #[test]
+    fn a_bad_section_and_duplicate_names_are_reported_alongside_the_rest() {
+        let text = "[admin]\nlisten = 5\n[[projects]]\nname = \"a\"\n[[projects]]\nname = \"a\"\n[extra]\nx = 1\n";
+        let problems = from_table(toml::from_str(text).unwrap()).unwrap_err().0;
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["admin", "extra", "projects[1].name"], "{problems:#?}");
+        assert!(problems[0].message.contains("invalid type: integer"), "{}", problems[0].message);
+    }
+}
