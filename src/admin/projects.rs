@@ -6,13 +6,20 @@ use crate::project::ProjectSpec;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
 pub async fn list(State(state): State<AdminState>) -> Result<Json<Value>, ApiError> {
     let store = state.controller.store();
     let mut out = Vec::new();
     for record in store.projects().await? {
-        let record = record?;
+        // One unreadable row is shown as such; it never hides the other projects.
+        let record = match record {
+            Ok(record) => record,
+            Err(e) => {
+                out.push(json!({ "name": null, "error": e.to_string() }));
+                continue;
+            }
+        };
         let live = store.live_deployment(&record.spec.name).await?;
         out.push(views::project(&record, live.as_ref()));
     }

@@ -11,6 +11,10 @@ pub async fn projects(client: &Client, action: ProjectsAction) -> Result<(), Cli
             let list = client.get("/api/v1/projects").await?;
             println!("{:<24} {:<9} {:<12} {:<8} DOMAINS", "NAME", "RUNTIME", "PORTS", "LIVE");
             for p in list.as_array().into_iter().flatten() {
+                if let Some(error) = p["error"].as_str() {
+                    println!("{:<24} {error}", "(unreadable)");
+                    continue;
+                }
                 let ports = format!("{}/{}", p["slots"]["blue"], p["slots"]["green"]);
                 let live = p["live"]["slot"].as_str().unwrap_or("-");
                 let domains: Vec<&str> =

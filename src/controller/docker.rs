@@ -161,23 +161,28 @@ pub(super) async fn start(
 ) -> Result<String, PipelineError> {
     inner.store.set_phase(d.id, Phase::Starting, now_ms()).await?;
     inner.at_hook(d.id, Phase::Starting).await;
+    let request = run_request(record, slot, d.id, image);
+    inner.runtime.run(&request).await?;
+    let name = container_name(&record.spec.name, slot);
+    let line = format!("started container {name}: 127.0.0.1:{} -> {}", request.host_port, request.container_port);
+    inner.log(d.id, &line).await;
+    Ok(name)
+}
+
+/// The container of deployment `id` in `slot`, as the project's spec says to run it.
+pub(super) fn run_request(record: &ProjectRecord, slot: Slot, id: i64, image: &str) -> RunRequest {
     let spec = &record.spec;
-    let host_port = slot.port(record.base_port);
-    let request = RunRequest {
+    RunRequest {
         project: spec.name.clone(),
         slot,
-        deployment_id: d.id,
+        deployment_id: id,
         image: image.to_owned(),
-        host_port,
+        host_port: slot.port(record.base_port),
         container_port: spec.container_port,
         env: env_of(record),
         memory_mb: spec.memory_mb,
         cpus: spec.cpus,
-    };
-    inner.runtime.run(&request).await?;
-    let name = container_name(&spec.name, slot);
-    inner.log(d.id, &format!("started container {name}: 127.0.0.1:{host_port} -> {}", spec.container_port)).await;
-    Ok(name)
+    }
 }
 
 /// `PORT` plus the project's env, as `KEY=value`.

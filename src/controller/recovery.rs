@@ -1,16 +1,19 @@
 //! After a start or a crash: routes come back from the store first, then unfinished work is cleaned up.
 
-use super::Inner;
+use super::{docker, Inner};
 use crate::deployment::{Event, Phase, Status};
 use crate::health;
 use crate::routes::{ProjectRoute, Upstream};
-use crate::runtime::{container_name, image_tag, release_container_name};
+use crate::runtime::{container_name, image_tag, release_container_name, Liveness};
 use crate::store::{now_ms, Deployment, ProjectRecord, StoreError};
 use futures_util::future::join_all;
 use serde::Serialize;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// How long a restart waits for the engine to say whether a live container runs.
+const ENGINE_CHECK: Duration = Duration::from_secs(2);
 
 /// What could not be restored, per project, for `/healthz` and the log.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -40,12 +43,9 @@ pub(super) async fn restore_routes(inner: &Inner) -> RestoreReport {
     }
     report.projects = ok.len();
     let restored = join_all(ok.iter().map(|r| restore_one(inner, r))).await;
-    for result in restored {
-        match result {
-            Ok(true) => report.live += 1,
-            Ok(false) => {}
-            Err(problem) => report.problems.push(problem),
-        }
+    for (live, problem) in restored {
+        report.live += usize::from(live);
+        report.problems.extend(problem);
     }
     for problem in &report.problems {
         tracing::warn!("restore: {problem}");
@@ -53,15 +53,24 @@ pub(super) async fn restore_routes(inner: &Inner) -> RestoreReport {
     report
 }
 
-/// True when the project has a live route again.
-async fn restore_one(inner: &Inner, record: &ProjectRecord) -> Result<bool, String> {
+/// Whether the project has a live route again, and what is wrong with it.
+async fn restore_one(inner: &Inner, record: &ProjectRecord) -> (bool, Option<String>) {
+    match restore_route(inner, record).await {
+        Ok(Some(live)) => (true, revive(inner, record, &live).await.err()),
+        Ok(None) => (false, None),
+        Err(problem) => (false, Some(problem)),
+    }
+}
+
+/// The project's route from its ACTIVE deployment; returns that deployment.
+async fn restore_route(inner: &Inner, record: &ProjectRecord) -> Result<Option<Deployment>, String> {
     let name = &record.spec.name;
     let route = ProjectRoute::new(name, record.spec.domains.clone(), inner.metrics.project(name));
     inner.routes.put_project(route);
     let live = inner.store.live_deployment(name).await.map_err(|e| format!("project `{name}`: {e}"))?;
     let Some(live) = live else {
         inner.metrics.set_live_slot(name, None);
-        return Ok(false);
+        return Ok(None);
     };
     let upstream =
         upstream_of(&live).ok_or_else(|| format!("project `{name}`: deployment {} has no usable address", live.id))?;
@@ -79,7 +88,42 @@ async fn restore_one(inner: &Inner, record: &ProjectRecord) -> Result<bool, Stri
             tracing::warn!(project = %name, "restored route to {}, but its health check failed: {e}", upstream.addr)
         }
     }
-    Ok(true)
+    Ok(Some(live))
+}
+
+/// A live container that is gone or stopped (a `docker rm`, a host without restart policies) is
+/// started again from its retained image. Without the image it is a problem for this project only.
+async fn revive(inner: &Inner, record: &ProjectRecord, live: &Deployment) -> Result<(), String> {
+    let (Some(image), Some(slot)) = (&live.image, live.slot) else { return Ok(()) };
+    let project = &record.spec.name;
+    let name = container_name(project, slot);
+    // The proxy waits for this: an engine that does not answer must not hold it back.
+    match tokio::time::timeout(ENGINE_CHECK, inner.runtime.liveness(&name)).await {
+        Ok(Ok(Liveness::Running)) => return Ok(()),
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => return Err(format!("project `{project}`: cannot check its live container {name}: {e}")),
+        Err(_) => {
+            let waited = ENGINE_CHECK.as_secs();
+            return Err(format!(
+                "project `{project}`: the Docker engine did not say within {waited} s whether {name} runs"
+            ));
+        }
+    }
+    if !inner.runtime.has_image(image).await.unwrap_or(false) {
+        return Err(format!(
+            "project `{project}`: its live container {name} is gone and so is its image {image}; deploy it again"
+        ));
+    }
+    let request = docker::run_request(record, slot, live.id, image);
+    let started = async {
+        inner.runtime.run(&request).await?;
+        inner.runtime.keep_running(&name).await
+    };
+    started
+        .await
+        .map_err(|e| format!("project `{project}`: cannot start its live container {name} again from {image}: {e}"))?;
+    tracing::warn!(project = %project, "the live container {name} was gone or stopped; started it again from {image}");
+    Ok(())
 }
 
 fn upstream_of(d: &Deployment) -> Option<Upstream> {
