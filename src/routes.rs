@@ -145,7 +145,8 @@ impl Routes {
     }
 }
 
-/// The host a request is for: lowercased, without port or trailing dot. `None` if empty.
+/// The host a request is for: lowercased, without port or trailing dot. `None` if it is empty or not a
+/// host name or IP literal at all (control bytes, spaces, empty labels), so no garbage reaches a lookup.
 pub fn normalize_host(raw: &str) -> Option<Cow<'_, str>> {
     let raw = raw.trim();
     let host = if let Some(rest) = raw.strip_prefix('[') {
@@ -156,8 +157,15 @@ pub fn normalize_host(raw: &str) -> Option<Cow<'_, str>> {
             _ => raw,
         }
     };
-    let host = host.strip_suffix('.').unwrap_or(host);
-    if host.is_empty() {
+        let host = host.strip_suffix('.').unwrap_or(host);
+    let valid = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(ip) => !ip.is_empty() && ip.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.'),
+        None => {
+            let label_byte = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+            host.split('.').all(|label| !label.is_empty() && label.bytes().all(label_byte))
+        }
+    };
+    if !valid {
         return None;
     }
     if host.bytes().any(|b| b.is_ascii_uppercase()) {
@@ -252,6 +260,9 @@ mod tests {
         }
         assert_eq!(normalize_host(""), None);
         assert_eq!(normalize_host(":80"), None);
-        assert_eq!(normalize_host("[::1"), None);
+                assert_eq!(normalize_host("[::1"), None);
+        for garbage in [".\n", "a..b", "a b.com", "x\u{0}y", "app.test..", "[]", "[zz::1]", "é.com", ".app.test"] {
+            assert_eq!(normalize_host(garbage), None, "{garbage:?}");
+        }
     }
 }
