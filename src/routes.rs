@@ -157,7 +157,7 @@ pub fn normalize_host(raw: &str) -> Option<Cow<'_, str>> {
             _ => raw,
         }
     };
-        let host = host.strip_suffix('.').unwrap_or(host);
+    let host = host.strip_suffix('.').unwrap_or(host);
     let valid = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
         Some(ip) => !ip.is_empty() && ip.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.'),
         None => {
@@ -260,7 +260,7 @@ mod tests {
         }
         assert_eq!(normalize_host(""), None);
         assert_eq!(normalize_host(":80"), None);
-                assert_eq!(normalize_host("[::1"), None);
+        assert_eq!(normalize_host("[::1"), None);
         for garbage in [".\n", "a..b", "a b.com", "x\u{0}y", "app.test..", "[]", "[zz::1]", "é.com", ".app.test"] {
             assert_eq!(normalize_host(garbage), None, "{garbage:?}");
         }

@@ -55,7 +55,7 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
     assert_eq!((status, err["error"]["code"].as_str()), (409, Some("conflict")));
     let (status, err) = gw.api("POST", "/api/v1/projects", Some(json!({"name": "two", "domains": ["ONE.test"]}))).await;
     assert_eq!(status, 409);
-        assert!(err["error"]["message"].as_str().unwrap().contains("project `one`"), "{err}");
+    assert!(err["error"]["message"].as_str().unwrap().contains("project `one`"), "{err}");
     let base = harness::free_port_pair();
     let (status, err) = gw.api("POST", "/api/v1/projects", Some(json!({"name": "three", "base_port": base}))).await;
     assert_eq!(status, 201, "{err}");
