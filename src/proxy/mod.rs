@@ -4,6 +4,8 @@
 //! early answer is written in `request_filter` so the client connection stays alive.
 
 mod limits;
+mod retry;
+
 use crate::routes::{normalize_host, ProjectRoute, Routes, Upstream};
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -12,6 +14,7 @@ use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use prometheus::IntGauge;
+use retry::retry_on_warm;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -88,12 +91,6 @@ fn request_host(req: &RequestHeader) -> Option<String> {
 /// and the dashboard; never `/metrics` or `/healthz`.
 fn public_admin_path(path: &str) -> bool {
     !matches!(path.trim_end_matches('/'), "/metrics" | "/healthz") && !path.starts_with("/metrics/")
-}
-
-/// Whether the request may carry a body, so replaying it on another slot is not safe.
-fn has_body(req: &RequestHeader) -> bool {
-    let length = req.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok());
-    req.headers.contains_key(header::TRANSFER_ENCODING) || length.is_some_and(|l| l.trim() != "0")
 }
 
 async fn write_page(session: &mut Session, status: u16, title: &str, detail: &str) -> Result<()> {
@@ -210,15 +207,27 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
         mut e: Box<Error>,
     ) -> Box<Error> {
-        let warm = ctx.route.as_ref().and_then(|r| r.warm.or(r.live));
-        let other = warm.filter(|w| Some(w.addr) != ctx.upstream.map(|u| u.addr));
-        if let Some(other) = other.filter(|_| !ctx.retried && !has_body(session.req_header())) {
-            ctx.retried = true;
-            ctx.hold(other);
-            e.set_retry(true);
-        } else {
-            e.set_retry(false);
-        }
+        let retry = retry_on_warm(session, ctx);
+        e.set_retry(retry);
+        e
+    }
+
+    /// An upstream that accepted the connection and then died before answering (a crashed container
+    /// behind Docker's port proxy does exactly that) is treated like one that refused it.
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut RequestCtx,
+        _client_reused: bool,
+    ) -> Box<Error> {
+        let mut e = e.more_context(format!("Peer: {peer}"));
+        // Only a request that may be sent twice: the first attempt may have reached the app.
+        let idempotent = session.req_header().method.is_idempotent();
+        let unanswered = e.esource() == &ErrorSource::Upstream && session.response_written().is_none();
+        let retry = idempotent && unanswered && retry_on_warm(session, ctx);
+        e.set_retry(retry);
         e
     }
 
@@ -271,19 +280,6 @@ mod tests {
         );
         assert_eq!(request_host(&req("/x", Some("App.Test:8080"))).as_deref(), Some("app.test"));
         assert_eq!(request_host(&req("/x", None)), None);
-    }
-
-    #[test]
-    fn only_bodyless_requests_count_as_replayable() {
-        let mut r = req("/", Some("a"));
-        assert!(!has_body(&r));
-        r.insert_header("content-length", "0").unwrap();
-        assert!(!has_body(&r));
-        r.insert_header("content-length", "12").unwrap();
-        assert!(has_body(&r));
-        let mut chunked = req("/", Some("a"));
-        chunked.insert_header("transfer-encoding", "chunked").unwrap();
-        assert!(has_body(&chunked));
     }
 
     #[test]

@@ -1,0 +1,206 @@
+"""Proxy throughput and latency: direct vs versiongate vs nginx vs HAProxy vs Caddy, in one run.
+
+Every proxy gets one worker and the same nginx static backend; every case runs the same wrk settings.
+Rounds alternate the order of the systems (A B … then … B A) and the tables show medians.
+"""
+
+import asyncio
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+
+from benchlib import (Processes, api, free_port, median_of, rss_kib, table, wait_port, wait_settled, wrk, ROOT)
+
+SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+CASES = [("tiny", "/tiny", 1), ("tiny", "/tiny", 64), ("4 KiB", "/4k", 1), ("4 KiB", "/4k", 64)]
+HOST = "bench.test"
+
+
+def backend_conf(d, port):
+    with open(os.path.join(d, "4k"), "wb") as f:
+        f.write(b"x" * 4096)
+    return f"""worker_processes 1; daemon off; pid {d}/backend.pid; error_log {d}/backend-error.log;
+worker_rlimit_nofile 65536;
+events {{ worker_connections 30000; }}
+http {{ access_log off; keepalive_requests 10000000; keepalive_timeout 300s;
+  server {{ listen 127.0.0.1:{port} backlog=4096;
+    location = /tiny {{ default_type text/plain; return 200 "0123456789"; }}
+    location = /health {{ default_type text/plain; return 200 "ok"; }}
+    location = /4k {{ default_type text/plain; alias {d}/4k; }} }} }}
+"""
+
+
+def nginx_proxy_conf(d, port, backend):
+    return f"""worker_processes 1; daemon off; pid {d}/proxy.pid; error_log {d}/proxy-error.log;
+worker_rlimit_nofile 65536;
+events {{ worker_connections 30000; }}
+http {{ access_log off; keepalive_requests 10000000;
+  upstream backend {{ server 127.0.0.1:{backend}; keepalive 64; }}
+  server {{ listen 127.0.0.1:{port} backlog=4096;
+    location / {{ proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection "";
+                  proxy_set_header Host $host; }} }} }}
+"""
+
+
+def haproxy_conf(port, backend):
+    return f"""global
+  nbthread 1
+  maxconn 30000
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+  http-reuse always
+frontend f
+  bind 127.0.0.1:{port}
+  default_backend b
+backend b
+  server s1 127.0.0.1:{backend}
+"""
+
+
+def caddy_conf(port, backend):
+    return f"""{{
+  admin off
+  auto_https off
+  persist_config off
+}}
+http://:{port} {{
+  bind 127.0.0.1
+  reverse_proxy 127.0.0.1:{backend}
+}}
+"""
+
+
+def write(d, name, text):
+    path = os.path.join(d, name)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def start_versiongate(procs, d, backend):
+    port, admin, token = free_port(), free_port(), "bench-token"
+    config = write(d, "versiongate.toml", f"""data_dir = "{d}/vg-data"
+[proxy]
+http_listen = "127.0.0.1:{port}"
+threads = 1
+[admin]
+listen = "127.0.0.1:{admin}"
+token = "{token}"
+[[projects]]
+name = "bench"
+runtime = "external"
+domains = ["{HOST}"]
+health_interval_ms = 100
+healthy_threshold = 1
+""")
+    binary = os.path.join(ROOT, "target", "release", "versiongate")
+    proc = procs.start("versiongate", [binary, "serve", "--config", config], d, {"RUST_LOG": "warn"})
+    wait_port(port)
+    wait_port(admin)
+    code, dep = api(admin, token, "POST", "/api/v1/projects/bench/deployments", {"target": f"127.0.0.1:{backend}"})
+    if code >= 300 or wait_settled(admin, token, dep["id"])["status"] != "ACTIVE":
+        raise SystemExit(f"cannot deploy the backend on versiongate: {code} {dep}")
+    return port, proc
+
+
+async def hold_connections(port, count, batch=500):
+    """Opens `count` keep-alive connections, each after one answered request, and keeps them open."""
+    conns = []
+
+    async def one():
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(f"GET /tiny HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
+        await writer.drain()
+        await reader.readuntil(b"0123456789")
+        conns.append(writer)
+
+    for start in range(0, count, batch):
+        await asyncio.gather(*(one() for _ in range(min(batch, count - start))))
+    return conns
+
+
+def rss_under_connections(port, pid, count):
+    async def run():
+        conns = await hold_connections(port, count)
+        await asyncio.sleep(1)
+        rss = rss_kib(pid)
+        for w in conns:
+            w.close()
+        return rss
+    return asyncio.run(run())
+
+
+def main():
+    resource.setrlimit(resource.RLIMIT_NOFILE, (65536, 65536))
+    procs = Processes()
+    d = tempfile.mkdtemp(prefix="vg-bench-")
+    try:
+        backend = free_port()
+        procs.start("backend", ["nginx", "-c", write(d, "backend.conf", backend_conf(d, backend)), "-e", f"{d}/b.err"], d)
+        wait_port(backend)
+        vg_port, vg = start_versiongate(procs, d, backend)
+        idle_rss = rss_kib(vg.pid)
+        ports = {"direct": backend, "versiongate": vg_port}
+        ports["nginx"] = free_port()
+        procs.start("nginx", ["nginx", "-c", write(d, "proxy.conf", nginx_proxy_conf(d, ports["nginx"], backend)),
+                              "-e", f"{d}/p.err"], d)
+        ports["haproxy"] = free_port()
+        procs.start("haproxy", ["haproxy", "-db", "-f", write(d, "haproxy.cfg", haproxy_conf(ports["haproxy"], backend))], d)
+        ports["caddy"] = free_port()
+        procs.start("caddy", ["caddy", "run", "--adapter", "caddyfile", "--config",
+                              write(d, "Caddyfile", caddy_conf(ports["caddy"], backend))], d,
+                    {"GOMAXPROCS": "1", "XDG_DATA_HOME": d, "XDG_CONFIG_HOME": d, "HOME": d})
+        for port in ports.values():
+            wait_port(port)
+        results = run_cases(ports)
+        held_rss = rss_under_connections(vg_port, vg.pid, 10_000)
+        report(results, idle_rss, held_rss)
+    finally:
+        procs.stop_all()
+
+
+def run_cases(ports):
+    systems = list(ports)
+    results = {}
+    for label, path, conns in CASES:
+        runs = {s: [] for s in systems}
+        for r in range(ROUNDS):
+            for system in (systems if r % 2 == 0 else systems[::-1]):
+                wrk(f"http://127.0.0.1:{ports[system]}{path}", conns, 1, host=HOST)  # warm-up
+                runs[system].append(wrk(f"http://127.0.0.1:{ports[system]}{path}", conns, SECONDS, host=HOST))
+                print(f"  {label} c={conns} round {r + 1} {system}: {runs[system][-1]['rps']:.0f} req/s", file=sys.stderr)
+        results[(label, conns)] = runs
+    return results
+
+
+def report(results, idle_rss, held_rss):
+    print(f"# bench-proxy: {ROUNDS} rounds of {SECONDS} s per system and case, medians; one worker each\n")
+    raw = {}
+    for (label, conns), runs in results.items():
+        base = {k: median_of(runs["nginx"], k) for k in ("rps", "p50", "p99")}
+        rows = []
+        for system, rs in runs.items():
+            rps, p50, p99 = (median_of(rs, k) for k in ("rps", "p50", "p99"))
+            errors = sum(r["socket_errors"] + r["non2xx"] for r in rs)
+            rows.append([system, f"{rps:,.0f}", f"{rps / base['rps']:.2f}", f"{p50:.3f}", f"{p50 / base['p50']:.2f}",
+                         f"{p99:.3f}", f"{p99 / base['p99']:.2f}", errors])
+            raw[f"{label} c={conns} {system}"] = [{k: v for k, v in r.items() if k != "raw"} for r in rs]
+        print(f"## {label} response, {conns} connection{'s' if conns > 1 else ''}\n")
+        print(table(["system", "req/s", "x nginx", "p50 ms", "x nginx", "p99 ms", "x nginx", "errors"], rows))
+        print()
+    print(f"versiongate RSS: {idle_rss / 1024:.1f} MiB idle, {held_rss / 1024:.1f} MiB with 10,000 open keep-alive connections")
+    out = os.environ.get("BENCH_JSON")
+    if out:
+        with open(out, "w") as f:
+            json.dump({"runs": raw, "rss_idle_kib": idle_rss, "rss_10k_kib": held_rss}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
