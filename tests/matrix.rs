@@ -246,8 +246,9 @@ async fn racing_webhooks() -> Row {
     let newest_sha = newest["commit"].as_str().unwrap_or_default();
     let want = shas.iter().position(|s| s == newest_sha).map(|i| format!("v{}", i + 1)).unwrap_or_default();
     let pass = active.len() == 1 && newest["status"] == "ACTIVE" && live == want && count("FAILED") == 0;
+    let failure = ends.iter().find(|d| d["status"] == "FAILED").map(|d| d["error"].to_string()).unwrap_or_default();
     let figures = format!(
-        "8 concurrent pushes: {} ACTIVE, {} SUPERSEDED, {} CANCELLED (coalesced), {} FAILED; live {live}, last delivered {want}",
+        "{failure}8 concurrent pushes: {} ACTIVE, {} SUPERSEDED, {} CANCELLED (coalesced), {} FAILED; live {live}, last delivered {want}",
         active.len(),
         count("SUPERSEDED"),
         count("CANCELLED"),

@@ -52,6 +52,7 @@ on_both_databases!(
     logs_page_in_order,
     one_lease_holder_at_a_time,
     deleting_a_project_removes_its_history,
+    concurrent_writers_wait_their_turn,
 );
 
 fn spec(name: &str, domains: &[&str]) -> ProjectSpec {
@@ -159,6 +160,21 @@ async fn queued_pushes_coalesce_into_the_newest(store: &Store) {
     assert_eq!(store.take_newest_queued("a", 12).await.unwrap().unwrap().id, ids[2], "taking does not start it");
     let listed: Vec<i64> = store.deployments("a", 2).await.unwrap().iter().map(|d| d.id).collect();
     assert_eq!(listed, [ids[2], ids[1]], "newest first, limited");
+}
+
+/// Racing webhooks: many pushes queued and taken at once. None may fail with "database is locked".
+async fn concurrent_writers_wait_their_turn(store: &Store) {
+    store.create_project(spec("a", &[]), 1, &|_| true).await.unwrap();
+    let writers = (0..16).map(|i| async move {
+        let d = store.create_deployment(new_deployment("a", &format!("127.0.0.1:{}", 4000 + i)), 10 + i).await?;
+        store.take_newest_queued("a", 20 + i).await?;
+        store.append_log(d.id, "queued", 30 + i).await
+    });
+    for result in futures_util::future::join_all(writers).await {
+        result.expect("a concurrent write failed");
+    }
+    let queued = store.deployments_with_status(&[Status::Queued]).await.unwrap();
+    assert_eq!(queued.len(), 1, "all but the newest were coalesced: {queued:?}");
 }
 
 async fn logs_page_in_order(store: &Store) {

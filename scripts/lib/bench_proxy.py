@@ -138,7 +138,8 @@ def rss_under_connections(port, pid, count):
 
 
 def main():
-    resource.setrlimit(resource.RLIMIT_NOFILE, (65536, 65536))
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     procs = Processes()
     d = tempfile.mkdtemp(prefix="vg-bench-")
     try:

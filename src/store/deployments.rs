@@ -67,7 +67,7 @@ impl NewDeployment {
 impl Store {
     /// Adds a QUEUED deployment and its first event.
     pub async fn create_deployment(&self, new: NewDeployment, now: i64) -> Result<Deployment> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let d = insert_in(&mut tx, new, now).await?;
         tx.commit().await?;
         Ok(d)
@@ -178,7 +178,11 @@ impl Store {
         if let Some(newest) = &newest {
             for old in queued {
                 let why = format!("superseded by a newer push (deployment {})", newest.id);
-                self.apply(old.id, Event::Cancel, None, Some(&why), now).await?;
+                match self.apply(old.id, Event::Cancel, None, Some(&why), now).await {
+                    // Someone else ended it meanwhile (an operator's cancel): nothing left to coalesce.
+                    Ok(_) | Err(super::StoreError::Transition(_)) => {}
+                    Err(e) => return Err(e),
+                }
             }
         }
         Ok(newest)

@@ -56,6 +56,8 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
+    /// SQLite needs `BEGIN IMMEDIATE` for transactions that write (see [`Store::write_tx`]).
+    sqlite: bool,
     /// Seals write-only project values before they reach the database.
     secrets: Option<std::sync::Arc<crate::secrets::SecretBox>>,
 }
@@ -83,13 +85,21 @@ impl Store {
         } else {
             POSTGRES_MIGRATIONS.run(&pool).await?;
         }
-        Ok(Store { pool, secrets: None })
+        Ok(Store { pool, sqlite, secrets: None })
     }
 
     /// Encrypts env values, webhook secrets and git tokens at rest from now on.
     pub fn with_secrets(mut self, secrets: std::sync::Arc<crate::secrets::SecretBox>) -> Store {
         self.secrets = Some(secrets);
         self
+    }
+
+    /// A transaction that will write. On SQLite it takes the write lock up front: a deferred one that
+    /// reads first fails with "database is locked" when another writer commits in between, instead
+    /// of waiting its turn (found by racing webhooks in the zero-downtime matrix).
+    async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        let begin = if self.sqlite { "BEGIN IMMEDIATE" } else { "BEGIN" };
+        Ok(self.pool.begin_with(begin).await?)
     }
 
     /// True when the database answers a trivial query.

@@ -24,7 +24,7 @@ impl Store {
         now: i64,
         is_free: &(dyn Fn(u16) -> bool + Sync),
     ) -> Result<ProjectRecord> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         if self.project_in(&mut tx, &spec.name).await?.is_some() {
             return Err(StoreError::Conflict(format!(
                 "a project named `{}` already exists; pick another name or PATCH it",
@@ -38,7 +38,7 @@ impl Store {
 
     /// Replaces a project's spec; the name cannot change. Keeps its base port unless a new one is given.
     pub async fn update_project(&self, mut spec: ProjectSpec, now: i64) -> Result<ProjectRecord> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let old = self
             .project_in(&mut tx, &spec.name)
             .await?
@@ -171,7 +171,7 @@ impl Store {
 
     /// Removes the project with its domains, deployments, logs and lease. False if unknown.
     pub async fn delete_project(&self, name: &str) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let child_tables = [
             "DELETE FROM deployment_logs WHERE deployment_id IN (SELECT id FROM deployments WHERE project = $1)",
             "DELETE FROM deployment_events WHERE deployment_id IN (SELECT id FROM deployments WHERE project = $1)",

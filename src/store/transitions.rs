@@ -19,7 +19,7 @@ impl Store {
         reason: &str,
         now: i64,
     ) -> Result<(Deployment, Deployment)> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let rolled_back = apply_in(&mut tx, bad, Event::RollBack, None, Some(reason), now).await?;
         let d = super::deployments::insert_in(&mut tx, new, now).await?;
         apply_in(&mut tx, d.id, Event::Start, Some(Phase::Switching), None, now).await?;
@@ -44,7 +44,7 @@ impl Store {
         error: Option<&str>,
         now: i64,
     ) -> Result<Deployment> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let d = apply_in(&mut tx, id, event, phase, error, now).await?;
         tx.commit().await?;
         Ok(d)
@@ -72,7 +72,7 @@ impl Store {
         phase: Phase,
         now: i64,
     ) -> Result<Deployment> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let mut d = apply_in(&mut tx, id, Event::Start, Some(phase), None, now).await?;
         sqlx::query("UPDATE deployments SET slot = $2, port = $3, target = $4 WHERE id = $1")
             .bind(id)
@@ -88,7 +88,7 @@ impl Store {
 
     /// Moves a DEPLOYING or ACTIVE deployment forward to `phase`.
     pub async fn set_phase(&self, id: i64, phase: Phase, now: i64) -> Result<Deployment> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let mut d = load_in(&mut tx, id).await?;
         // Entering the phase it is already in changes nothing: a step may begin where an earlier one left it.
         if d.phase == phase {
@@ -114,7 +114,7 @@ impl Store {
         phase: Phase,
         now: i64,
     ) -> Result<(Deployment, Option<Deployment>)> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let project: String = get(
             &sqlx::query("SELECT project FROM deployments WHERE id = $1").bind(id).fetch_one(&mut *tx).await?,
             "project",
