@@ -23,6 +23,9 @@ HOST = "bench.test"
 def backend_conf(d, port):
     with open(os.path.join(d, "4k"), "wb") as f:
         f.write(b"x" * 4096)
+    # nginx's workers run as an unprivileged user: they must be able to read the file.
+    os.chmod(d, 0o755)
+    os.chmod(os.path.join(d, "4k"), 0o644)
     return f"""worker_processes 1; daemon off; pid {d}/backend.pid; error_log {d}/backend-error.log;
 worker_rlimit_nofile 65536;
 events {{ worker_connections 30000; }}
@@ -49,7 +52,7 @@ http {{ access_log off; keepalive_requests 10000000;
 def haproxy_conf(port, backend):
     return f"""global
   nbthread 1
-  maxconn 30000
+  maxconn 9000
 defaults
   mode http
   timeout connect 5s
@@ -68,7 +71,6 @@ def caddy_conf(port, backend):
     return f"""{{
   admin off
   auto_https off
-  persist_config off
 }}
 http://:{port} {{
   bind 127.0.0.1
@@ -138,7 +140,7 @@ def rss_under_connections(port, pid, count):
 
 
 def main():
-        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     procs = Processes()
     d = tempfile.mkdtemp(prefix="vg-bench-")
