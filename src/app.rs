@@ -93,7 +93,7 @@ fn server_conf(config: &Config) -> ServerConf {
         threads: config.proxy_threads(),
         // Pingora sleeps the whole grace period on SIGTERM; keep it well under systemd's stop timeout.
         grace_period_seconds: Some(1),
-                graceful_shutdown_timeout_seconds: Some(5),
+        graceful_shutdown_timeout_seconds: Some(5),
         // One single-threaded runtime per proxy thread, as nginx runs one event loop per worker: no
         // cross-thread wake-ups on the request path (measured in docs/BENCHMARKS.md).
         work_stealing: false,

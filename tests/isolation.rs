@@ -103,15 +103,9 @@ impl Relay {
 
 /// A fresh PostgreSQL database reached through a relay; returns the relay and the gateway's store URL.
 async fn postgres_behind_relay() -> (Relay, String) {
-    let admin = std::env::var("VERSIONGATE_TEST_PG_URL")
-        .expect("VERSIONGATE_TEST_PG_URL is not set: run scripts/test, which starts PostgreSQL and sets it");
-    sqlx::any::install_default_drivers();
-    let name = format!("vg_iso_{}", uuid::Uuid::new_v4().simple());
-    let pool = sqlx::AnyPool::connect(&admin).await.expect("cannot reach the test PostgreSQL");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&pool).await.unwrap();
-    pool.close().await;
-    let (scheme_user, host_db) = admin.split_once('@').unwrap();
-    let (host, _) = host_db.split_once('/').unwrap();
+    let direct = harness::pg::fresh_database("vg_iso").await;
+    let (scheme_user, host_db) = direct.split_once('@').unwrap();
+    let (host, name) = host_db.split_once('/').unwrap();
     let relay = Relay::start(host.to_owned()).await;
     let url = format!("{scheme_user}@{}/{name}", relay.addr);
     (relay, url)

@@ -1,5 +1,7 @@
 //! Store behaviour, each case run on SQLite and on PostgreSQL (`VERSIONGATE_TEST_PG_URL`, set by scripts/test).
 
+mod harness;
+
 use versiongate::deployment::{Event, Phase, Status, Trigger};
 use versiongate::project::{ProjectSpec, RuntimeKind, Slot};
 use versiongate::store::{NewDeployment, Store, StoreError};
@@ -17,15 +19,7 @@ async fn sqlite() -> Db {
 }
 
 async fn postgres() -> Db {
-    let admin = std::env::var("VERSIONGATE_TEST_PG_URL")
-        .expect("VERSIONGATE_TEST_PG_URL is not set: run scripts/test, which starts PostgreSQL and sets it");
-    sqlx::any::install_default_drivers();
-    let name = format!("vg_test_{}", uuid::Uuid::new_v4().simple());
-    let pool = sqlx::AnyPool::connect(&admin).await.expect("cannot reach the test PostgreSQL");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&pool).await.unwrap();
-    pool.close().await;
-    let (base, _) = admin.rsplit_once('/').unwrap();
-    Db { store: Store::open(&format!("{base}/{name}")).await.unwrap(), _dir: None }
+    Db { store: Store::open(&harness::pg::fresh_database("vg_test").await).await.unwrap(), _dir: None }
 }
 
 macro_rules! on_both_databases {

@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 
-from benchlib import (Processes, api, free_port, median_of, rss_kib, table, wait_port, wait_settled, wrk, ROOT)
+from benchlib import (Processes, api, free_port, median_of, rss_kib, save_json, table, wait_port, wait_settled, wrk, ROOT)
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
@@ -199,10 +199,7 @@ def report(results, idle_rss, held_rss):
         print(table(["system", "req/s", "x nginx", "p50 ms", "x nginx", "p99 ms", "x nginx", "errors"], rows))
         print()
     print(f"versiongate RSS: {idle_rss / 1024:.1f} MiB idle, {held_rss / 1024:.1f} MiB with 10,000 open keep-alive connections")
-    out = os.environ.get("BENCH_JSON")
-    if out:
-        with open(out, "w") as f:
-            json.dump({"runs": raw, "rss_idle_kib": idle_rss, "rss_10k_kib": held_rss}, f, indent=1)
+    save_json({"runs": raw, "rss_idle_kib": idle_rss, "rss_10k_kib": held_rss})
 
 
 if __name__ == "__main__":

@@ -121,3 +121,11 @@ def table(headers, rows):
     widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
     line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths))
     return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def save_json(data):
+    """Writes the raw figures to $BENCH_JSON, when it is set, for docs/BENCHMARKS.md."""
+    out = os.environ.get("BENCH_JSON")
+    if out:
+        with open(out, "w") as f:
+            json.dump(data, f, indent=1)

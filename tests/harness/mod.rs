@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 pub mod load;
+pub mod pg;
+
 pub mod raw;
 pub mod repo;
 pub mod standin;
