@@ -21,7 +21,7 @@ import urllib.request
 
 import re
 
-from benchlib import Processes, api, free_port, save_json, table, to_ms, wait_port, wait_settled, ROOT
+from benchlib import Processes, api, free_port, save_json, start_gateway, table, to_ms, wait_port, wait_settled, ROOT
 
 DEPLOYS = int(os.environ.get("BENCH_DEPLOYS", "10"))
 STEADY = int(os.environ.get("BENCH_STEADY_SECONDS", "10"))
@@ -188,18 +188,7 @@ def bench_versiongate(d, procs, testapp):
     os.makedirs(repo)
     shutil.copy(testapp, os.path.join(repo, "testapp"))
     git(repo, "init", "-q", "-b", "main")
-    port, admin, token = free_port(), free_port(), "bench-token"
-    config = os.path.join(d, "versiongate.toml")
-    with open(config, "w") as f:
-        f.write(f"""data_dir = "{d}/vg-data"
-[proxy]
-http_listen = "127.0.0.1:{port}"
-threads = 1
-[admin]
-listen = "127.0.0.1:{admin}"
-token = "{token}"
-[[projects]]
-name = "benchapp"
+    project = f"""name = "benchapp"
 domains = ["app.test"]
 repo_url = "file://{repo}"
 webhook_secret = "{SECRET}"
@@ -208,11 +197,8 @@ healthy_threshold = 2
 drain_timeout_s = 5
 stop_timeout_s = 2
 observe_s = 0
-""")
-    procs.start("versiongate-deploy", [os.path.join(ROOT, "target", "release", "versiongate"), "serve", "--config", config],
-                d, {"RUST_LOG": "warn"})
-    wait_port(port)
-    wait_port(admin)
+"""
+    port, admin, token, _ = start_gateway(procs, d, project)
     url = f"file://{repo}"
     first = wait_settled(admin, token, signed_push(admin, url, commit_version(repo, "v0")))
     if first["status"] != "ACTIVE":

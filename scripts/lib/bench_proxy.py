@@ -12,7 +12,8 @@ import sys
 import tempfile
 import time
 
-from benchlib import (Processes, api, free_port, median_of, rss_kib, save_json, table, wait_port, wait_settled, wrk, ROOT)
+from benchlib import (Processes, api, free_port, median_of, rss_kib, save_json, start_gateway, table, wait_port,
+                      wait_settled, wrk)
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
@@ -87,25 +88,13 @@ def write(d, name, text):
 
 
 def start_versiongate(procs, d, backend):
-    port, admin, token = free_port(), free_port(), "bench-token"
-    config = write(d, "versiongate.toml", f"""data_dir = "{d}/vg-data"
-[proxy]
-http_listen = "127.0.0.1:{port}"
-threads = 1
-[admin]
-listen = "127.0.0.1:{admin}"
-token = "{token}"
-[[projects]]
-name = "bench"
+    project = f"""name = "bench"
 runtime = "external"
 domains = ["{HOST}"]
 health_interval_ms = 100
 healthy_threshold = 1
-""")
-    binary = os.path.join(ROOT, "target", "release", "versiongate")
-    proc = procs.start("versiongate", [binary, "serve", "--config", config], d, {"RUST_LOG": "warn"})
-    wait_port(port)
-    wait_port(admin)
+"""
+    port, admin, token, proc = start_gateway(procs, d, project)
     code, dep = api(admin, token, "POST", "/api/v1/projects/bench/deployments", {"target": f"127.0.0.1:{backend}"})
     if code >= 300 or wait_settled(admin, token, dep["id"])["status"] != "ACTIVE":
         raise SystemExit(f"cannot deploy the backend on versiongate: {code} {dep}")

@@ -129,3 +129,26 @@ def save_json(data):
     if out:
         with open(out, "w") as f:
             json.dump(data, f, indent=1)
+
+
+def start_gateway(procs, d, project_toml, name="versiongate"):
+    """The release binary on free loopback ports, one proxy thread, with one `[[projects]]` section.
+
+    Returns the proxy port, the admin port, the admin token and the process."""
+    port, admin, token = free_port(), free_port(), "bench-token"
+    config = os.path.join(d, f"{name}.toml")
+    with open(config, "w") as f:
+        f.write(f"""data_dir = "{d}/{name}-data"
+[proxy]
+http_listen = "127.0.0.1:{port}"
+threads = 1
+[admin]
+listen = "127.0.0.1:{admin}"
+token = "{token}"
+[[projects]]
+{project_toml}""")
+    binary = os.path.join(ROOT, "target", "release", "versiongate")
+    proc = procs.start(name, [binary, "serve", "--config", config], d, {"RUST_LOG": "warn"})
+    wait_port(port)
+    wait_port(admin)
+    return port, admin, token, proc

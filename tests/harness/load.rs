@@ -83,7 +83,12 @@ impl Tally {
 pub struct Background {
     stop: Arc<AtomicBool>,
     workers: Vec<tokio::task::JoinHandle<Tally>>,
+    started: Instant,
 }
+
+/// The shortest a background load runs, so that a fast scenario on a busy machine still sends enough
+/// requests to prove anything.
+const MIN_BACKGROUND: Duration = Duration::from_millis(1500);
 
 impl Background {
     /// Four workers, two of them on fresh connections.
@@ -91,11 +96,12 @@ impl Background {
         let stop = Arc::new(AtomicBool::new(false));
         let spec = LoadSpec { host, posts: false, accept };
         let workers = (0..4).map(|i| tokio::spawn(load(proxy, spec.clone(), i >= 2, stop.clone()))).collect();
-        Background { stop, workers }
+        Background { stop, workers, started: Instant::now() }
     }
 
     /// Stops the load and adds up what it saw.
     pub async fn finish(self) -> Tally {
+        tokio::time::sleep(MIN_BACKGROUND.saturating_sub(self.started.elapsed())).await;
         self.stop.store(true, Ordering::SeqCst);
         let mut total = Tally::default();
         for w in self.workers {
