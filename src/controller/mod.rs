@@ -11,6 +11,7 @@ mod observe;
 mod pipeline;
 mod reaper;
 mod recovery;
+mod request;
 mod retention;
 mod rollback;
 mod worker;
@@ -18,9 +19,12 @@ mod worker;
 pub use hook::TestHook;
 pub use observe::ObserveFigures;
 pub use recovery::RestoreReport;
+pub use request::DeployRequest;
+
+use request::{docker_request, external_request};
 
 use crate::build::plan::BaseImages;
-use crate::deployment::{Event, Status, Trigger};
+use crate::deployment::{Event, Status};
 use crate::metrics::Metrics;
 use crate::nginx::NginxOutput;
 use crate::project::Slot;
@@ -29,7 +33,6 @@ use crate::routes::{ProjectRoute, Routes};
 use crate::runtime::{container_name, ContainerRuntime};
 use crate::store::{now_ms, Deployment, NewDeployment, ProjectRecord, Store, StoreError};
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -52,16 +55,6 @@ pub enum ControllerError {
     NotCancellable { id: i64, status: Status },
     #[error("project `{0}` has a deployment in progress; cancel it or wait for it to end first")]
     Busy(String),
-}
-
-/// What a deploy request asks for: a git ref (docker projects) or an address (external projects).
-#[derive(Debug, Clone, Default)]
-pub struct DeployRequest {
-    pub git_ref: Option<String>,
-    /// The exact commit a webhook push names; built as is, never re-resolved.
-    pub commit: Option<String>,
-    pub target: Option<String>,
-    pub trigger: Option<Trigger>,
 }
 
 /// Where the controller keeps its files, and what else it writes on a switch.
@@ -256,55 +249,6 @@ impl Inner {
     }
 }
 
-async fn external_request(project: &str, request: &DeployRequest) -> Result<NewDeployment, ControllerError> {
-    let Some(target) = request.target.as_deref().filter(|_| request.git_ref.is_none() && request.commit.is_none())
-    else {
-        return Err(ControllerError::WrongRequest(format!(
-            "project `{project}` runs an external process: deploy it with {{\"target\": \"127.0.0.1:PORT\"}}, not a git ref"
-        )));
-    };
-    let addr = resolve_target(target).await?;
-    Ok(NewDeployment { port: Some(addr.port()), target: Some(addr.to_string()), ..NewDeployment::default() })
-}
-
-fn docker_request(record: &ProjectRecord, request: &DeployRequest) -> Result<NewDeployment, ControllerError> {
-    let name = &record.spec.name;
-    if request.target.is_some() {
-        return Err(ControllerError::WrongRequest(format!(
-            "project `{name}` has runtime \"docker\": a target address is only for runtime \"external\"; deploy a git ref"
-        )));
-    }
-    if record.spec.repo_url.is_empty() {
-        return Err(ControllerError::WrongRequest(format!(
-            "project `{name}` has no repo_url; set it to the git repository to build"
-        )));
-    }
-    let git_ref = request.git_ref.clone().unwrap_or_else(|| record.spec.branch.clone());
-    if git_ref.trim().is_empty() || git_ref.starts_with('-') {
-        return Err(ControllerError::WrongRequest(format!(
-            "`{git_ref}` is not a git ref; give a branch, tag or commit SHA"
-        )));
-    }
-    Ok(NewDeployment { git_ref: Some(git_ref), commit: request.commit.clone(), ..NewDeployment::default() })
-}
-
 fn port_is_free(port: u16) -> bool {
     std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
-}
-
-/// `HOST:PORT` to one address, resolved here so the proxy never resolves names.
-async fn resolve_target(target: &str) -> Result<SocketAddr, ControllerError> {
-    let bad = |message: &str| ControllerError::BadTarget { target: target.to_owned(), message: message.to_owned() };
-    if let Ok(addr) = target.parse::<SocketAddr>() {
-        return if addr.port() == 0 { Err(bad("has port 0: give the port the process listens on")) } else { Ok(addr) };
-    }
-    if !target.contains(':') {
-        return Err(bad("is not an address: use HOST:PORT, such as 127.0.0.1:4001"));
-    }
-    let lookup = tokio::time::timeout(Duration::from_secs(3), tokio::net::lookup_host(target.to_owned())).await;
-    match lookup {
-        Ok(Ok(mut addrs)) => addrs.next().ok_or_else(|| bad("resolves to no address")),
-        Ok(Err(e)) => Err(bad(&format!("cannot be resolved ({e}): use HOST:PORT, such as 127.0.0.1:4001"))),
-        Err(_) => Err(bad("took over 3 s to resolve: use an IP address")),
-    }
 }

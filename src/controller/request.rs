@@ -1,0 +1,69 @@
+//! What a deploy request asks for, checked against the project's runtime (a git ref or an address).
+
+use super::ControllerError;
+use crate::deployment::Trigger;
+use crate::store::{NewDeployment, ProjectRecord};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// What a deploy request asks for: a git ref (docker projects) or an address (external projects).
+#[derive(Debug, Clone, Default)]
+pub struct DeployRequest {
+    pub git_ref: Option<String>,
+    /// The exact commit a webhook push names; built as is, never re-resolved.
+    pub commit: Option<String>,
+    pub target: Option<String>,
+    pub trigger: Option<Trigger>,
+}
+
+pub(super) async fn external_request(project: &str, request: &DeployRequest) -> Result<NewDeployment, ControllerError> {
+    let Some(target) = request.target.as_deref().filter(|_| request.git_ref.is_none() && request.commit.is_none())
+    else {
+        return Err(ControllerError::WrongRequest(format!(
+            "project `{project}` runs an external process: deploy it with {{\"target\": \"127.0.0.1:PORT\"}}, not a git ref"
+        )));
+    };
+    let addr = resolve_target(target).await?;
+    Ok(NewDeployment { port: Some(addr.port()), target: Some(addr.to_string()), ..NewDeployment::default() })
+}
+
+pub(super) fn docker_request(
+    record: &ProjectRecord,
+    request: &DeployRequest,
+) -> Result<NewDeployment, ControllerError> {
+    let name = &record.spec.name;
+    if request.target.is_some() {
+        return Err(ControllerError::WrongRequest(format!(
+            "project `{name}` has runtime \"docker\": a target address is only for runtime \"external\"; deploy a git ref"
+        )));
+    }
+    if record.spec.repo_url.is_empty() {
+        return Err(ControllerError::WrongRequest(format!(
+            "project `{name}` has no repo_url; set it to the git repository to build"
+        )));
+    }
+    let git_ref = request.git_ref.clone().unwrap_or_else(|| record.spec.branch.clone());
+    if git_ref.trim().is_empty() || git_ref.starts_with('-') {
+        return Err(ControllerError::WrongRequest(format!(
+            "`{git_ref}` is not a git ref; give a branch, tag or commit SHA"
+        )));
+    }
+    Ok(NewDeployment { git_ref: Some(git_ref), commit: request.commit.clone(), ..NewDeployment::default() })
+}
+
+/// `HOST:PORT` to one address, resolved here so the proxy never resolves names.
+async fn resolve_target(target: &str) -> Result<SocketAddr, ControllerError> {
+    let bad = |message: &str| ControllerError::BadTarget { target: target.to_owned(), message: message.to_owned() };
+    if let Ok(addr) = target.parse::<SocketAddr>() {
+        return if addr.port() == 0 { Err(bad("has port 0: give the port the process listens on")) } else { Ok(addr) };
+    }
+    if !target.contains(':') {
+        return Err(bad("is not an address: use HOST:PORT, such as 127.0.0.1:4001"));
+    }
+    let lookup = tokio::time::timeout(Duration::from_secs(3), tokio::net::lookup_host(target.to_owned())).await;
+    match lookup {
+        Ok(Ok(mut addrs)) => addrs.next().ok_or_else(|| bad("resolves to no address")),
+        Ok(Err(e)) => Err(bad(&format!("cannot be resolved ({e}): use HOST:PORT, such as 127.0.0.1:4001"))),
+        Err(_) => Err(bad("took over 3 s to resolve: use an IP address")),
+    }
+}
