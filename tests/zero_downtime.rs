@@ -125,3 +125,10 @@ async fn websocket_and_sse_pass_through_and_hold_the_old_slot_until_drained() {
     let log = gw.logs(&json!(id)).await;
     assert!(log.contains("drained the blue slot"), "{log}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn streams_on_the_old_slot_end_once_its_drain_is_over() {
+    let gw = Gateway::start().await;
+    let (pass, figures) = harness::streams::streams_across_a_flip(&gw).await;
+    assert!(pass, "{figures}");
+}

@@ -4,6 +4,7 @@
 //! early answer is written in `request_filter` so the client connection stays alive.
 
 mod limits;
+mod retire;
 mod retry;
 
 use crate::routes::{normalize_host, ProjectRoute, Routes, Upstream};
@@ -231,10 +232,31 @@ impl ProxyHttp for Gateway {
         e
     }
 
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        _body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        retire::check(&self.routes, ctx)
+    }
+
+    fn upstream_response_body_filter(
+        &self,
+        _session: &mut Session,
+        _body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<Option<Duration>> {
+        retire::check(&self.routes, ctx).map(|()| None)
+    }
+
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut RequestCtx) -> FailToProxy {
         let code = match e.etype() {
             ErrorType::HTTPStatus(code) => *code,
-            _ if e.esource() == &ErrorSource::Downstream => 0,
+            // Once an answer has begun, an error can only end the connection, never add a page.
+            _ if e.esource() == &ErrorSource::Downstream || session.response_written().is_some() => 0,
             _ => 502,
         };
         if code > 0 {

@@ -8,6 +8,8 @@ pub mod pg;
 pub mod raw;
 pub mod repo;
 pub mod standin;
+pub mod streams;
+
 pub mod upstream;
 
 #[allow(unused_imports)]

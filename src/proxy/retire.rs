@@ -1,0 +1,26 @@
+//! Ending streams on a slot whose drain is over, so long-lived clients (SSE, WebSocket, long downloads)
+//! reconnect and land on the live slot instead of holding the old one forever.
+
+use super::RequestCtx;
+use crate::routes::Routes;
+use pingora::prelude::*;
+
+/// True when the request's upstream is neither the live nor the warm slot of its project any more.
+fn retired(routes: &Routes, ctx: &RequestCtx) -> bool {
+    let (Some(route), Some(upstream)) = (&ctx.route, ctx.upstream) else { return false };
+    if ctx.admin.is_some() {
+        return false;
+    }
+    let table = routes.current();
+    let Some(now) = table.project(&route.name) else { return true };
+    ![now.live, now.warm].into_iter().flatten().any(|u| u.addr == upstream.addr)
+}
+
+/// Called for every chunk of a stream: an error ends the connection (checked at the next chunk, so an
+/// idle stream ends when it next says something).
+pub(super) fn check(routes: &Routes, ctx: &RequestCtx) -> Result<()> {
+    if retired(routes, ctx) {
+        return Error::e_explain(ErrorType::ConnectionClosed, "the slot of this stream was retired after its drain");
+    }
+    Ok(())
+}
