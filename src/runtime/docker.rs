@@ -68,11 +68,10 @@ fn is_status(e: &BollardError, codes: &[u16]) -> bool {
     matches!(e, BollardError::DockerResponseServerError { status_code, .. } if codes.contains(status_code))
 }
 
-#[async_trait]
-impl ContainerRuntime for DockerRuntime {
-    async fn build(
+impl DockerRuntime {
+    async fn build_once(
         &self,
-        req: BuildRequest,
+        req: &BuildRequest,
         log: &(dyn Fn(String) + Send + Sync),
         cancel: &CancellationToken,
     ) -> Result<(), RuntimeError> {
@@ -84,7 +83,7 @@ impl ContainerRuntime for DockerRuntime {
             .forcerm(true)
             .labels(&req.labels)
             .build();
-        let mut stream = docker.build_image(options, None, Some(bollard::body_full(req.context.into())));
+        let mut stream = docker.build_image(options, None, Some(bollard::body_full(req.context.clone().into())));
         let consume = async {
             while let Some(item) = stream.next().await {
                 let info = item.map_err(|e| RuntimeError::Build(e.to_string()))?;
@@ -103,6 +102,31 @@ impl ContainerRuntime for DockerRuntime {
         tokio::select! {
             result = tokio::time::timeout(req.timeout, consume) => result.map_err(|_| RuntimeError::BuildTimeout(req.timeout.as_secs()))?,
             _ = cancel.cancelled() => Err(RuntimeError::Cancelled),
+        }
+    }
+}
+
+/// Engine errors that mean a cached layer disappeared mid-build, not that the Dockerfile is wrong.
+fn cache_vanished(message: &str) -> bool {
+    message.contains("failed to get digest") || message.contains("No such image")
+}
+
+#[async_trait]
+impl ContainerRuntime for DockerRuntime {
+    async fn build(
+        &self,
+        req: BuildRequest,
+        log: &(dyn Fn(String) + Send + Sync),
+        cancel: &CancellationToken,
+    ) -> Result<(), RuntimeError> {
+        match self.build_once(&req, log, cancel).await {
+            // A parallel image removal can delete a cache layer this build was about to use; a second
+            // try sees the cache as it is now.
+            Err(RuntimeError::Build(message)) if cache_vanished(&message) => {
+                log(format!("the engine's build cache changed during the build ({message}); building again"));
+                self.build_once(&req, log, cancel).await
+            }
+            other => other,
         }
     }
 
