@@ -4,14 +4,18 @@
 //! early answer is written in `request_filter` so the client connection stays alive.
 
 mod limits;
+mod page;
+mod request;
 mod retire;
 mod retry;
+
+use page::{escape, write_page};
+use request::{public_admin_path, request_host};
 
 use crate::routes::{normalize_host, ProjectRoute, Routes, Upstream};
 use async_trait::async_trait;
 use bytes::Bytes;
-use http::header;
-use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::http::RequestHeader;
 use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use prometheus::IntGauge;
@@ -77,39 +81,6 @@ impl Gateway {
         }
         self
     }
-}
-
-/// The host the client asked for: the URI authority (HTTP/2) first, then the Host header.
-fn request_host(req: &RequestHeader) -> Option<String> {
-    let raw = match req.uri.authority() {
-        Some(authority) => authority.as_str(),
-        None => req.headers.get(header::HOST)?.to_str().ok()?,
-    };
-    normalize_host(raw).map(|h| h.into_owned())
-}
-
-/// What the admin server shows the outside world through `public_host`: webhooks, the API (token-protected)
-/// and the dashboard; never `/metrics` or `/healthz`.
-fn public_admin_path(path: &str) -> bool {
-    !matches!(path.trim_end_matches('/'), "/metrics" | "/healthz") && !path.starts_with("/metrics/")
-}
-
-async fn write_page(session: &mut Session, status: u16, title: &str, detail: &str) -> Result<()> {
-    let body = Bytes::from(format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{status} {title}</title></head>\
-         <body style=\"font-family:sans-serif;max-width:40em;margin:4em auto\"><h1>{status} {title}</h1><p>{detail}</p>\
-         <hr><small>versiongate</small></body></html>\n"
-    ));
-    let mut resp = ResponseHeader::build(status, Some(4))?;
-    resp.insert_header(header::CONTENT_TYPE, "text/html; charset=utf-8")?;
-    resp.insert_header(header::CONTENT_LENGTH, body.len().to_string())?;
-    resp.insert_header(header::CACHE_CONTROL, "no-store")?;
-    session.write_response_header(Box::new(resp), false).await?;
-    session.write_response_body(Some(body), true).await
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 #[async_trait]
@@ -278,44 +249,5 @@ impl ProxyHttp for Gateway {
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
         let elapsed = ctx.started.map_or(Duration::ZERO, |s| s.elapsed());
         route.metrics.observe(upstream.slot, status, elapsed);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn req(uri: &str, host: Option<&str>) -> RequestHeader {
-        let mut r = RequestHeader::build("GET", b"/", None).unwrap();
-        r.set_uri(uri.parse().unwrap());
-        if let Some(h) = host {
-            r.insert_header("host", h).unwrap();
-        }
-        r
-    }
-
-    #[test]
-    fn host_comes_from_the_authority_then_the_header() {
-        assert_eq!(
-            request_host(&req("http://H2.Example.com:8443/x", Some("other.test"))).as_deref(),
-            Some("h2.example.com")
-        );
-        assert_eq!(request_host(&req("/x", Some("App.Test:8080"))).as_deref(), Some("app.test"));
-        assert_eq!(request_host(&req("/x", None)), None);
-    }
-
-    #[test]
-    fn the_public_host_hides_metrics_and_health() {
-        for open in ["/webhooks/github", "/api/v1/projects", "/", "/projects/app"] {
-            assert!(public_admin_path(open), "{open}");
-        }
-        for hidden in ["/metrics", "/metrics/", "/healthz", "/healthz/"] {
-            assert!(!public_admin_path(hidden), "{hidden}");
-        }
-    }
-
-    #[test]
-    fn error_pages_escape_what_the_client_sent() {
-        assert_eq!(escape("<script>&\""), "&lt;script&gt;&amp;&quot;");
     }
 }
