@@ -174,7 +174,7 @@ pub(super) async fn remove_leftovers(inner: &Inner, d: &Deployment) {
     if matches!(d.phase, Phase::Fetching | Phase::Building) {
         // A clone cut off mid-write may hold lock files that would fail the next fetch.
         let clone = inner.data_dir.join("repos").join(&d.project);
-        if let Err(e) = std::fs::remove_dir_all(&clone) {
+        if let Err(e) = tokio::fs::remove_dir_all(&clone).await {
             if e.kind() != std::io::ErrorKind::NotFound {
                 tracing::warn!(
                     "cannot remove the checkout {} of interrupted deployment {}: {e}",
