@@ -252,10 +252,19 @@ impl Gateway {
     }
 
     /// Waits until deployment `id` is in `phase`.
+    /// Builds on a loaded two-core CI machine can take most of a minute, so the deadline is generous;
+    /// a deployment that ends without passing through `phase` fails at once with its state.
     pub async fn wait_phase(&self, id: i64, phase: &str) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.api("GET", &format!("/api/v1/deployments/{id}"), None).await.1["phase"] != phase {
-            assert!(Instant::now() < deadline, "deployment {id} never reached {phase}");
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let (_, d) = self.api("GET", &format!("/api/v1/deployments/{id}"), None).await;
+            if d["phase"] == phase {
+                return;
+            }
+            let ended = !matches!(d["status"].as_str(), Some("QUEUED" | "DEPLOYING" | "ACTIVE"));
+            let done = d["status"] == "ACTIVE" && d["phase"] == "done";
+            assert!(!ended && !done, "deployment {id} ended before it reached {phase}: {d}");
+            assert!(Instant::now() < deadline, "deployment {id} never reached {phase}: {d}");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
