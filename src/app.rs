@@ -15,6 +15,7 @@ use crate::runtime::DockerRuntime;
 use crate::secrets::SecretBox;
 use crate::store::Store;
 use async_trait::async_trait;
+use pingora::listeners::{L4BufferSettings, ListenerConfig};
 use pingora::server::configuration::ServerConf;
 use pingora::server::{Server, ShutdownWatch};
 use pingora::services::background::{background_service, BackgroundService};
@@ -69,7 +70,10 @@ pub fn run(config: Config) -> Result<(), AppError> {
         gateway = gateway.with_admin_host(&config.admin.public_host, admin);
     }
     let mut proxy = pingora::proxy::http_proxy_service_with_name(&server.configuration, gateway, "proxy");
-    proxy.add_tcp(&config.proxy.http_listen);
+    // Pingora's default 64 KiB read buffer per connection was most of the memory of an idle keep-alive
+    // connection; reads go straight into the session's own header buffer instead (docs/BENCHMARKS.md).
+    let listener = ListenerConfig::tcp(&config.proxy.http_listen).l4_buffer(L4BufferSettings::new(0, 1460));
+    proxy.add_listener(listener);
     proxy.threads = Some(config.proxy_threads());
     let proxy = server.add_service(proxy);
     proxy.add_dependency(&control);

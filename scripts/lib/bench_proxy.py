@@ -16,6 +16,10 @@ from benchlib import (Processes, api, free_port, median_of, rss_kib, save_json, 
                       wait_settled, wrk)
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
+# A tuning change is measured against the binary before it, in the same run: BENCH_BASELINE=path adds it as
+# the system "baseline"; BENCH_SYSTEMS=versiongate,baseline,nginx limits the run to those systems.
+BASELINE = os.environ.get("BENCH_BASELINE")
+ONLY = [s for s in os.environ.get("BENCH_SYSTEMS", "").split(",") if s]
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 CASES = [("tiny", "/tiny", 1), ("tiny", "/tiny", 64), ("4 KiB", "/4k", 1), ("4 KiB", "/4k", 64)]
 HOST = "bench.test"
@@ -87,17 +91,17 @@ def write(d, name, text):
     return path
 
 
-def start_versiongate(procs, d, backend):
+def start_versiongate(procs, d, backend, name="versiongate", binary=None):
     project = f"""name = "bench"
 runtime = "external"
 domains = ["{HOST}"]
 health_interval_ms = 100
 healthy_threshold = 1
 """
-    port, admin, token, proc = start_gateway(procs, d, project)
+    port, admin, token, proc = start_gateway(procs, d, project, name, binary)
     code, dep = api(admin, token, "POST", "/api/v1/projects/bench/deployments", {"target": f"127.0.0.1:{backend}"})
     if code >= 300 or wait_settled(admin, token, dep["id"])["status"] != "ACTIVE":
-        raise SystemExit(f"cannot deploy the backend on versiongate: {code} {dep}")
+        raise SystemExit(f"cannot deploy the backend on {name}: {code} {dep}")
     return port, proc
 
 
@@ -149,11 +153,15 @@ def main():
         procs.start("caddy", ["caddy", "run", "--adapter", "caddyfile", "--config",
                               write(d, "Caddyfile", caddy_conf(ports["caddy"], backend))], d,
                     {"GOMAXPROCS": "1", "XDG_DATA_HOME": d, "XDG_CONFIG_HOME": d, "HOME": d})
+        rss = {"versiongate": (vg_port, vg.pid, idle_rss)}
+        if BASELINE:
+            ports["baseline"], base = start_versiongate(procs, d, backend, "baseline", BASELINE)
+            rss["baseline"] = (ports["baseline"], base.pid, rss_kib(base.pid))
         for port in ports.values():
             wait_port(port)
-        results = run_cases(ports)
-        held_rss = rss_under_connections(vg_port, vg.pid, 10_000)
-        report(results, idle_rss, held_rss)
+        results = run_cases({s: p for s, p in ports.items() if not ONLY or s in ONLY or s == "nginx"})
+        held = {s: (idle, rss_under_connections(port, pid, 10_000)) for s, (port, pid, idle) in rss.items()}
+        report(results, held)
     finally:
         procs.stop_all()
 
@@ -172,7 +180,7 @@ def run_cases(ports):
     return results
 
 
-def report(results, idle_rss, held_rss):
+def report(results, rss):
     print(f"# bench-proxy: {ROUNDS} rounds of {SECONDS} s per system and case, medians; one worker each\n")
     raw = {}
     for (label, conns), runs in results.items():
@@ -187,8 +195,9 @@ def report(results, idle_rss, held_rss):
         print(f"## {label} response, {conns} connection{'s' if conns > 1 else ''}\n")
         print(table(["system", "req/s", "x nginx", "p50 ms", "x nginx", "p99 ms", "x nginx", "errors"], rows))
         print()
-    print(f"versiongate RSS: {idle_rss / 1024:.1f} MiB idle, {held_rss / 1024:.1f} MiB with 10,000 open keep-alive connections")
-    save_json({"runs": raw, "rss_idle_kib": idle_rss, "rss_10k_kib": held_rss})
+    for system, (idle, held) in rss.items():
+        print(f"{system} RSS: {idle / 1024:.1f} MiB idle, {held / 1024:.1f} MiB with 10,000 open keep-alive connections")
+    save_json({"runs": raw, "rss_kib": {s: {"idle": i, "10k": h} for s, (i, h) in rss.items()}})
 
 
 if __name__ == "__main__":

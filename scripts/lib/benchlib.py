@@ -131,7 +131,7 @@ def save_json(data):
             json.dump(data, f, indent=1)
 
 
-def start_gateway(procs, d, project_toml, name="versiongate"):
+def start_gateway(procs, d, project_toml, name="versiongate", binary=None):
     """The release binary on free loopback ports, one proxy thread, with one `[[projects]]` section.
 
     Returns the proxy port, the admin port, the admin token and the process."""
@@ -147,7 +147,7 @@ listen = "127.0.0.1:{admin}"
 token = "{token}"
 [[projects]]
 {project_toml}""")
-    binary = os.path.join(ROOT, "target", "release", "versiongate")
+    binary = binary or os.path.join(ROOT, "target", "release", "versiongate")
     proc = procs.start(name, [binary, "serve", "--config", config], d, {"RUST_LOG": "warn"})
     wait_port(port)
     wait_port(admin)
