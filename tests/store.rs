@@ -47,6 +47,7 @@ on_both_databases!(
     one_lease_holder_at_a_time,
     deleting_a_project_removes_its_history,
     concurrent_writers_wait_their_turn,
+    the_commit_and_its_subject_carry_over_to_a_redeploy,
 );
 
 fn spec(name: &str, domains: &[&str]) -> ProjectSpec {
@@ -157,6 +158,19 @@ async fn queued_pushes_coalesce_into_the_newest(store: &Store) {
 }
 
 /// Racing webhooks: many pushes queued and taken at once. None may fail with "database is locked".
+async fn the_commit_and_its_subject_carry_over_to_a_redeploy(store: &Store) {
+    store.create_project(spec("a", &[]), 1, &|_| true).await.unwrap();
+    let d = store.create_deployment(new_deployment("a", "127.0.0.1:4001"), 10).await.unwrap();
+    let sha = "9fceb02d0ae598e95dc970b74767f19372d61af8";
+    store.set_source(d.id, Some((sha, Some("Fix the login form"))), None).await.unwrap();
+    store.set_source(d.id, None, Some("versiongate/a:1")).await.unwrap();
+    let d = store.deployment(d.id).await.unwrap().unwrap();
+    assert_eq!((d.commit.as_deref(), d.message.as_deref()), (Some(sha), Some("Fix the login form")));
+    assert_eq!(d.image.as_deref(), Some("versiongate/a:1"), "a later image keeps the commit and its subject");
+    let again = store.create_deployment(NewDeployment::again_of(&d, Trigger::Rollback), 11).await.unwrap();
+    assert_eq!((again.commit, again.message), (d.commit, d.message));
+}
+
 async fn concurrent_writers_wait_their_turn(store: &Store) {
     store.create_project(spec("a", &[]), 1, &|_| true).await.unwrap();
     let writers = (0..16).map(|i| async move {

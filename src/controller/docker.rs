@@ -52,7 +52,7 @@ pub(super) async fn fetch(
     .map_err(|e| PipelineError::Internal(e.to_string()))?;
     watcher.abort();
     let (commit, subject) = result?;
-    inner.store.set_source(d.id, Some(&commit), None).await?;
+    inner.store.set_source(d.id, Some((&commit, subject.as_deref())), None).await?;
     inner.log(d.id, &format!("checked out {commit}: {}", subject.unwrap_or_default())).await;
     Ok((dir, commit))
 }

@@ -19,6 +19,8 @@ pub struct Deployment {
     /// The resolved address served by an external deployment.
     pub target: Option<String>,
     pub commit: Option<String>,
+    /// The subject line of `commit`.
+    pub message: Option<String>,
     #[serde(rename = "ref")]
     pub git_ref: Option<String>,
     pub image: Option<String>,
@@ -46,6 +48,7 @@ pub struct NewDeployment {
     pub target: Option<String>,
     pub git_ref: Option<String>,
     pub commit: Option<String>,
+    pub message: Option<String>,
     pub image: Option<String>,
     pub rollback_of: Option<i64>,
 }
@@ -58,6 +61,7 @@ impl NewDeployment {
             trigger: Some(trigger),
             image: from.image.clone(),
             commit: from.commit.clone(),
+            message: from.message.clone(),
             git_ref: from.git_ref.clone(),
             ..NewDeployment::default()
         }
@@ -104,14 +108,15 @@ pub(super) async fn insert_in(
 ) -> Result<Deployment> {
     {
         let trigger = new.trigger.unwrap_or(Trigger::Api);
-        let sql = concat!("INSERT INTO deployments (project, status, phase, slot, port, target, commit_sha, git_ref, image, trigger_kind, rollback_of, created_at) \
-             VALUES ($1, 'QUEUED', 'queued', $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING ", columns!(), "");
+        let sql = concat!("INSERT INTO deployments (project, status, phase, slot, port, target, commit_sha, message, git_ref, image, trigger_kind, rollback_of, created_at) \
+             VALUES ($1, 'QUEUED', 'queued', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING ", columns!(), "");
         let row = sqlx::query(sql)
             .bind(&new.project)
             .bind(new.slot.map(|s| s.as_str()))
             .bind(new.port.map(i64::from))
             .bind(new.target)
             .bind(new.commit)
+            .bind(new.message)
             .bind(new.git_ref)
             .bind(new.image)
             .bind(trigger.as_str())
@@ -201,6 +206,7 @@ pub(super) fn from_row(row: &AnyRow) -> Result<Deployment> {
         port: port.and_then(|p| u16::try_from(p).ok()),
         target: get(row, "target")?,
         commit: get(row, "commit_sha")?,
+        message: get(row, "message")?,
         git_ref: get(row, "git_ref")?,
         image: get(row, "image")?,
         trigger: parse_col(row, "trigger_kind")?,

@@ -50,13 +50,15 @@ impl Store {
         Ok(d)
     }
 
-    /// Records what a deployment resolved to: the commit it builds, and the image it built.
-    pub async fn set_source(&self, id: i64, commit: Option<&str>, image: Option<&str>) -> Result<()> {
-        sqlx::query(
-            "UPDATE deployments SET commit_sha = COALESCE($2, commit_sha), image = COALESCE($3, image) WHERE id = $1",
-        )
+    /// Records what a deployment resolved to: the commit it builds (and its subject line), and the image it built.
+    pub async fn set_source(&self, id: i64, commit: Option<(&str, Option<&str>)>, image: Option<&str>) -> Result<()> {
+        sqlx::query(concat!(
+            "UPDATE deployments SET commit_sha = COALESCE($2, commit_sha), message = COALESCE($3, message), ",
+            "image = COALESCE($4, image) WHERE id = $1"
+        ))
         .bind(id)
-        .bind(commit)
+        .bind(commit.map(|c| c.0))
+        .bind(commit.and_then(|c| c.1))
         .bind(image)
         .execute(&self.pool)
         .await?;
