@@ -171,6 +171,7 @@ impl ControlPlane {
             token: self.token.clone(),
             restore: Arc::new(Mutex::new(report)),
             backoff: Arc::default(),
+            sessions: Arc::default(),
         };
         Ok((state, listener))
     }

@@ -3,9 +3,10 @@
 use super::error::ApiError;
 use super::AdminState;
 use axum::extract::{Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, Extensions, HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use subtle::ConstantTimeEq;
 
@@ -55,16 +56,13 @@ impl TokenSource {
     }
 }
 
-/// Rejects API calls without `Authorization: Bearer <token>`.
+/// Rejects API calls without `Authorization: Bearer <token>`. A dashboard session cookie also admits
+/// GET and HEAD (the dashboard's live views read the API); it never admits a change, so a forged
+/// cross-site request cannot act with it.
 pub async fn require_token(State(state): State<AdminState>, req: Request, next: Next) -> Result<Response, ApiError> {
-    let ip = client_ip(&req);
-    let now = std::time::Instant::now();
-    if let Some(wait) = ip.and_then(|ip| state.backoff.lock().unwrap_or_else(|e| e.into_inner()).blocked(ip, now)) {
-        let message = format!(
-            "too many failed logins from this address; wait {} s, then use the right token",
-            wait.as_secs().max(1)
-        );
-        return Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_failures", message));
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD);
+    if safe && super::dashboard::has_session(&state, req.headers()) {
+        return Ok(next.run(req).await);
     }
     let given = req
         .headers()
@@ -72,6 +70,34 @@ pub async fn require_token(State(state): State<AdminState>, req: Request, next: 
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
+    let ip = client_ip(req.extensions(), req.headers());
+    match check_token(&state, ip, given) {
+        Ok(()) => Ok(next.run(req).await),
+        Err(Refused::Blocked(e)) => Err(e),
+        Err(Refused::Wrong) => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing or wrong admin token: send Authorization: Bearer <token> (see data_dir/admin-token)",
+        )),
+    }
+}
+
+pub(super) enum Refused {
+    /// Too many failures from this address: the 429 to send.
+    Blocked(ApiError),
+    Wrong,
+}
+
+/// The constant-time token check shared by the API and the dashboard login, with the per-address back-off.
+pub(super) fn check_token(state: &AdminState, ip: Option<IpAddr>, given: &str) -> Result<(), Refused> {
+    let now = std::time::Instant::now();
+    if let Some(wait) = ip.and_then(|ip| state.backoff.lock().unwrap_or_else(|e| e.into_inner()).blocked(ip, now)) {
+        let message = format!(
+            "too many failed logins from this address; wait {} s, then use the right token",
+            wait.as_secs().max(1)
+        );
+        return Err(Refused::Blocked(ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_failures", message)));
+    }
     let ok = bool::from(given.trim().as_bytes().ct_eq(state.token.as_bytes()));
     if let Some(ip) = ip {
         let mut backoff = state.backoff.lock().unwrap_or_else(|e| e.into_inner());
@@ -82,24 +108,20 @@ pub async fn require_token(State(state): State<AdminState>, req: Request, next: 
         }
     }
     if ok {
-        Ok(next.run(req).await)
+        Ok(())
     } else {
-        Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "missing or wrong admin token: send Authorization: Bearer <token> (see data_dir/admin-token)",
-        ))
+        Err(Refused::Wrong)
     }
 }
 
 /// The caller's address; behind our own proxy (a loopback peer) it is the last `X-Forwarded-For` entry,
 /// the one our proxy appended, so a client cannot choose it.
-fn client_ip(req: &Request) -> Option<std::net::IpAddr> {
-    let peer = req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()?.0.ip();
+pub(super) fn client_ip(extensions: &Extensions, headers: &HeaderMap) -> Option<IpAddr> {
+    let peer = extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()?.0.ip();
     if !peer.is_loopback() {
         return Some(peer);
     }
-    let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
     forwarded.and_then(|f| f.rsplit(',').next()).and_then(|ip| ip.trim().parse().ok()).or(Some(peer))
 }
 

@@ -1,11 +1,11 @@
-//! The admin server: the REST API under `/api/v1`, `/healthz` and `/metrics`.
+//! The admin server: the REST API under `/api/v1`, the dashboard at `/`, `/healthz` and `/metrics`.
 //!
 //! Handlers are thin: they parse, call the [`Controller`] or the store, and render JSON.
 //! Every error goes through [`error::ApiError`], the one place statuses are chosen.
 
 mod auth;
 mod backoff;
-
+pub mod dashboard;
 mod deployments;
 pub mod error;
 mod projects;
@@ -37,6 +37,8 @@ pub struct AdminState {
     pub restore: Arc<Mutex<RestoreReport>>,
     /// Failed logins per address.
     pub backoff: Arc<Mutex<backoff::Backoff>>,
+    /// Dashboard logins.
+    pub sessions: Arc<Mutex<dashboard::session::Sessions>>,
 }
 
 pub fn router(state: AdminState) -> Router {
@@ -51,6 +53,7 @@ pub fn router(state: AdminState) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token));
     Router::new()
         .nest("/api/v1", api)
+        .merge(dashboard::router())
         .route("/webhooks/github", post(webhook::github).layer(DefaultBodyLimit::max(crate::webhook::MAX_BODY)))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))

@@ -55,6 +55,12 @@ pub async fn update(
     ApiPath(name): ApiPath<String>,
     ApiJson(changes): ApiJson<Map<String, Value>>,
 ) -> Result<Json<Value>, ApiError> {
+    Ok(Json(apply_changes(&state, &name, changes).await?))
+}
+
+/// The PATCH semantics, shared with the dashboard's settings form: returns the project's new JSON.
+pub async fn apply_changes(state: &AdminState, name: &str, changes: Map<String, Value>) -> Result<Value, ApiError> {
+    let name = name.to_owned();
     let store = state.controller.store();
     let record = store.project(&name).await?.ok_or_else(|| ApiError::not_found(format!("project `{name}`")))?;
     let mut merged = serde_json::to_value(&record.spec)
@@ -87,7 +93,7 @@ pub async fn update(
             v["redeploy"] = views::deployment(&d);
         }
     }
-    Ok(Json(v))
+    Ok(v)
 }
 
 fn merge_env(merged: &mut Value, changes: Map<String, Value>) {

@@ -49,6 +49,7 @@ mod tests {
             port: None,
             target: None,
             commit: None,
+            message: None,
             git_ref: None,
             image: image.map(str::to_owned),
             trigger: Trigger::Api,

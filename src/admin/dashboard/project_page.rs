@@ -1,0 +1,194 @@
+//! `GET /projects/{name}`: the two slots and where traffic goes, actions, the deployment timeline, settings.
+
+use super::html::{ago, button_form, duration, esc, page, status};
+use super::overview::version;
+use super::{PageResult, Viewer};
+use crate::admin::error::ApiError;
+use crate::deployment::{Phase, Status};
+use crate::project::RuntimeKind;
+use crate::slot::Slot;
+use crate::store::{Deployment, DeploymentEvent, ProjectRecord};
+use axum::extract::Path;
+use axum::response::{Html, IntoResponse};
+use std::fmt::Write;
+
+/// Everything the page shows, gathered first so rendering stays pure.
+pub struct ProjectView {
+    pub record: ProjectRecord,
+    pub live: Option<Deployment>,
+    /// Newest first, each with its events (for the time spent in each phase).
+    pub history: Vec<(Deployment, Vec<DeploymentEvent>)>,
+    /// Deployment ids whose image is still on disk (docker projects).
+    pub images: Vec<(String, Option<i64>)>,
+}
+
+pub async fn show(viewer: Viewer, Path(name): Path<String>) -> PageResult {
+    let store = viewer.state.controller.store();
+    let record = store.project(&name).await?.ok_or_else(|| ApiError::not_found(format!("project `{name}`")))?;
+    let live = store.live_deployment(&name).await?;
+    let mut history = Vec::new();
+    for d in store.deployments(&name, 30).await? {
+        let events = store.events(d.id).await?;
+        history.push((d, events));
+    }
+    let mut images = Vec::new();
+    if record.spec.runtime == RuntimeKind::Docker {
+        for image in viewer.state.controller.retained_images(&name).await? {
+            let tag = image["image"].as_str().unwrap_or_default().to_owned();
+            images.push((tag, image["deployment"].as_i64()));
+        }
+    }
+    let view = ProjectView { record, live, history, images };
+    let body = render(&view, &viewer.csrf, crate::store::now_ms());
+    Ok(Html(page(viewer.frame(&name), &body)).into_response())
+}
+
+pub fn render(v: &ProjectView, csrf: &str, now: i64) -> String {
+    let spec = &v.record.spec;
+    let domains = spec.domains.iter().map(|d| format!("<code>{}</code>", esc(d))).collect::<Vec<_>>().join(" ");
+    let mut out = format!(
+        r#"<div class="heading"><h1>{}</h1><span class="muted">{} · {}</span></div>"#,
+        esc(&spec.name),
+        if spec.runtime == RuntimeKind::Docker { "docker" } else { "external" },
+        if domains.is_empty() { "no domains".into() } else { domains }
+    );
+    out.push_str(&format!(r#"<div id="live" data-refresh>{}{}</div>"#, slots(v), actions(v, csrf)));
+    out.push_str(&timeline(v, csrf, now));
+    out.push_str(&super::forms::settings_form(&v.record, csrf));
+    out
+}
+
+/// The two slots side by side, with an arrow over the one that takes traffic.
+fn slots(v: &ProjectView) -> String {
+    let live_slot = v.live.as_ref().and_then(|d| d.slot);
+    let target =
+        live_slot.map_or("nowhere yet".to_owned(), |s| format!("{} (port {})", s.as_str(), s.port(v.record.base_port)));
+    let mut out = format!(
+        r#"<section class="slots-wrap"><p id="traffic" class="traffic" data-slot="{}">Traffic goes to <strong>{}</strong></p><div class="slots">"#,
+        live_slot.map_or("none", Slot::as_str),
+        esc(&target)
+    );
+    for slot in [Slot::Blue, Slot::Green] {
+        out.push_str(&slot_card(v, slot, live_slot == Some(slot)));
+    }
+    out.push_str("</div></section>");
+    out
+}
+
+fn slot_card(v: &ProjectView, slot: Slot, live: bool) -> String {
+    let port = slot.port(v.record.base_port);
+    let latest = v.history.iter().map(|(d, _)| d).find(|d| d.slot == Some(slot));
+    let state = slot_state(v.live.as_ref(), latest, live);
+    let where_ = match (&v.record.spec.runtime, latest.and_then(|d| d.target.as_deref())) {
+        (RuntimeKind::Docker, _) => format!("container <code>{}-{}</code>", esc(&v.record.spec.name), slot.as_str()),
+        (_, Some(target)) => format!("target <code>{}</code>", esc(target)),
+        _ => "no target yet".into(),
+    };
+    let deployment = latest.map_or(r#"<span class="muted">no deployment</span>"#.to_owned(), |d| {
+        format!(r##"<a href="/deployments/{0}">#{0}</a> {1} {2}"##, d.id, status(d.status), version(d))
+    });
+    let arrow =
+        if live { r#"<div class="arrow" aria-hidden="true">▼</div>"# } else { r#"<div class="arrow off"></div>"# };
+    format!(
+        r#"<div class="slot-card slot-{name}{live_class}" id="slot-{name}">{arrow}<h2>{upper} <span class="muted">port {port}</span></h2><p class="slot-state">{state}</p><p>{where_}</p><p>{deployment}</p></div>"#,
+        name = slot.as_str(),
+        upper = slot.as_str().to_uppercase(),
+        live_class = if live { " is-live" } else { "" },
+    )
+}
+
+/// A word for what the slot is doing now.
+fn slot_state(live: Option<&Deployment>, latest: Option<&Deployment>, is_live: bool) -> &'static str {
+    if is_live {
+        return if live.is_some_and(|d| d.phase == Phase::Observing) { "live, observing" } else { "live" };
+    }
+    match latest.map(|d| d.status) {
+        Some(Status::Deploying) => "starting the new version",
+        _ if live.is_some_and(|d| d.phase == Phase::Draining) => "draining",
+        Some(_) => "idle (stopped)",
+        None => "empty",
+    }
+}
+
+fn actions(v: &ProjectView, csrf: &str) -> String {
+    let spec = &v.record.spec;
+    let name = esc(&spec.name);
+    let (field, label, value) = match spec.runtime {
+        RuntimeKind::Docker => ("ref", "Git ref", esc(&spec.branch)),
+        RuntimeKind::External => ("target", "Target address", String::new()),
+    };
+    let placeholder = if field == "target" { "127.0.0.1:4001" } else { "main" };
+    let mut out = format!(
+        r#"<section class="actions card"><form method="post" action="/projects/{name}/deploy" class="row">{}<label for="deploy-{field}">{label}</label><input id="deploy-{field}" name="{field}" value="{value}" placeholder="{placeholder}" required><button type="submit" class="primary" id="deploy-button">Deploy</button></form>"#,
+        super::html::csrf_field(csrf)
+    );
+    if let Some((d, _)) = v.history.iter().find(|(d, _)| matches!(d.status, Status::Queued | Status::Deploying)) {
+        let label = format!("Cancel #{}", d.id);
+        out.push_str(&button_form(&format!("/deployments/{}/cancel", d.id), csrf, &label, "danger", &[]));
+    }
+    if v.live.is_some() {
+        let action = format!("/projects/{}/rollback", spec.name);
+        out.push_str(&button_form(&action, csrf, "Roll back to the previous version", "", &[]));
+    }
+    out.push_str("</section>");
+    out
+}
+
+fn timeline(v: &ProjectView, csrf: &str, now: i64) -> String {
+    let mut out = String::from(r#"<section id="timeline" data-refresh><h2>Deployments</h2>"#);
+    if v.history.is_empty() {
+        out.push_str(r#"<p class="empty">No deployments yet: push to the branch or use Deploy above.</p>"#);
+    }
+    out.push_str(r#"<ol class="timeline">"#);
+    for (d, events) in &v.history {
+        let phases = phase_times(events, d.finished_at.unwrap_or(now))
+            .iter()
+            .map(|(p, ms)| format!("<li>{} <span>{}</span></li>", p.as_str(), duration(*ms)))
+            .collect::<String>();
+        let error = d.error.as_deref().map_or(String::new(), |e| format!(r#"<p class="error-text">{}</p>"#, esc(e)));
+        let rollback = rollback_button(v, d, csrf);
+        let _ = write!(
+            out,
+            r##"<li class="entry" id="deployment-{id}"><div class="entry-head">{status} <a href="/deployments/{id}">#{id}</a> <span class="muted">{trigger}</span> {version} {when}{rollback}</div><ul class="phases">{phases}</ul>{error}</li>"##,
+            id = d.id,
+            status = status(d.status),
+            trigger = d.trigger.as_str(),
+            version = version(d),
+            when = ago(d.created_at, now),
+        );
+    }
+    out.push_str("</ol></section>");
+    out
+}
+
+/// A rollback button on every earlier version that can still run: a retained image (docker) or a
+/// superseded target (external).
+fn rollback_button(v: &ProjectView, d: &Deployment, csrf: &str) -> String {
+    let is_live = v.live.as_ref().is_some_and(|l| l.id == d.id);
+    let retained = match v.record.spec.runtime {
+        RuntimeKind::Docker => v.images.iter().any(|(_, id)| *id == Some(d.id)),
+        RuntimeKind::External => d.target.is_some() && matches!(d.status, Status::Superseded | Status::RolledBack),
+    };
+    if is_live || !retained || matches!(d.status, Status::Queued | Status::Deploying | Status::Failed) {
+        return String::new();
+    }
+    let action = format!("/projects/{}/rollback", v.record.spec.name);
+    let label = format!("Roll back to #{}", d.id);
+    button_form(&action, csrf, &label, "small", &[("to", &d.id.to_string())])
+}
+
+/// Time spent in each phase, from the deployment's events (the last phase runs until `end`).
+pub fn phase_times(events: &[DeploymentEvent], end: i64) -> Vec<(Phase, i64)> {
+    let mut out: Vec<(Phase, i64)> = Vec::new();
+    for (i, e) in events.iter().enumerate() {
+        let until = events.get(i + 1).map_or(end, |next| next.at);
+        if e.phase == Phase::Done {
+            continue;
+        }
+        match out.last_mut() {
+            Some((p, ms)) if *p == e.phase => *ms += until - e.at,
+            _ => out.push((e.phase, until - e.at)),
+        }
+    }
+    out
+}
