@@ -11,7 +11,7 @@ use crate::admin::error::ApiError;
 use crate::admin::AdminState;
 use axum::extract::{Query, State};
 use axum::http::{header, Extensions, HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Redirect};
+use axum::response::{AppendHeaders, Html, IntoResponse, Redirect};
 use axum::Form;
 use serde::Deserialize;
 
@@ -80,7 +80,8 @@ fn start_session(state: &AdminState) -> PageResult {
     state.sessions.lock().unwrap_or_else(|e| e.into_inner()).create(id.clone(), csrf, crate::store::now_ms());
     let session = format!("{SESSION_COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/");
     let clear = format!("{NONCE_COOKIE}=; Max-Age=0; Path=/login");
-    Ok(([(header::SET_COOKIE, session), (header::SET_COOKIE, clear)], Redirect::to("/")).into_response())
+    // Two Set-Cookie headers: AppendHeaders keeps both (a plain array would keep only the last).
+    Ok((AppendHeaders([(header::SET_COOKIE, session), (header::SET_COOKIE, clear)]), Redirect::to("/")).into_response())
 }
 
 #[derive(Deserialize)]

@@ -1,0 +1,251 @@
+//! The dashboard over HTTP, as a browser without JavaScript sees it: login and sessions, CSRF on every
+//! form, validation errors beside their fields, and the forms acting as the API does.
+
+mod harness;
+
+use harness::{Gateway, Upstream};
+use reqwest::redirect::Policy;
+use reqwest::{Client, Response};
+use serde_json::json;
+
+/// One visitor: a client that does not follow redirects and keeps the session cookie by hand.
+struct Visitor {
+    http: Client,
+    base: String,
+    session: Option<String>,
+}
+
+impl Visitor {
+    fn new(gw: &Gateway) -> Visitor {
+        let http = Client::builder().redirect(Policy::none()).build().unwrap();
+        Visitor { http, base: gw.admin_url(), session: None }
+    }
+
+    async fn get(&self, path: &str) -> Response {
+        let mut req = self.http.get(format!("{}{path}", self.base));
+        if let Some(s) = &self.session {
+            req = req.header("cookie", format!("vg_session={s}"));
+        }
+        req.send().await.unwrap()
+    }
+
+    async fn page(&self, path: &str) -> String {
+        let res = self.get(path).await;
+        assert_eq!(res.status(), 200, "GET {path}");
+        res.text().await.unwrap()
+    }
+
+    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Response {
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(encode(fields));
+        if let Some(s) = &self.session {
+            req = req.header("cookie", format!("vg_session={s}"));
+        }
+        req.send().await.unwrap()
+    }
+
+    /// Posts a form with this session's CSRF token, read from `page` as a browser would.
+    async fn submit(&self, page: &str, path: &str, fields: &[(&str, &str)]) -> Response {
+        let html = self.page(page).await;
+        let csrf = between(&html, r#"name="csrf" value=""#, "\"");
+        let mut all = vec![("csrf", csrf.as_str())];
+        all.extend_from_slice(fields);
+        self.post(path, &all).await
+    }
+
+    async fn log_in(&mut self, token: &str) -> Response {
+        let form = self.http.get(format!("{}/login", self.base)).send().await.unwrap();
+        let nonce_cookie = cookie(&form, "vg_login").expect("the login page sets its nonce cookie");
+        let html = form.text().await.unwrap();
+        let nonce = between(&html, r#"name="nonce" value=""#, "\"");
+        let res = self
+            .http
+            .post(format!("{}/login", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("cookie", format!("vg_login={nonce_cookie}"))
+            .body(encode(&[("token", token), ("nonce", &nonce)]))
+            .send()
+            .await
+            .unwrap();
+        self.session = cookie(&res, "vg_session").filter(|s| !s.is_empty());
+        res
+    }
+}
+
+fn encode(fields: &[(&str, &str)]) -> String {
+    let enc = |s: &str| {
+        s.bytes()
+            .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
+            .collect::<String>()
+    };
+    fields.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&")
+}
+
+fn cookie(res: &Response, name: &str) -> Option<String> {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.split(';').next()?.trim().strip_prefix(&format!("{name}=")).map(str::to_owned))
+}
+
+fn set_cookie_line(res: &Response, name: &str) -> String {
+    let lines = res.headers().get_all("set-cookie").iter().filter_map(|v| v.to_str().ok().map(str::to_owned));
+    lines.into_iter().find(|v| v.starts_with(&format!("{name}="))).unwrap_or_default()
+}
+
+fn between(text: &str, start: &str, end: &str) -> String {
+    let from = text.find(start).unwrap_or_else(|| panic!("`{start}` not in {text}")) + start.len();
+    text[from..].split(end).next().unwrap().to_owned()
+}
+
+fn location(res: &Response) -> &str {
+    res.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_need_a_session_and_login_sets_a_strict_http_only_cookie() {
+    let gw = Gateway::start().await;
+    let mut v = Visitor::new(&gw);
+    for path in ["/", "/projects/new", "/projects/x", "/deployments/1"] {
+        let res = v.get(path).await;
+        assert_eq!((res.status().as_u16(), location(&res)), (303, "/login"), "{path}");
+    }
+    let no_nonce = v.post("/login", &[("token", "test-token")]).await;
+    assert_eq!(no_nonce.status(), 403, "a login without the form's nonce is refused");
+    let wrong = v.log_in("wrong-token").await;
+    assert_eq!(wrong.status(), 401);
+    assert!(wrong.text().await.unwrap().contains("That token is wrong"));
+    assert!(v.session.is_none());
+    let ok = v.log_in("test-token").await;
+    assert_eq!((ok.status().as_u16(), location(&ok)), (303, "/"));
+    let line = set_cookie_line(&ok, "vg_session");
+    assert!(line.contains("HttpOnly") && line.contains("SameSite=Strict") && line.contains("Path=/"), "{line}");
+    let home = v.page("/").await;
+    assert!(home.contains("<h1>Projects</h1>") && home.contains("No projects yet"), "{home}");
+    assert!(!home.contains("test-token"), "the token never appears in a page");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forms_refuse_a_missing_or_wrong_csrf_token_and_the_cookie_only_reads_the_api() {
+    let gw = Gateway::start().await;
+    gw.add_external_project("shop", "shop.test", json!({})).await;
+    let mut v = Visitor::new(&gw);
+    v.log_in("test-token").await;
+    for fields in [vec![("target", "127.0.0.1:1")], vec![("csrf", "forged"), ("target", "127.0.0.1:1")]] {
+        let res = v.post("/projects/shop/deploy", &fields).await;
+        assert_eq!(res.status(), 403, "{fields:?}");
+        assert!(res.text().await.unwrap().contains("reload the page and try again"));
+    }
+    assert_eq!(v.post("/logout", &[]).await.status(), 403);
+    assert_eq!(gw.api("GET", "/api/v1/projects/shop/deployments", None).await.1, json!([]), "nothing was deployed");
+    let read = v.get("/api/v1/projects/shop").await;
+    assert_eq!(read.status(), 200, "the session reads the API (the dashboard's live parts)");
+    let write = v.post("/api/v1/projects/shop/rollback", &[]).await;
+    assert_eq!(write.status(), 401, "but never changes anything through it");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_new_project_form_shows_each_error_beside_its_field() {
+    let gw = Gateway::start().await;
+    gw.add_external_project("taken", "taken.test", json!({})).await;
+    let mut v = Visitor::new(&gw);
+    v.log_in("test-token").await;
+    let bad = [("name", "Bad Name"), ("runtime", "external"), ("domains", "ok.test, bad..host"), ("base_port", "80")];
+    let res = v.submit("/projects/new", "/projects", &bad).await;
+    assert_eq!(res.status(), 422);
+    let html = res.text().await.unwrap();
+    for field in ["name", "domains", "base_port"] {
+        assert!(html.contains(&format!(r#"data-field-error="{field}""#)), "{field} has its error: {html}");
+    }
+    assert!(html.contains(r#"value="Bad Name""#), "what was typed is kept");
+    let dup = v.submit("/projects/new", "/projects", &[("name", "taken"), ("runtime", "external")]).await;
+    assert_eq!(dup.status(), 409);
+    assert!(dup.text().await.unwrap().contains("already exists"));
+    let ok = [("name", "fresh"), ("runtime", "external"), ("domains", "fresh.test")];
+    let res = v.submit("/projects/new", "/projects", &ok).await;
+    assert_eq!((res.status().as_u16(), location(&res)), (303, "/projects/fresh"));
+    let page = v.page("/projects/fresh").await;
+    assert!(page.contains("Project fresh created"), "the next page says what happened: {page}");
+    assert_eq!(gw.api("GET", "/api/v1/projects/fresh", None).await.1["domains"], json!(["fresh.test"]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_and_rollback_buttons_act_like_the_api_and_the_pages_show_it() {
+    let gw = Gateway::start().await;
+    let (a, b) = (Upstream::start("A"), Upstream::start("B"));
+    gw.add_external_project("shop", "shop.test", json!({"observe_s": 0, "drain_timeout_s": 1})).await;
+    let mut v = Visitor::new(&gw);
+    v.log_in("test-token").await;
+    let first = deploy(&gw, &v, &a.addr.to_string()).await;
+    let page = v.page(&format!("/deployments/{first}")).await;
+    assert!(page.contains("status-active") && page.contains("whole log"), "{page}");
+    assert!(page.contains(r#"<li class="step done"><b>health_checking</b>"#), "{page}");
+    let first_slot = gw.api("GET", &format!("/api/v1/deployments/{first}"), None).await.1["slot"].clone();
+    let second = deploy(&gw, &v, &b.addr.to_string()).await;
+    let project = v.page("/projects/shop").await;
+    let second_slot = gw.api("GET", &format!("/api/v1/deployments/{second}"), None).await.1["slot"].clone();
+    assert_ne!(first_slot, second_slot);
+    let arrow = format!(r#"id="traffic" class="traffic" data-slot="{}""#, second_slot.as_str().unwrap());
+    assert!(project.contains(&arrow), "the arrow points at the new slot: {project}");
+    assert!(project.contains(&format!("Roll back to #{first}")), "{project}");
+    let res = v.submit("/projects/shop", "/projects/shop/rollback", &[("to", &first.to_string())]).await;
+    assert_eq!((res.status().as_u16(), location(&res)), (303, "/projects/shop"));
+    let list = gw.api("GET", "/api/v1/projects/shop/deployments", None).await.1;
+    let rollback = gw.wait_settled(list[0]["id"].as_i64().unwrap()).await;
+    assert_eq!((rollback["status"].as_str(), rollback["trigger"].as_str()), (Some("ACTIVE"), Some("rollback")));
+    assert_eq!(gw.get("shop.test", "/").await.1, "A");
+    let project = v.page("/projects/shop").await;
+    assert!(project.contains("Rolling back: deployment"), "{project}");
+    assert!(project.contains(&format!(r#"data-slot="{}""#, first_slot.as_str().unwrap())), "{project}");
+}
+
+/// Deploys `target` with the project page's form; returns the deployment id once it is ACTIVE.
+async fn deploy(gw: &Gateway, v: &Visitor, target: &str) -> i64 {
+    let res = v.submit("/projects/shop", "/projects/shop/deploy", &[("target", target)]).await;
+    assert_eq!(res.status(), 303);
+    let id: i64 = location(&res).trim_start_matches("/deployments/").parse().unwrap();
+    assert_eq!(gw.wait_settled(id).await["status"], "ACTIVE");
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_save_with_env_values_write_only_and_bad_values_change_nothing() {
+    let gw = Gateway::start().await;
+    gw.add_external_project("shop", "shop.test", json!({"env": {"DB_PASSWORD": "hunter2-secret"}})).await;
+    let mut v = Visitor::new(&gw);
+    v.log_in("test-token").await;
+    let page = v.page("/projects/shop").await;
+    assert!(page.contains("DB_PASSWORD") && !page.contains("hunter2-secret"), "values are never shown");
+    let bad = v.submit("/projects/shop", "/projects/shop/settings", &[("observe_s", "soon")]).await;
+    assert_eq!(bad.status(), 303);
+    assert!(v.page("/projects/shop").await.contains("observe_s: `soon` is not a whole number"));
+    let fields = [("domains", "shop.test, www.shop.test"), ("env_set", "MODE=live"), ("env_remove:DB_PASSWORD", "on")];
+    v.submit("/projects/shop", "/projects/shop/settings", &fields).await;
+    assert!(v.page("/projects/shop").await.contains("Settings saved"));
+    let project = gw.api("GET", "/api/v1/projects/shop", None).await.1;
+    assert_eq!(project["domains"], json!(["shop.test", "www.shop.test"]));
+    assert_eq!(project["env"], json!({"MODE": "***"}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_and_a_restart_end_the_session_with_a_message() {
+    let mut gw = Gateway::start().await;
+    let mut v = Visitor::new(&gw);
+    v.log_in("test-token").await;
+    let missing = v.get("/projects/nope").await;
+    assert_eq!(missing.status(), 404);
+    assert!(missing.text().await.unwrap().contains("project `nope` does not exist"));
+    gw.restart_with_env(&[]).await;
+    let res = v.get("/").await;
+    assert_eq!((res.status().as_u16(), location(&res)), (303, "/login?expired=1"));
+    let login = v.page("/login?expired=1").await;
+    assert!(login.contains("Your session expired"), "{login}");
+    v.log_in("test-token").await;
+    let out = v.submit("/", "/logout", &[]).await;
+    assert_eq!((out.status().as_u16(), location(&out)), (303, "/login"));
+    assert_eq!(location(&v.get("/").await), "/login?expired=1", "the old cookie no longer works");
+}
