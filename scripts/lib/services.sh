@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs and starts what the test suite needs: build tools, PostgreSQL, a Docker engine,
-# nginx, wrk, busybox-static, and node/python3 for the base-image stand-ins. Sourced by scripts/test; safe to run again.
+# nginx, wrk, busybox-static, Chromium + ChromeDriver, and node/python3 for the base-image stand-ins. Sourced by scripts/test; safe to run again.
 set -euo pipefail
 
 vg_need_root() {
@@ -26,6 +26,9 @@ vg_install_packages() {
   command -v npm >/dev/null || missing+=(npm)
   python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
   command -v git >/dev/null || missing+=(git)
+  # The dashboard's end-to-end tests drive Debian's Chromium through ChromeDriver (tests/browser.rs).
+  command -v chromium >/dev/null || missing+=(chromium)
+  command -v chromedriver >/dev/null || missing+=(chromium-driver)
   if [ ${#missing[@]} -gt 0 ]; then
     vg_need_root "${missing[@]}"
     echo "scripts/test: installing ${missing[*]}"

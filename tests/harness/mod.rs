@@ -11,6 +11,7 @@ pub mod standin;
 pub mod streams;
 
 pub mod upstream;
+pub mod webdriver;
 
 #[allow(unused_imports)]
 pub use upstream::{Health, Upstream};

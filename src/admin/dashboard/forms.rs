@@ -132,7 +132,10 @@ pub fn settings_changes(f: &HashMap<String, String>) -> Result<Map<String, Value
 pub fn settings_form(record: &ProjectRecord, csrf: &str) -> String {
     let spec = &record.spec;
     let field = |key: &str, label: &str, value: String| {
-        format!(r#"<label for="s-{key}">{label}</label><input id="s-{key}" name="{key}" value="{}">"#, esc(&value))
+        format!(
+            r#"<div class="field"><label for="s-{key}">{label}</label><input id="s-{key}" name="{key}" value="{}"></div>"#,
+            esc(&value)
+        )
     };
     let mut fields = field("domains", "Domains (comma-separated)", spec.domains.join(", "));
     if spec.runtime == RuntimeKind::Docker {
@@ -147,7 +150,7 @@ pub fn settings_form(record: &ProjectRecord, csrf: &str) -> String {
     fields += &field("observe_s", "Observe window (s)", spec.observe_s.to_string());
     let secret_hint = if spec.webhook_secret.is_empty() { "not set" } else { "set; leave empty to keep it" };
     fields += &format!(
-        r#"<label for="s-webhook_secret">Webhook secret <span class="muted">({secret_hint})</span></label><input id="s-webhook_secret" name="webhook_secret" type="password" autocomplete="new-password">"#
+        r#"<div class="field"><label for="s-webhook_secret">Webhook secret <span class="muted">({secret_hint})</span></label><input id="s-webhook_secret" name="webhook_secret" type="password" autocomplete="new-password"></div>"#
     );
     let env: String = spec
         .env
