@@ -16,7 +16,7 @@
 //! | [`health`] | is this upstream fit for traffic: probe and consecutive passes |
 //! | [`store`] | sqlx pool (SQLite or PostgreSQL), migrations, queries |
 //! | [`controller`] | per-project queues, leases, the deploy pipeline, recovery at startup |
-//! | [`admin`] | the REST API, `/metrics`, `/healthz`, the one API error type |
+//! | [`admin`] | the REST API, the dashboard (`admin::dashboard`), `/metrics`, `/healthz`, the one API error type |
 //! | [`nginx`] | the optional include-file output for an nginx in front |
 //! | [`source`] | getting one commit of a repo onto disk (git2) |
 //! | [`build`] | what gets built: the build context and, for repos without one, a generated Dockerfile |

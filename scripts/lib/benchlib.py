@@ -2,6 +2,7 @@
 
 import json
 import os
+import sys
 import re
 import signal
 import socket
@@ -35,6 +36,8 @@ class Processes:
 
     def __init__(self):
         self.started = []
+        # A plain SIGTERM would end Python without running the callers' `finally: stop_all()`.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     def start(self, name, argv, log_dir, env=None):
         log = open(os.path.join(log_dir, f"{name}.log"), "w")
