@@ -3,7 +3,7 @@
 
 mod harness;
 
-use harness::{Gateway, Upstream};
+use harness::{Gateway, Health, Upstream};
 use reqwest::redirect::Policy;
 use reqwest::{Client, Response};
 use serde_json::json;
@@ -248,4 +248,28 @@ async fn logout_and_a_restart_end_the_session_with_a_message() {
     let out = v.submit("/", "/logout", &[]).await;
     assert_eq!((out.status().as_u16(), location(&out)), (303, "/login"));
     assert_eq!(location(&v.get("/").await), "/login?expired=1", "the old cookie no longer works");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cancel_button_stops_a_running_deployment_and_leaves_the_live_one() {
+    let gw = Gateway::start().await;
+    let (a, never) = (Upstream::start("A"), Upstream::start("never"));
+    never.set_health(Health::Failing);
+    gw.add_external_project("shop", "shop.test", json!({"observe_s": 0, "health_timeout_s": 120})).await;
+    let mut v = Visitor::new(&gw);
+    v.log_in("test-token").await;
+    deploy(&gw, &v, &a.addr.to_string()).await;
+    let res = v.submit("/projects/shop", "/projects/shop/deploy", &[("target", &never.addr.to_string())]).await;
+    let id: i64 = location(&res).trim_start_matches("/deployments/").parse().unwrap();
+    let running = v.page(&format!("/deployments/{id}")).await;
+    assert!(running.contains("data-follow") && running.contains("Cancel this deployment"), "{running}");
+    let project = v.page("/projects/shop").await;
+    assert!(project.contains(&format!("Cancel #{id}")), "{project}");
+    let forged = v.post(&format!("/deployments/{id}/cancel"), &[("csrf", "forged")]).await;
+    assert_eq!(forged.status(), 403);
+    let res = v.submit("/projects/shop", &format!("/deployments/{id}/cancel"), &[]).await;
+    assert_eq!((res.status().as_u16(), location(&res)), (303, "/projects/shop"));
+    assert!(v.page("/projects/shop").await.contains(&format!("Deployment #{id} is CANCELLED")));
+    assert_eq!(gw.wait_settled(id).await["status"], "CANCELLED");
+    assert_eq!(gw.get("shop.test", "/").await.1, "A", "the live version was not touched");
 }

@@ -22,7 +22,13 @@ const FIELDS: [(&str, &str, &str); 8] = [
 ];
 
 pub async fn form(viewer: Viewer) -> PageResult {
-    let values = HashMap::from([("runtime".to_owned(), "docker".to_owned())]);
+    let defaults = ProjectSpec::default();
+    let values = HashMap::from([
+        ("runtime".to_owned(), "docker".to_owned()),
+        ("branch".to_owned(), defaults.branch),
+        ("health_path".to_owned(), defaults.health_path),
+        ("container_port".to_owned(), defaults.container_port.to_string()),
+    ]);
     Ok(Html(page(viewer.frame("New project"), &render(&values, &[], &viewer.csrf))).into_response())
 }
 

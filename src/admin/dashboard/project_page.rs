@@ -192,3 +192,51 @@ pub fn phase_times(events: &[DeploymentEvent], end: i64) -> Vec<(Phase, i64)> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deployment::Trigger;
+    use crate::project::ProjectSpec;
+
+    fn deployment(id: i64, status: Status, slot: Slot) -> Deployment {
+        Deployment {
+            id,
+            project: "shop".into(),
+            status,
+            phase: Phase::Done,
+            slot: Some(slot),
+            port: Some(slot.port(20000)),
+            target: None,
+            commit: Some(format!("{id:0>40}")),
+            message: Some(format!("release {id}")),
+            git_ref: Some("main".into()),
+            image: Some(format!("versiongate/shop:{id}")),
+            trigger: Trigger::Webhook,
+            rollback_of: None,
+            error: None,
+            created_at: 0,
+            started_at: Some(0),
+            finished_at: Some(1000),
+        }
+    }
+
+    #[test]
+    fn retained_images_get_a_rollback_button_and_the_arrow_marks_the_live_slot() {
+        let spec = ProjectSpec { name: "shop".into(), runtime: RuntimeKind::Docker, ..ProjectSpec::default() };
+        let record = ProjectRecord { spec, base_port: 20000, created_at: 0, updated_at: 0 };
+        let live = deployment(3, Status::Active, Slot::Green);
+        let history = vec![
+            (live.clone(), Vec::new()),
+            (deployment(2, Status::Superseded, Slot::Blue), Vec::new()),
+            (deployment(1, Status::Superseded, Slot::Green), Vec::new()),
+        ];
+        let images = vec![("versiongate/shop:3".into(), Some(3)), ("versiongate/shop:2".into(), Some(2))];
+        let html = render(&ProjectView { record, live: Some(live), history, images }, "t", 5000);
+        assert!(html.contains(r#"data-slot="green""#) && html.contains("green (port 20001)"), "{html}");
+        assert!(html.contains("Roll back to #2"), "a retained image can be rolled back to");
+        assert!(!html.contains("Roll back to #1"), "a pruned image cannot");
+        assert!(!html.contains("Roll back to #3"), "the live one is not offered");
+        assert!(html.contains("container <code>shop-blue</code>") && html.contains("release 2"), "{html}");
+    }
+}
