@@ -140,7 +140,13 @@ async fn forms_refuse_a_missing_or_wrong_csrf_token_and_the_cookie_only_reads_th
         assert_eq!(res.status(), 403, "{fields:?}");
         assert!(res.text().await.unwrap().contains("reload the page and try again"));
     }
-    assert_eq!(v.post("/logout", &[]).await.status(), 403);
+    for path in ["/logout", "/projects", "/projects/shop/rollback", "/projects/shop/settings", "/deployments/1/cancel"]
+    {
+        let res = v.post(path, &[("csrf", "forged"), ("name", "other"), ("domains", "evil.test")]).await;
+        assert_eq!(res.status(), 403, "{path} checks the CSRF token");
+    }
+    assert_eq!(gw.api("GET", "/api/v1/projects", None).await.1.as_array().unwrap().len(), 1, "nothing was created");
+    assert_eq!(gw.api("GET", "/api/v1/projects/shop", None).await.1["domains"], json!(["shop.test"]));
     assert_eq!(gw.api("GET", "/api/v1/projects/shop/deployments", None).await.1, json!([]), "nothing was deployed");
     let read = v.get("/api/v1/projects/shop").await;
     assert_eq!(read.status(), 200, "the session reads the API (the dashboard's live parts)");
