@@ -18,7 +18,37 @@ async fn an_operator_deploys_flips_and_rolls_back_from_the_browser() {
     let (a, b) = (Upstream::start("A"), Upstream::start("B"));
     let web = Browser::start(1280, 1000).await;
     let admin = gw.admin_url();
+    log_in_and_create_the_project(&web, &admin).await;
 
+    let first = deploy_from_the_page(&web, &a.addr.to_string()).await;
+    web.screenshot(&shot("deployment")).await;
+    web.goto(&format!("{admin}/projects/shop")).await;
+    let first_slot = web.attribute("#traffic", "data-slot").await.unwrap_or_default();
+    assert!(first_slot == "blue" || first_slot == "green", "traffic goes to a slot: {first_slot:?}");
+
+    let second = deploy_from_the_page(&web, &b.addr.to_string()).await;
+    assert!(second > first);
+    web.goto(&format!("{admin}/projects/shop")).await;
+    let second_slot = web.attribute("#traffic", "data-slot").await.unwrap_or_default();
+    assert_ne!(second_slot, first_slot, "the arrow flipped to the other slot");
+    web.screenshot(&shot("project")).await;
+
+    // Roll back with the timeline's button; the page refreshes itself until the arrow flips back.
+    web.click(&format!("#deployment-{first} button")).await;
+    web.wait_text("#notice", 10, |t| t.contains("Rolling back")).await;
+    web.wait_text("#traffic", 30, |t| t.contains(&first_slot)).await;
+    let timeline = web.wait_text("#timeline", 30, |t| t.contains("ROLLED_BACK")).await;
+    assert!(timeline.contains("rollback"), "the rollback is in the timeline: {timeline}");
+    assert_eq!(gw.get("shop.test", "/").await.1, "A", "traffic really went back to A");
+    web.screenshot(&shot("project-after-rollback")).await;
+
+    overview_and_phone_width(&web, &admin, &a.addr.to_string()).await;
+    web.quit().await;
+}
+
+/// Logs in, meets a validation error on the new-project form, creates `shop` (external), and slows its
+/// health gate so the log is seen arriving while a deployment runs.
+async fn log_in_and_create_the_project(web: &Browser, admin: &str) {
     web.goto(&format!("{admin}/")).await;
     assert!(web.url().await.ends_with("/login"), "a visitor without a session is sent to the login page");
     web.screenshot(&shot("login")).await;
@@ -39,46 +69,24 @@ async fn an_operator_deploys_flips_and_rolls_back_from_the_browser() {
     web.click("form.card button[type=submit]").await;
     web.wait_text("#notice", 10, |t| t.contains("Project shop created")).await;
 
-    // A slower health gate, so the log is seen arriving while the deployment runs.
     web.type_into("#s-healthy_threshold", "6").await;
     web.type_into("#s-observe_s", "0").await;
     web.type_into("#s-drain_timeout_s", "1").await;
     web.click("#settings button[type=submit]").await;
     web.wait_text("#notice", 10, |t| t.contains("Settings saved")).await;
+}
 
-    let first = deploy_from_the_page(&web, &a.addr.to_string()).await;
-    web.screenshot(&shot("deployment")).await;
-    web.goto(&format!("{admin}/projects/shop")).await;
-    let first_slot = web.attribute("#traffic", "data-slot").await;
-    assert!(first_slot.as_deref().is_some_and(|s| s != "none"), "traffic goes to a slot: {first_slot:?}");
-
-    let second = deploy_from_the_page(&web, &b.addr.to_string()).await;
-    assert!(second > first);
-    web.goto(&format!("{admin}/projects/shop")).await;
-    let second_slot = web.attribute("#traffic", "data-slot").await;
-    assert_ne!(second_slot, first_slot, "the arrow flipped to the other slot");
-    web.screenshot(&shot("project")).await;
-
-    // Roll back with the timeline's button; the page refreshes itself until the arrow flips back.
-    web.click(&format!("#deployment-{first} button")).await;
-    web.wait_text("#notice", 10, |t| t.contains("Rolling back")).await;
-    let slot = first_slot.clone().unwrap();
-    web.wait_text("#traffic", 30, |t| t.contains(&slot)).await;
-    let timeline = web.wait_text("#timeline", 30, |t| t.contains("ROLLED_BACK") || t.contains("SUPERSEDED")).await;
-    assert!(timeline.contains("rollback"), "the rollback is in the timeline: {timeline}");
-    assert_eq!(gw.get("shop.test", "/").await.1, "A", "traffic really went back to A");
-    web.screenshot(&shot("project-after-rollback")).await;
-
+/// The projects page shows the live target; the project page fits a phone's width.
+async fn overview_and_phone_width(web: &Browser, admin: &str, live_target: &str) {
     web.goto(&format!("{admin}/")).await;
     let row = web.wait_text("table.projects", 10, |t| t.contains("shop")).await;
-    assert!(row.contains("ACTIVE") && row.contains(a.addr.to_string().as_str()), "{row}");
+    assert!(row.contains("ACTIVE") && row.contains(live_target), "{row}");
     web.screenshot(&shot("projects")).await;
     web.resize(390, 844).await;
     web.goto(&format!("{admin}/projects/shop")).await;
     let width: i64 = web.script("return document.documentElement.scrollWidth").await.as_i64().unwrap();
     assert!(width <= 400, "the project page fits a phone's width, scrollWidth {width}");
     web.screenshot(&shot("project-phone")).await;
-    web.quit().await;
 }
 
 /// Deploys `target` with the project page's form and watches the live log arrive; returns the id.
