@@ -37,28 +37,9 @@ pub(super) async fn prune(inner: &Inner, project: &str, keep_images: u32, log_to
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::deployment::{Phase, Trigger};
 
     fn d(id: i64, status: Status, image: Option<&str>) -> Deployment {
-        Deployment {
-            id,
-            project: "p".into(),
-            status,
-            phase: Phase::Done,
-            slot: None,
-            port: None,
-            target: None,
-            commit: None,
-            message: None,
-            git_ref: None,
-            image: image.map(str::to_owned),
-            trigger: Trigger::Api,
-            rollback_of: None,
-            error: None,
-            created_at: 0,
-            started_at: None,
-            finished_at: None,
-        }
+        Deployment { image: image.map(str::to_owned), ..Deployment::sample(id, status) }
     }
 
     #[test]

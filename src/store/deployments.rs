@@ -36,6 +36,30 @@ impl Deployment {
     pub fn duration_ms(&self) -> Option<i64> {
         Some(self.finished_at? - self.started_at?)
     }
+
+    /// A finished API deployment of project `p` with nothing resolved, for unit tests to adjust.
+    #[cfg(test)]
+    pub fn sample(id: i64, status: Status) -> Deployment {
+        Deployment {
+            id,
+            project: "p".into(),
+            status,
+            phase: crate::deployment::Phase::Done,
+            slot: None,
+            port: None,
+            target: None,
+            commit: None,
+            message: None,
+            git_ref: None,
+            image: None,
+            trigger: crate::deployment::Trigger::Api,
+            rollback_of: None,
+            error: None,
+            created_at: 0,
+            started_at: None,
+            finished_at: None,
+        }
+    }
 }
 
 /// What a new deployment is asked to do.

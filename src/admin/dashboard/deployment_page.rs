@@ -86,7 +86,6 @@ fn steps(d: &Deployment, events: &[DeploymentEvent], now: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::deployment::Trigger;
 
     fn event(phase: Phase, status: Status, at: i64) -> DeploymentEvent {
         DeploymentEvent { status, phase, message: String::new(), at }
@@ -95,23 +94,11 @@ mod tests {
     #[test]
     fn the_steps_show_time_per_phase_and_where_it_failed() {
         let d = Deployment {
-            id: 7,
-            project: "a".into(),
-            status: Status::Failed,
             phase: Phase::HealthChecking,
-            slot: None,
-            port: None,
-            target: None,
-            commit: None,
-            message: None,
-            git_ref: None,
-            image: None,
-            trigger: Trigger::Api,
-            rollback_of: None,
             error: Some("health check failed <5 times>".into()),
-            created_at: 0,
             started_at: Some(0),
             finished_at: Some(4_000),
+            ..Deployment::sample(7, Status::Failed)
         };
         let events = [
             event(Phase::Queued, Status::Queued, 0),

@@ -196,28 +196,17 @@ pub fn phase_times(events: &[DeploymentEvent], end: i64) -> Vec<(Phase, i64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::deployment::Trigger;
     use crate::project::ProjectSpec;
 
     fn deployment(id: i64, status: Status, slot: Slot) -> Deployment {
         Deployment {
-            id,
             project: "shop".into(),
-            status,
-            phase: Phase::Done,
             slot: Some(slot),
             port: Some(slot.port(20000)),
-            target: None,
             commit: Some(format!("{id:0>40}")),
             message: Some(format!("release {id}")),
-            git_ref: Some("main".into()),
             image: Some(format!("versiongate/shop:{id}")),
-            trigger: Trigger::Webhook,
-            rollback_of: None,
-            error: None,
-            created_at: 0,
-            started_at: Some(0),
-            finished_at: Some(1000),
+            ..Deployment::sample(id, status)
         }
     }
 
