@@ -112,15 +112,9 @@ pub async fn logs(
         return Ok(Sse::new(follow(store, id)).keep_alive(KeepAlive::default()).into_response());
     }
     let mut text = String::new();
-    let mut after = 0;
-    loop {
-        let page = store.logs(id, after, 1000).await?;
-        let Some(last) = page.last() else { break };
-        after = last.seq;
-        for line in &page {
-            text.push_str(&line.line);
-            text.push('\n');
-        }
+    for line in store.log_lines(id).await? {
+        text.push_str(&line);
+        text.push('\n');
     }
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
 }

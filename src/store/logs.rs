@@ -44,6 +44,18 @@ impl Store {
         rows.iter().map(|r| Ok(LogLine { seq: get(r, "id")?, line: get(r, "line")?, at: get(r, "at")? })).collect()
     }
 
+    /// Every line of a deployment's log, in order, read a page at a time.
+    pub async fn log_lines(&self, deployment_id: i64) -> Result<Vec<String>> {
+        let mut lines = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = self.logs(deployment_id, after, 1000).await?;
+            let Some(last) = page.last() else { return Ok(lines) };
+            after = last.seq;
+            lines.extend(page.into_iter().map(|l| l.line));
+        }
+    }
+
     pub async fn events(&self, deployment_id: i64) -> Result<Vec<DeploymentEvent>> {
         let rows = sqlx::query(
             "SELECT status, phase, message, at FROM deployment_events WHERE deployment_id = $1 ORDER BY id",

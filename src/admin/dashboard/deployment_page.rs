@@ -16,17 +16,8 @@ pub async fn show(viewer: Viewer, Path(id): Path<i64>) -> PageResult {
     let d = store.deployment(id).await?.ok_or_else(|| ApiError::not_found(format!("deployment {id}")))?;
     let events = store.events(id).await?;
     let settled = d.status.is_settled(d.phase);
-    let mut log = Vec::new();
     // A running deployment's log is streamed whole by the page's script; a finished one is rendered here.
-    if settled {
-        let mut after = 0;
-        loop {
-            let page = store.logs(id, after, 1000).await?;
-            let Some(last) = page.last() else { break };
-            after = last.seq;
-            log.extend(page.into_iter().map(|l| l.line));
-        }
-    }
+    let log = if settled { store.log_lines(id).await? } else { Vec::new() };
     let body = render(&d, &events, &log, &viewer.csrf, crate::store::now_ms());
     Ok(Html(page(viewer.frame(&format!("Deployment #{id}")), &body)).into_response())
 }
