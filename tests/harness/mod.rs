@@ -54,14 +54,22 @@ pub fn free_port() -> u16 {
 }
 
 /// A base port whose pair (it and the next) is free, for docker projects of gateways running side by side.
+///
+/// Pairs come from 24000–31999, below the kernel's ephemeral range (32768 and up): a port picked there could be
+/// handed to any other test's socket before Docker binds it. The start moves with the pid and a counter, so
+/// parallel tests and test binaries try different pairs first.
 pub fn free_port_pair() -> u16 {
-    for _ in 0..100 {
-        let p = free_port();
-        if p < 65534 && TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let seed = std::process::id().wrapping_mul(7919);
+    for _ in 0..200 {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let p = 24000 + ((seed.wrapping_add(n * 2)) % 8000) as u16 / 2 * 2;
+        let free = |port: u16| TcpListener::bind(("127.0.0.1", port)).is_ok();
+        if free(p) && free(p + 1) {
             return p;
         }
     }
-    panic!("no free pair of loopback ports in 100 tries")
+    panic!("no free pair of loopback ports in 200 tries")
 }
 
 impl Gateway {
