@@ -42,15 +42,22 @@ http {{ access_log off; keepalive_requests 10000000; keepalive_timeout 300s;
 """
 
 
+# Every proxy does the work versiongate does on each request: it adds X-Forwarded-For, -Proto and -Host, and an
+# X-Request-Id unless the client sent one, so the comparison is between the same jobs.
 def nginx_proxy_conf(d, port, backend):
     return f"""worker_processes 1; daemon off; pid {d}/proxy.pid; error_log {d}/proxy-error.log;
 worker_rlimit_nofile 65536;
 events {{ worker_connections 30000; }}
 http {{ access_log off; keepalive_requests 10000000;
   upstream backend {{ server 127.0.0.1:{backend}; keepalive 64; }}
+  map $http_x_request_id $vg_request_id {{ "" $request_id; default $http_x_request_id; }}
   server {{ listen 127.0.0.1:{port} backlog=4096;
     location / {{ proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection "";
-                  proxy_set_header Host $host; }} }} }}
+                  proxy_set_header Host $host;
+                  proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+                  proxy_set_header X-Forwarded-Proto $scheme;
+                  proxy_set_header X-Forwarded-Host $host;
+                  proxy_set_header X-Request-Id $vg_request_id; }} }} }}
 """
 
 
@@ -66,6 +73,11 @@ defaults
   http-reuse always
 frontend f
   bind 127.0.0.1:{port}
+  option forwardfor
+  unique-id-format %{{+X}}o%ci:%cp_%fi:%fp_%Ts_%rt:%pid
+  http-request set-header X-Forwarded-Proto http
+  http-request set-header X-Forwarded-Host %[req.hdr(host)]
+  http-request set-header X-Request-Id %[unique-id] unless {{ req.hdr(x-request-id) -m found }}
   default_backend b
 backend b
   server s1 127.0.0.1:{backend}
@@ -79,7 +91,9 @@ def caddy_conf(port, backend):
 }}
 http://:{port} {{
   bind 127.0.0.1
-  reverse_proxy 127.0.0.1:{backend}
+  reverse_proxy 127.0.0.1:{backend} {{
+    header_up X-Request-Id {{http.request.uuid}}
+  }}
 }}
 """
 
