@@ -12,8 +12,8 @@ import sys
 import tempfile
 import time
 
-from benchlib import (Processes, api, free_port, median_of, rss_kib, save_json, start_gateway, table, wait_port,
-                      wait_settled, wrk)
+from benchlib import (Processes, api, cpu_seconds, free_port, median_of, rss_kib, save_json, start_gateway, table,
+                      wait_port, wait_settled, wrk)
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
 # A tuning change is measured against the binary before it, in the same run: BENCH_BASELINE=path adds it as
@@ -159,28 +159,41 @@ def main():
         idle_rss = rss_kib(vg.pid)
         ports = {"direct": backend, "versiongate": vg_port}
         ports["nginx"] = free_port()
-        procs.start("nginx", ["nginx", "-c", write(d, "proxy.conf", nginx_proxy_conf(d, ports["nginx"], backend)),
+        nginx = procs.start("nginx", ["nginx", "-c", write(d, "proxy.conf", nginx_proxy_conf(d, ports["nginx"], backend)),
                               "-e", f"{d}/p.err"], d)
         ports["haproxy"] = free_port()
-        procs.start("haproxy", ["haproxy", "-db", "-f", write(d, "haproxy.cfg", haproxy_conf(ports["haproxy"], backend))], d)
+        haproxy = procs.start("haproxy", ["haproxy", "-db", "-f", write(d, "haproxy.cfg", haproxy_conf(ports["haproxy"], backend))], d)
         ports["caddy"] = free_port()
-        procs.start("caddy", ["caddy", "run", "--adapter", "caddyfile", "--config",
+        caddy = procs.start("caddy", ["caddy", "run", "--adapter", "caddyfile", "--config",
                               write(d, "Caddyfile", caddy_conf(ports["caddy"], backend))], d,
                     {"GOMAXPROCS": "1", "XDG_DATA_HOME": d, "XDG_CONFIG_HOME": d, "HOME": d})
         rss = {"versiongate": (vg_port, vg.pid, idle_rss)}
+        pids = {"versiongate": vg.pid, "nginx": nginx.pid, "haproxy": haproxy.pid, "caddy": caddy.pid}
         if BASELINE:
             ports["baseline"], base = start_versiongate(procs, d, backend, "baseline", BASELINE)
             rss["baseline"] = (ports["baseline"], base.pid, rss_kib(base.pid))
+            pids["baseline"] = base.pid
         for port in ports.values():
             wait_port(port)
-        results = run_cases({s: p for s, p in ports.items() if not ONLY or s in ONLY or s == "nginx"})
+        results = run_cases({s: p for s, p in ports.items() if not ONLY or s in ONLY or s == "nginx"}, pids)
         held = {s: (idle, rss_under_connections(port, pid, 10_000)) for s, (port, pid, idle) in rss.items()}
         report(results, held)
     finally:
         procs.stop_all()
 
 
-def run_cases(ports):
+def measured(url, conns, pid):
+    """One wrk run, plus the proxy's CPU time per request (user + system, µs) when its pid is known."""
+    before = cpu_seconds(pid) if pid else None
+    run = wrk(url, conns, SECONDS, host=HOST)
+    if before:
+        after = cpu_seconds(pid)
+        run["user_us"], run["sys_us"] = ((a - b) / run["requests"] * 1e6 for a, b in zip(after, before))
+        run["cpu_us"] = run["user_us"] + run["sys_us"]
+    return run
+
+
+def run_cases(ports, pids):
     systems = list(ports)
     results = {}
     for label, path, conns in CASES:
@@ -188,7 +201,7 @@ def run_cases(ports):
         for r in range(ROUNDS):
             for system in (systems if r % 2 == 0 else systems[::-1]):
                 wrk(f"http://127.0.0.1:{ports[system]}{path}", conns, 1, host=HOST)  # warm-up
-                runs[system].append(wrk(f"http://127.0.0.1:{ports[system]}{path}", conns, SECONDS, host=HOST))
+                runs[system].append(measured(f"http://127.0.0.1:{ports[system]}{path}", conns, pids.get(system)))
                 print(f"  {label} c={conns} round {r + 1} {system}: {runs[system][-1]['rps']:.0f} req/s", file=sys.stderr)
         results[(label, conns)] = runs
     return results
@@ -198,20 +211,30 @@ def report(results, rss):
     print(f"# bench-proxy: {ROUNDS} rounds of {SECONDS} s per system and case, medians; one worker each\n")
     raw = {}
     for (label, conns), runs in results.items():
-        base = {k: median_of(runs["nginx"], k) for k in ("rps", "p50", "p99")}
+        base = {k: median_of(runs["nginx"], k) for k in ("rps", "p50", "p99", "cpu_us")}
         rows = []
         for system, rs in runs.items():
             rps, p50, p99 = (median_of(rs, k) for k in ("rps", "p50", "p99"))
             errors = sum(r["socket_errors"] + r["non2xx"] for r in rs)
+            cpu = cpu_cells(rs, base["cpu_us"])
             rows.append([system, f"{rps:,.0f}", f"{rps / base['rps']:.2f}", f"{p50:.3f}", f"{p50 / base['p50']:.2f}",
-                         f"{p99:.3f}", f"{p99 / base['p99']:.2f}", errors])
+                         f"{p99:.3f}", f"{p99 / base['p99']:.2f}", *cpu, errors])
             raw[f"{label} c={conns} {system}"] = [{k: v for k, v in r.items() if k != "raw"} for r in rs]
         print(f"## {label} response, {conns} connection{'s' if conns > 1 else ''}\n")
-        print(table(["system", "req/s", "x nginx", "p50 ms", "x nginx", "p99 ms", "x nginx", "errors"], rows))
+        print(table(["system", "req/s", "x nginx", "p50 ms", "x nginx", "p99 ms", "x nginx", "cpu us/req",
+                     "user+sys", "x nginx", "errors"], rows))
         print()
     for system, (idle, held) in rss.items():
         print(f"{system} RSS: {idle / 1024:.1f} MiB idle, {held / 1024:.1f} MiB with 10,000 open keep-alive connections")
     save_json({"runs": raw, "rss_kib": {s: {"idle": i, "10k": h} for s, (i, h) in rss.items()}})
+
+
+def cpu_cells(runs, nginx_cpu):
+    """The proxy's median CPU per request, its user + system split, and its ratio to nginx's."""
+    if "cpu_us" not in runs[0]:
+        return ["-", "-", "-"]
+    cpu, user, system = (median_of(runs, k) for k in ("cpu_us", "user_us", "sys_us"))
+    return [f"{cpu:.1f}", f"{user:.1f}+{system:.1f}", f"{cpu / nginx_cpu:.2f}"]
 
 
 if __name__ == "__main__":

@@ -67,6 +67,24 @@ def rss_kib(pid):
     return 0
 
 
+def cpu_seconds(pid):
+    """User and system CPU seconds of `pid` and all its descendants (nginx's workers, every thread)."""
+    user = system = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            fields = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
+            user += int(fields[11]) / tick
+            system += int(fields[12]) / tick
+            for tid in os.listdir(f"/proc/{p}/task"):
+                todo += [int(c) for c in open(f"/proc/{p}/task/{tid}/children").read().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return user, system
+
+
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
 
 
