@@ -12,8 +12,8 @@ import sys
 import tempfile
 import time
 
-from benchlib import (Processes, api, cpu_seconds, free_port, median_of, rss_kib, save_json, start_gateway, table,
-                      wait_port, wait_settled, wrk)
+from benchlib import (ROOT, Processes, api, cpu_seconds, free_port, median_of, rss_kib, save_json, start_gateway,
+                      table, wait_port, wait_settled, wrk)
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
 # A tuning change is measured against the binary before it, in the same run: BENCH_BASELINE=path adds it as
@@ -169,6 +169,11 @@ def main():
                     {"GOMAXPROCS": "1", "XDG_DATA_HOME": d, "XDG_CONFIG_HOME": d, "HOME": d})
         rss = {"versiongate": (vg_port, vg.pid, idle_rss)}
         pids = {"versiongate": vg.pid, "nginx": nginx.pid, "haproxy": haproxy.pid, "caddy": caddy.pid}
+        # Pingora with none of our code: a bare proxy, and one that answers by itself (only its downstream half).
+        floor = os.path.join(ROOT, "target", "release", "examples", "pingora_floor")
+        for system, target in (("pingora-bare", f"127.0.0.1:{backend}"), ("pingora-answer", "answer")):
+            ports[system] = free_port()
+            pids[system] = procs.start(system, [floor, f"127.0.0.1:{ports[system]}", target], d).pid
         if BASELINE:
             ports["baseline"], base = start_versiongate(procs, d, backend, "baseline", BASELINE)
             rss["baseline"] = (ports["baseline"], base.pid, rss_kib(base.pid))
