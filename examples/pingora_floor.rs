@@ -8,7 +8,6 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 use pingora::http::ResponseHeader;
-use pingora::listeners::{L4BufferSettings, ListenerConfig};
 use pingora::modules::http::HttpModules;
 use pingora::prelude::*;
 use pingora::proxy::{ProxyHttp, Session};
@@ -70,7 +69,7 @@ fn main() -> ExitCode {
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
     let mut proxy = pingora::proxy::http_proxy_service_with_name(&server.configuration, Floor(upstream), "floor");
-    proxy.add_listener(ListenerConfig::tcp(listen).l4_buffer(L4BufferSettings::new(0, 1460)));
+    proxy.add_listener(versiongate::app::proxy_listener(listen));
     proxy.threads = Some(1);
     server.add_service(proxy);
     server.run_forever()

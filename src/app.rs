@@ -70,15 +70,19 @@ pub fn run(config: Config) -> Result<(), AppError> {
         gateway = gateway.with_admin_host(&config.admin.public_host, admin);
     }
     let mut proxy = pingora::proxy::http_proxy_service_with_name(&server.configuration, gateway, "proxy");
-    // Pingora's default 64 KiB read buffer per connection was most of the memory of an idle keep-alive
-    // connection; reads go straight into the session's own header buffer instead (docs/BENCHMARKS.md).
-    let listener = ListenerConfig::tcp(&config.proxy.http_listen).l4_buffer(L4BufferSettings::new(0, 1460));
-    proxy.add_listener(listener);
+    proxy.add_listener(proxy_listener(&config.proxy.http_listen));
     proxy.threads = Some(config.proxy_threads());
     let proxy = server.add_service(proxy);
     proxy.add_dependency(&control);
     tracing::info!("proxy on {}, admin API on {}", config.proxy.http_listen, config.admin.listen);
     server.run_forever()
+}
+
+/// The proxy's TCP listener. Pingora's default 64 KiB read buffer per connection was most of the memory of
+/// an idle keep-alive connection; reads go straight into the session's own header buffer instead
+/// (docs/BENCHMARKS.md). Public so `examples/pingora_floor.rs` measures Pingora with the same listener.
+pub fn proxy_listener(addr: &str) -> ListenerConfig {
+    ListenerConfig::tcp(addr).l4_buffer(L4BufferSettings::new(0, 1460))
 }
 
 /// `data_dir` holds tokens, keys, clones and the database: only the gateway's user may enter it.

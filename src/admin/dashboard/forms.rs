@@ -182,10 +182,7 @@ fn back_ok(viewer: &Viewer, name: &str, text: &str) -> PageResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn form(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
-    }
+    use crate::admin::dashboard::form_of as form;
 
     #[test]
     fn the_settings_form_becomes_a_patch() {

@@ -133,3 +133,9 @@ impl IntoResponse for PageError {
 }
 
 pub type PageResult = Result<Response, PageError>;
+
+/// A posted form from literal pairs, for the form handlers' unit tests.
+#[cfg(test)]
+fn form_of(pairs: &[(&str, &str)]) -> std::collections::HashMap<String, String> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}

@@ -141,10 +141,7 @@ pub fn render(values: &HashMap<String, String>, problems: &[ProjectError], csrf:
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn form(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
-    }
+    use crate::admin::dashboard::form_of as form;
 
     #[test]
     fn every_problem_is_shown_beside_its_field() {
