@@ -5,33 +5,55 @@ use std::hint::black_box;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use versiongate::metrics::ProjectMetrics;
-use versiongate::project::Slot;
-use versiongate::routes::{normalize_host, ProjectRoute, Routes, Upstream};
+use versiongate::metrics::Metrics;
+use versiongate::routes::{normalize_host, MemberRow, ProjectInput, RouteState, RouteTable, Routes, TableOptions};
 
-fn table(projects: usize) -> Routes {
-    let routes = Routes::new();
+/// 100 projects, each with one exact and one wildcard domain, and project `p7` live in `slot` on `port`.
+fn state(projects: usize, port: u16, slot: &str) -> RouteState {
+    let mut state = RouteState::default();
     for i in 0..projects {
         let domains = vec![format!("app{i}.example.com"), format!("*.t{i}.example.com")];
-        routes.put_project(ProjectRoute::new(&format!("p{i}"), domains, Arc::new(ProjectMetrics::detached())));
-        let addr = SocketAddr::from(([127, 0, 0, 1], 20000 + i as u16));
-        routes.switch(&format!("p{i}"), Upstream { slot: Slot::Blue, addr, deployment_id: i as i64 });
+        state.projects.push(ProjectInput { name: format!("p{i}"), domains });
+        let (slot, port) = if i == 7 { (slot, port) } else { ("blue", 20000 + i as u16) };
+        state.members.push(MemberRow {
+            project: format!("p{i}"),
+            pool: "active".into(),
+            deployment_id: i as i64,
+            weight: 1,
+            slot: Some(slot.into()),
+            target: Some(SocketAddr::from(([127, 0, 0, 1], port)).to_string()),
+        });
     }
+    state
+}
+
+fn build(metrics: &Metrics, state: &RouteState) -> RouteTable {
+    RouteTable::from_state(state, &TableOptions::default(), &|name| metrics.project(name)).0
+}
+
+fn table(projects: usize) -> Routes {
+    let metrics = Metrics::new().unwrap();
+    let routes = Routes::new();
+    routes.publish(build(&metrics, &state(projects, 20007, "blue")));
     routes
+}
+
+fn live(route: &versiongate::routes::ProjectRoute) -> Option<SocketAddr> {
+    route.backend.pools().active.members.first().map(|m| m.addr)
 }
 
 fn lookup(c: &mut Criterion) {
     let routes = table(100);
     c.bench_function("lookup exact of 100 projects", |b| {
-        b.iter(|| routes.current().lookup(black_box("app42.example.com")).map(|r| r.live))
+        b.iter(|| routes.current().lookup(black_box("app42.example.com")).map(|r| live(r)))
     });
     c.bench_function("lookup wildcard of 100 projects", |b| {
-        b.iter(|| routes.current().lookup(black_box("acme.t42.example.com")).map(|r| r.live))
+        b.iter(|| routes.current().lookup(black_box("acme.t42.example.com")).map(|r| live(r)))
     });
     c.bench_function("normalize + lookup of a mixed-case host with port", |b| {
         b.iter(|| {
             let host = normalize_host(black_box("App42.Example.com:8080")).unwrap_or_default();
-            routes.current().lookup(&host).map(|r| r.live)
+            routes.current().lookup(&host).map(|r| live(r))
         })
     });
 }
@@ -43,11 +65,13 @@ fn current_while_switching(c: &mut Criterion) {
         let writer = {
             let (routes, stop) = (routes.clone(), stop.clone());
             std::thread::spawn(move || {
-                let mut n = 0u16;
+                // Whole tables, built ahead, so the writer publishes as fast as it can.
+                let metrics = Metrics::new().unwrap();
+                let tables: Vec<_> =
+                    (0..2).map(|n| state(100, 30000 + n, if n == 0 { "green" } else { "blue" })).collect();
+                let mut n = 0usize;
                 while !stop.load(Ordering::Relaxed) {
-                    let slot = if n % 2 == 0 { Slot::Green } else { Slot::Blue };
-                    let addr = SocketAddr::from(([127, 0, 0, 1], 30000 + n));
-                    routes.switch("p7", Upstream { slot, addr, deployment_id: n.into() });
+                    routes.publish(build(&metrics, &tables[n % 2]));
                     n = n.wrapping_add(1);
                 }
             })
@@ -57,13 +81,13 @@ fn current_while_switching(c: &mut Criterion) {
                 let (routes, stop) = (routes.clone(), stop.clone());
                 std::thread::spawn(move || {
                     while !stop.load(Ordering::Relaxed) {
-                        black_box(routes.current().lookup("app7.example.com").map(|r| r.live));
+                        black_box(routes.current().lookup("app7.example.com").map(|r| live(r)));
                     }
                 })
             })
             .collect();
         c.bench_function(&format!("current() + lookup with {readers} readers, 1 writer switching"), |b| {
-            b.iter(|| routes.current().lookup(black_box("app7.example.com")).map(|r| r.live))
+            b.iter(|| routes.current().lookup(black_box("app7.example.com")).map(|r| live(r)))
         });
         stop.store(true, Ordering::Relaxed);
         writer.join().ok();

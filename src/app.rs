@@ -10,8 +10,8 @@ use crate::controller::{Controller, ControllerOptions, TestHook};
 use crate::metrics::{Metrics, MetricsError};
 use crate::nginx::NginxOutput;
 use crate::proxy::Gateway;
-use crate::routes::Routes;
-use crate::runtime::DockerRuntime;
+use crate::routes::{Routes, TableOptions};
+use crate::runtime::DockerEngine;
 use crate::secrets::SecretBox;
 use crate::store::Store;
 use async_trait::async_trait;
@@ -65,10 +65,7 @@ pub fn run(config: Config) -> Result<(), AppError> {
     control.threads = Some(2);
     let control = server.add_service(control);
 
-    let mut gateway = Gateway::new(routes);
-    if let Some(admin) = crate::config::parse_addr(&config.admin.listen) {
-        gateway = gateway.with_admin_host(&config.admin.public_host, admin);
-    }
+    let gateway = Gateway::new(routes);
     let mut proxy = pingora::proxy::http_proxy_service_with_name(&server.configuration, gateway, "proxy");
     proxy.add_listener(proxy_listener(&config.proxy.http_listen));
     proxy.threads = Some(config.proxy_threads());
@@ -83,6 +80,28 @@ pub fn run(config: Config) -> Result<(), AppError> {
 /// (docs/BENCHMARKS.md). Public so `examples/pingora_floor.rs` measures Pingora with the same listener.
 pub fn proxy_listener(addr: &str) -> ListenerConfig {
     ListenerConfig::tcp(addr).l4_buffer(L4BufferSettings::new(0, 1460))
+}
+
+/// `VERSIONGATE_TEST_HOOK`, read only by a build with the `test-hooks` feature.
+fn test_hook() -> Option<TestHook> {
+    if !cfg!(feature = "test-hooks") {
+        return None;
+    }
+    let hook = std::env::var("VERSIONGATE_TEST_HOOK").ok().and_then(|v| TestHook::parse(&v));
+    if let Some(hook) = hook {
+        tracing::warn!("test hook armed: {hook:?}");
+    }
+    hook
+}
+
+/// `[admin] public_host` and the admin server it leads to (a wildcard listen address means loopback).
+fn public_admin(config: &Config) -> Option<(String, std::net::SocketAddr)> {
+    let mut admin = crate::config::parse_addr(&config.admin.listen)?;
+    if admin.ip().is_unspecified() {
+        admin.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let host = crate::routes::normalize_host(&config.admin.public_host).filter(|h| !h.is_empty())?;
+    Some((host.into_owned(), admin))
 }
 
 /// `data_dir` holds tokens, keys, clones and the database: only the gateway's user may enter it.
@@ -146,7 +165,7 @@ impl ControlPlane {
             SecretBox::load_or_create(&self.config.data_dir, env_key.as_deref()).map_err(|e| e.to_string())?;
         let store =
             Store::open(&self.config.store_url()).await.map_err(|e| e.to_string())?.with_secrets(Arc::new(secrets));
-        let runtime = Arc::new(DockerRuntime::new(&self.config.docker.host));
+        let runtime = Arc::new(DockerEngine::new(&self.config.docker.host));
         let nginx = &self.config.nginx;
         let nginx = (!nginx.include_dir.is_empty()).then(|| NginxOutput {
             include_dir: nginx.include_dir.clone().into(),
@@ -154,8 +173,9 @@ impl ControlPlane {
             reload_command: nginx.reload_command.clone(),
         });
         let images = self.config.build.clone();
-        let hook = std::env::var("VERSIONGATE_TEST_HOOK").ok().and_then(|v| TestHook::parse(&v));
-        let options = ControllerOptions { data_dir: self.config.data_dir.clone(), nginx, images, hook };
+        let hook = test_hook();
+        let table = TableOptions { admin: public_admin(&self.config) };
+        let options = ControllerOptions { data_dir: self.config.data_dir.clone(), nginx, images, hook, table };
         let controller = Controller::new(store, self.routes.clone(), self.metrics.clone(), runtime, options);
         let mut problems = Vec::new();
         for spec in &self.config.projects {

@@ -1,8 +1,8 @@
 //! versiongate: zero-downtime deploys for one VPS, in one process.
 //!
 //! # Layout
-//! The data plane (Pingora) and the control plane (controller, admin API, store)
-//! share exactly one piece of state: the [`routes::Routes`] table.
+//! The data plane (Pingora) and the control plane (controller, admin API, store) share exactly one
+//! piece of state: the [`routes::Routes`] table.
 //!
 //! | module | owns |
 //! |---|---|
@@ -11,26 +11,36 @@
 //! | [`project`] | what a project is, its slots and its validation (pure) |
 //! | [`slot`] | blue and green: a project's two ports, and picking free base ports (pure) |
 //! | [`deployment`] | one deployment's statuses, phases and legal transitions (pure) |
-//! | [`routes`] | the route table snapshot, host lookup, the atomic switch, per-slot counters |
-//! | [`proxy`] | serving one request: host → route → peer → metrics; error pages |
+//! | [`routes`] | desired route state, the table built from it (pure), the request decision (pure), the atomic snapshot |
+//! | [`proxy`] | serving one request: decision → peer → metrics; error pages |
 //! | [`health`] | is this upstream fit for traffic: probe and consecutive passes |
-//! | [`store`] | sqlx pool (SQLite or PostgreSQL), migrations, queries |
-//! | [`controller`] | per-project queues, leases, the deploy pipeline, recovery at startup |
+//! | [`store`] | sqlx pool (SQLite or PostgreSQL), migrations, queries; the desired routes |
+//! | [`controller`] | per-project queues, leases, the deploy pipeline, the one route writer (`sync`), recovery |
+//! | [`runtime`] | runtimes as strategies (`docker`, `external`) and the container engine they drive |
 //! | [`admin`] | the REST API, the dashboard (`admin::dashboard`), `/metrics`, `/healthz`, the one API error type |
 //! | [`nginx`] | the optional include-file output for an nginx in front |
 //! | [`source`] | getting one commit of a repo onto disk (git2) |
-//! | [`build`] | what gets built: the build context and, for repos without one, a generated Dockerfile |
-//! | [`runtime`] | the `ContainerRuntime` trait and its Docker (bollard) implementation |
+//! | [`builder`] | what gets built: the build context and, for repos without one, a generated Dockerfile |
 //! | [`webhook`] | authenticated GitHub events → deploy decisions (pure) |
 //! | [`secrets`] | write-only values encrypted at rest (AES-256-GCM) and the key file |
 //! | [`metrics`] | every metric name, label and bucket |
 //! | [`cli`] | the client subcommands that talk to the admin API |
+//!
+//! # How a route change flows
+//! The store holds what *should* serve: per project a `route_targets` row (traffic state, rollout split)
+//! and `route_members` rows (which deployment serves in the active, warm or rollout pool). They change
+//! only in the transaction of the status change that moves traffic (switch, observe flip, rollback,
+//! drain end, recovery). After the commit the controller calls its one `sync`, which reads that state,
+//! builds a whole [`routes::RouteTable`] with the pure [`routes::RouteTable::from_state`], and publishes
+//! it with one atomic store. On every request the proxy takes the current snapshot and asks the pure
+//! [`routes::decide`] what to do, then does the I/O. Nobody edits the table in place, and nobody reads it
+//! to learn what is live: the store says.
 // One audited exception: `source::limit_network_waits` sets libgit2's global timeouts.
 #![deny(unsafe_code)]
 
 pub mod admin;
 pub mod app;
-pub mod build;
+pub mod builder;
 pub mod cli;
 pub mod config;
 pub mod controller;

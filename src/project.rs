@@ -2,7 +2,7 @@
 
 pub use crate::slot::Slot;
 
-use crate::build::plan::Builder;
+use crate::builder::plan::Builder;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -15,6 +15,18 @@ pub enum RuntimeKind {
     Docker,
     /// The user runs the process and deploys by giving its address.
     External,
+}
+
+impl std::str::FromStr for RuntimeKind {
+    type Err = ProjectError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "docker" => Ok(RuntimeKind::Docker),
+            "external" => Ok(RuntimeKind::External),
+            other => Err(invalid("runtime", format!("`{other}` is not a runtime; use \"docker\" or \"external\""))),
+        }
+    }
 }
 
 /// Every project field of INTERFACE.md, with its default.
@@ -114,6 +126,11 @@ fn invalid(field: impl Into<String>, message: impl Into<String>) -> ProjectError
 }
 
 impl ProjectSpec {
+    /// How long the release command may run: the health timeout, and at least five minutes.
+    pub fn release_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.health_timeout_s.max(300))
+    }
+
     /// Lowercases the domains, then checks every field; the first problem found is returned.
     pub fn validate(mut self) -> Result<ProjectSpec, ProjectError> {
         self.normalize();

@@ -1,7 +1,7 @@
 //! Repositories without a Dockerfile deploy from a push: the Dockerfile is generated for Node.js and Python.
 //! No registry is reachable, so the configured base images are local stand-ins built from the host's own
 //! `node` and `python3` (tests/harness/standin.rs). Bun has no Debian package: it is covered by the golden
-//! plans in src/build/golden.rs only.
+//! plans in src/builder/golden.rs only.
 
 mod harness;
 

@@ -4,6 +4,7 @@ mod harness;
 
 use versiongate::deployment::{Event, Phase, Status, Trigger};
 use versiongate::project::{ProjectSpec, RuntimeKind, Slot};
+use versiongate::routes::PoolChange;
 use versiongate::store::{NewDeployment, Store, StoreError};
 
 /// One fresh database per test.
@@ -48,6 +49,8 @@ on_both_databases!(
     deleting_a_project_removes_its_history,
     concurrent_writers_wait_their_turn,
     the_commit_and_its_subject_carry_over_to_a_redeploy,
+    a_switch_moves_the_route_pools_in_its_transaction,
+    a_flip_back_and_a_restart_move_the_pools_too,
 );
 
 fn spec(name: &str, domains: &[&str]) -> ProjectSpec {
@@ -221,4 +224,64 @@ async fn deleting_a_project_removes_its_history(store: &Store) {
     assert!(!store.delete_project("a").await.unwrap());
     assert!(store.deployment(d.id).await.unwrap().is_none());
     store.create_project(spec("b", &["a.test"]), 3, &|_| true).await.expect("the domain is free again");
+}
+
+/// `(pool, deployment id, slot, target)` of project `a`'s route members, as `sync` would read them.
+async fn pools(store: &Store) -> Vec<(String, i64, String, String)> {
+    let (state, problems) = store.route_state().await.unwrap();
+    assert!(problems.is_empty(), "{problems:?}");
+    let members = state.members.into_iter().filter(|m| m.project == "a");
+    members.map(|m| (m.pool, m.deployment_id, m.slot.unwrap(), m.target.unwrap())).collect()
+}
+
+/// A deployment of `a` taken to DEPLOYING in `slot` at `target`.
+async fn started(store: &Store, slot: Slot, target: &str) -> i64 {
+    let d = store.create_deployment(new_deployment("a", target), 10).await.unwrap();
+    store.start_deployment(d.id, slot, target.parse().unwrap(), Phase::HealthChecking, 11).await.unwrap();
+    d.id
+}
+
+async fn a_switch_moves_the_route_pools_in_its_transaction(store: &Store) {
+    store.create_project(spec("a", &["a.test"]), 1, &|_| true).await.unwrap();
+    store.create_project(spec("b", &["b.test"]), 1, &|_| true).await.unwrap();
+    assert_eq!(pools(store).await, [], "a new project has nothing live");
+    let first = started(store, Slot::Blue, "127.0.0.1:4001").await;
+    store.activate(first, Event::Supersede, Phase::Done, 12).await.unwrap();
+    let row = |pool: &str, id: i64, slot: &str, target: &str| (pool.into(), id, slot.into(), target.into());
+    assert_eq!(pools(store).await, [row("active", first, "blue", "127.0.0.1:4001")]);
+    let second = started(store, Slot::Green, "127.0.0.1:4002").await;
+    assert_eq!(pools(store).await.len(), 1, "a deployment that has not switched is not routed");
+    store.activate(second, Event::Supersede, Phase::Observing, 13).await.unwrap();
+    let switched = [row("active", second, "green", "127.0.0.1:4002"), row("warm", first, "blue", "127.0.0.1:4001")];
+    assert_eq!(pools(store).await, switched, "the displaced deployment stays warm");
+    store.change_pools("a", PoolChange::Retire { deployment: first }, 14).await.unwrap();
+    assert_eq!(pools(store).await, [row("active", second, "green", "127.0.0.1:4002")], "its drain is over");
+    store.change_pools("a", PoolChange::Retire { deployment: second }, 15).await.unwrap();
+    assert_eq!(pools(store).await.len(), 1, "retiring never empties the active pool");
+    let (state, _) = store.route_state().await.unwrap();
+    assert!(state.members.iter().all(|m| m.project == "a"), "project b has no members");
+    assert_eq!(state.targets.iter().filter(|t| t.project == "a" && t.traffic == "serving").count(), 1);
+    assert!(store.delete_project("a").await.unwrap());
+    let (state, _) = store.route_state().await.unwrap();
+    assert!(state.members.is_empty() && state.targets.iter().all(|t| t.project != "a"), "removed with the project");
+}
+
+async fn a_flip_back_and_a_restart_move_the_pools_too(store: &Store) {
+    store.create_project(spec("a", &["a.test"]), 1, &|_| true).await.unwrap();
+    let good = started(store, Slot::Blue, "127.0.0.1:4001").await;
+    store.activate(good, Event::Supersede, Phase::Done, 12).await.unwrap();
+    let bad = started(store, Slot::Green, "127.0.0.1:4002").await;
+    let (bad_d, _) = store.activate(bad, Event::Supersede, Phase::Observing, 13).await.unwrap();
+    let good_d = store.deployment(good).await.unwrap().unwrap();
+    let again = NewDeployment { rollback_of: Some(bad), ..NewDeployment::again_of(&good_d, Trigger::AutoRollback) };
+    let addr = "127.0.0.1:4001".parse().unwrap();
+    let (live, rolled_back) = store.record_flip(bad_d.id, again, Slot::Blue, addr, "5xx", 14).await.unwrap();
+    assert_eq!(rolled_back.status, Status::RolledBack);
+    let expected = vec![
+        ("active".to_string(), live.id, "blue".to_string(), "127.0.0.1:4001".to_string()),
+        ("warm".to_string(), bad, "green".to_string(), "127.0.0.1:4002".to_string()),
+    ];
+    assert_eq!(pools(store).await, expected, "the flip and its route are one transaction");
+    store.clear_warm_pools(15).await.unwrap();
+    assert_eq!(pools(store).await, expected[..1], "after a restart nothing is warm");
 }

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use versiongate::build::plan::{plan, Listing, PlanOptions};
+use versiongate::builder::plan::{plan, Listing, PlanOptions};
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);

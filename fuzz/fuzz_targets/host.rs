@@ -3,9 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use std::sync::Arc;
 use versiongate::metrics::Metrics;
-use versiongate::routes::{normalize_host, ProjectRoute, RouteTable};
+use versiongate::routes::{normalize_host, ProjectInput, RouteState, RouteTable, TableOptions};
 
 fuzz_target!(|data: &[u8]| {
     let raw = String::from_utf8_lossy(data);
@@ -13,11 +12,15 @@ fuzz_target!(|data: &[u8]| {
     let host = host.into_owned();
     assert_eq!(normalize_host(&host).as_deref(), Some(host.as_str()), "normalising twice changes nothing");
     let metrics = Metrics::new().unwrap();
-    let route = |name: &str, domains: &[&str]| {
-        Arc::new(ProjectRoute::new(name, domains.iter().map(|d| d.to_string()).collect(), metrics.project(name)))
+    let project = |name: &str, domains: &[&str]| ProjectInput {
+        name: name.into(),
+        domains: domains.iter().map(|d| d.to_string()).collect(),
     };
-    let table =
-        RouteTable::from_routes([route("exact", &["app.example.com", "[::1]"]), route("wild", &["*.example.com"])]);
+    let state = RouteState {
+        projects: vec![project("exact", &["app.example.com", "[::1]"]), project("wild", &["*.example.com"])],
+        ..RouteState::default()
+    };
+    let (table, _) = RouteTable::from_state(&state, &TableOptions::default(), &|name| metrics.project(name));
     if let Some(found) = table.lookup(&host) {
         let ok = found.domains.iter().any(|d| match d.strip_prefix("*.") {
             Some(parent) => host.strip_suffix(parent).is_some_and(|label| label.ends_with('.') && label.len() > 1),

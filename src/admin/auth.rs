@@ -1,5 +1,6 @@
 //! The admin bearer token: where it comes from, and the constant-time check on every API call.
 
+use super::dashboard::session::{session_id, Lookup};
 use super::error::ApiError;
 use super::AdminState;
 use axum::extract::{Request, State};
@@ -61,7 +62,7 @@ impl TokenSource {
 /// cross-site request cannot act with it.
 pub async fn require_token(State(state): State<AdminState>, req: Request, next: Next) -> Result<Response, ApiError> {
     let safe = matches!(*req.method(), Method::GET | Method::HEAD);
-    if safe && super::dashboard::has_session(&state, req.headers()) {
+    if safe && has_session(&state, req.headers()) {
         return Ok(next.run(req).await);
     }
     let given = req
@@ -116,6 +117,12 @@ pub(super) fn check_token(state: &AdminState, ip: Option<IpAddr>, given: &str) -
 
 /// The caller's address; behind our own proxy (a loopback peer) it is the last `X-Forwarded-For` entry,
 /// the one our proxy appended, so a client cannot choose it.
+/// Whether the request carries a live dashboard session (the API admits one for GET requests).
+fn has_session(state: &AdminState, headers: &HeaderMap) -> bool {
+    let mut sessions = state.sessions.lock().unwrap_or_else(|e| e.into_inner());
+    matches!(sessions.touch(session_id(headers), crate::store::now_ms()), Lookup::Valid(_))
+}
+
 pub(super) fn client_ip(extensions: &Extensions, headers: &HeaderMap) -> Option<IpAddr> {
     let peer = extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()?.0.ip();
     if !peer.is_loopback() {

@@ -42,7 +42,7 @@ pub async fn show(State(state): State<AdminState>, ApiPath(name): ApiPath<String
     if let Some(live) = &live {
         v["live"] = super::deployments::with_figures(&state, live);
     }
-    if record.spec.runtime == crate::project::RuntimeKind::Docker {
+    if state.controller.runtime(&record.spec).traits().builds {
         v["images"] = Value::Array(state.controller.retained_images(&name).await?);
     }
     Ok(Json(v))
@@ -88,7 +88,7 @@ pub async fn apply_changes(state: &AdminState, name: &str, changes: Map<String, 
     let live = store.live_deployment(&name).await?;
     let mut v = views::project(&record, live.as_ref());
     // New env values reach the app by a redeploy of the same image, with zero downtime.
-    if env_changed && record.spec.runtime == crate::project::RuntimeKind::Docker {
+    if env_changed && state.controller.runtime(&record.spec).traits().builds {
         if let Some(d) = state.controller.redeploy_env(&name).await? {
             v["redeploy"] = views::deployment(&d);
         }

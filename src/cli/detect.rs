@@ -1,7 +1,7 @@
 //! `versiongate detect DIR [--json]`: what would be built for a repository, without building it.
 
-use crate::build::listing;
-use crate::build::plan::{plan, BaseImages, PlanOptions};
+use crate::builder::listing;
+use crate::builder::plan::{plan, BaseImages, PlanOptions};
 use std::path::Path;
 
 /// Prints the plan; returns the exit code (2 when nothing can be built).

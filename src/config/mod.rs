@@ -5,7 +5,7 @@ mod validate;
 
 pub use validate::{Problem, Problems};
 
-use crate::build::plan::BaseImages;
+use crate::builder::plan::BaseImages;
 use crate::project::ProjectSpec;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;

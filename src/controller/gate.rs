@@ -1,25 +1,23 @@
-//! The health gate step: probes until the new slot is fit for traffic; a container that dies fails it at once.
+//! The health gate step: probes until the new slot is fit for traffic; what the runtime sees die fails it at once.
 
-use super::pipeline::PipelineError;
-use super::{docker, Inner};
+use super::failure::PipelineError;
+use super::Inner;
 use crate::deployment::Phase;
 use crate::health::{self, HealthError, HealthPolicy};
-use crate::store::{now_ms, Deployment, ProjectRecord};
+use crate::project::Slot;
+use crate::runtime::{Job, Runtime};
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 
-/// Probes until healthy; for a container, also fails fast the moment it exits or restarts.
+/// Probes until healthy; also fails fast the moment the runtime sees what it started die.
 pub(super) async fn gate(
     inner: &Inner,
-    d: &Deployment,
-    record: &ProjectRecord,
-    addr: SocketAddr,
-    container: Option<&str>,
-    cancel: &CancellationToken,
+    job: &Job<'_>,
+    runtime: &dyn Runtime,
+    (slot, addr): (Slot, SocketAddr),
 ) -> Result<(), PipelineError> {
-    inner.store.set_phase(d.id, Phase::HealthChecking, now_ms()).await?;
-    inner.at_hook(d.id, Phase::HealthChecking).await;
+    let (d, record, cancel) = (job.deployment, job.record, job.cancel);
+    job.journal.phase(Phase::HealthChecking).await?;
     let policy = HealthPolicy::from_spec(&record.spec);
     inner
         .log(
@@ -39,7 +37,7 @@ pub(super) async fn gate(
         health::wait_healthy(addr, &policy, cancel, |r, passes| {
             let said = match r {
                 Ok(code) => format!("HTTP {code}"),
-                Err(e) => e.clone(),
+                Err(e) => e.to_string(),
             };
             let _ = tx.send(format!("health probe: {said} ({passes}/{threshold} in a row)"));
         })
@@ -51,13 +49,10 @@ pub(super) async fn gate(
         }
     };
     let watch = async {
-        let Some(name) = container else { return std::future::pending().await };
         loop {
             tokio::time::sleep(Duration::from_millis(300)).await;
-            if let Ok(state) = inner.runtime.liveness(name).await {
-                if let Some(e) = docker::died(state) {
-                    return e;
-                }
+            if let Some(e) = runtime.died(&record.spec.name, slot).await {
+                return PipelineError::from(e);
             }
         }
     };
@@ -70,20 +65,10 @@ pub(super) async fn gate(
             inner.log(d.id, "health gate passed").await;
             Ok(())
         }
-        Err(HealthError::TimedOut { ref last, .. }) if container.is_some() && nothing_listens(last) => {
-            let e = PipelineError::from(result.unwrap_err());
-            Err(PipelineError::Unhealthy(format!(
-                "{}; the container is running but nothing answers on container_port {}: the app probably \
-                 listens on 127.0.0.1 inside the container. Make it listen on 0.0.0.0 and on $PORT",
-                e.to_string().trim_start_matches("health check failed: "),
-                record.spec.container_port
-            )))
-        }
+        Err(e @ HealthError::TimedOut { nothing_listens: true, .. }) => match runtime.unreachable_hint(&record.spec) {
+            Some(hint) => Err(PipelineError::Unhealthy(format!("{e}; {hint}"))),
+            None => Err(e.into()),
+        },
         Err(e) => Err(e.into()),
     }
-}
-
-/// Docker's port proxy accepts on the host, then resets or closes when nothing listens in the container.
-fn nothing_listens(last_probe: &str) -> bool {
-    ["Connection refused", "Connection reset", "closed without an HTTP answer"].iter().any(|s| last_probe.contains(s))
 }

@@ -1,7 +1,8 @@
 //! The test hook `VERSIONGATE_TEST_HOOK`: parks or panics every deployment entering one phase.
 //!
 //! Crash tests use it to land a SIGKILL inside a step that is otherwise too short to hit (start,
-//! switch, drain), and fault tests to panic inside a real gateway under load. Nothing else sets it.
+//! switch, drain), and fault tests to panic inside a real gateway under load. Nothing else sets it, and
+//! the hold and the panic are compiled only with the `test-hooks` feature: a release binary ignores it.
 
 use super::Inner;
 use crate::deployment::Phase;
@@ -34,7 +35,12 @@ impl TestHook {
 }
 
 impl Inner {
+    /// Where a step begins: nothing, in a build without the `test-hooks` feature.
+    #[cfg(not(feature = "test-hooks"))]
+    pub(super) async fn at_hook(&self, _id: i64, _phase: Phase) {}
+
     /// Where a step begins: acts if the hook names this phase.
+    #[cfg(feature = "test-hooks")]
     pub(super) async fn at_hook(&self, id: i64, phase: Phase) {
         match self.hook.filter(|h| h.phase == phase).map(|h| h.action) {
             Some(HookAction::Hold(duration)) => {

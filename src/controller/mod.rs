@@ -4,33 +4,33 @@
 //! queue (see [`worker`]); the steps of a deployment live in [`pipeline`], and what
 //! happens after a restart in [`recovery`].
 
-mod docker;
+mod drain;
+mod failure;
 mod gate;
 mod hook;
+mod journal;
 mod observe;
 mod pipeline;
 mod reaper;
 mod recovery;
-mod request;
-mod retention;
 mod rollback;
+mod sync;
+#[cfg(test)]
+mod tests;
 mod worker;
 
+pub use crate::runtime::DeployRequest;
 pub use hook::TestHook;
 pub use observe::ObserveFigures;
 pub use recovery::RestoreReport;
-pub use request::DeployRequest;
 
-use request::{docker_request, external_request};
-
-use crate::build::plan::BaseImages;
+use crate::builder::plan::BaseImages;
 use crate::deployment::{Event, Status};
 use crate::metrics::Metrics;
 use crate::nginx::NginxOutput;
-use crate::project::Slot;
-use crate::project::{ProjectSpec, RuntimeKind};
-use crate::routes::{ProjectRoute, Routes};
-use crate::runtime::{container_name, ContainerRuntime};
+use crate::project::ProjectSpec;
+use crate::routes::{Routes, TableOptions};
+use crate::runtime::{ContainerEngine, RequestError, Runtime, RuntimeOptions, Runtimes};
 use crate::store::{now_ms, Deployment, NewDeployment, ProjectRecord, Store, StoreError};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -57,6 +57,15 @@ pub enum ControllerError {
     Busy(String),
 }
 
+impl From<RequestError> for ControllerError {
+    fn from(e: RequestError) -> Self {
+        match e {
+            RequestError::BadTarget { target, message } => ControllerError::BadTarget { target, message },
+            RequestError::Wrong(message) => ControllerError::WrongRequest(message),
+        }
+    }
+}
+
 /// Where the controller keeps its files, and what else it writes on a switch.
 #[derive(Debug, Clone, Default)]
 pub struct ControllerOptions {
@@ -67,6 +76,8 @@ pub struct ControllerOptions {
     pub images: BaseImages,
     /// Test hook (`VERSIONGATE_TEST_HOOK`): see [`TestHook`].
     pub hook: Option<TestHook>,
+    /// Route table settings that do not come from the store (the admin server's public host).
+    pub table: TableOptions,
 }
 
 /// Cheap to clone; every clone drives the same queues.
@@ -79,20 +90,21 @@ struct Inner {
     store: Store,
     routes: Arc<Routes>,
     metrics: Arc<Metrics>,
-    runtime: Arc<dyn ContainerRuntime>,
-    /// Clones live in `data_dir/repos/<project>`.
-    data_dir: PathBuf,
+    runtimes: Runtimes,
     nginx: Option<NginxOutput>,
-    images: BaseImages,
     /// Names this process in deploy leases.
     owner: String,
     workers: Mutex<HashMap<String, Arc<Notify>>>,
     /// Running observe windows, by project.
     watches: Mutex<HashMap<String, observe::Watch>>,
     running: Mutex<HashMap<i64, CancellationToken>>,
+    #[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
     hook: Option<TestHook>,
     /// Held for writing while recovery cleans up the engine; deployments wait for it.
     settling: Arc<tokio::sync::RwLock<()>>,
+    table: TableOptions,
+    /// Orders route syncs (see [`sync`]).
+    sync_lock: tokio::sync::Mutex<()>,
 }
 
 impl Controller {
@@ -100,28 +112,37 @@ impl Controller {
         store: Store,
         routes: Arc<Routes>,
         metrics: Arc<Metrics>,
-        runtime: Arc<dyn ContainerRuntime>,
+        engine: Arc<dyn ContainerEngine>,
         options: ControllerOptions,
     ) -> Self {
         let owner = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
         let (workers, running) = (Mutex::default(), Mutex::default());
-        let ControllerOptions { data_dir, nginx, images, hook } = options;
+        let ControllerOptions { data_dir, nginx, images, hook, table } = options;
         let watches = Mutex::default();
+        let runtimes = Runtimes::new(engine, RuntimeOptions { data_dir, images });
         let inner = Inner {
             store,
             routes,
             metrics,
-            runtime,
-            data_dir,
+            runtimes,
             nginx,
-            images,
             owner,
             workers,
             running,
             watches,
             hook,
             settling: Arc::default(),
+            table,
+            sync_lock: tokio::sync::Mutex::default(),
         };
+        Controller { inner: Arc::new(inner) }
+    }
+
+    /// The same controller with other runtimes (tests swap in fakes).
+    #[cfg(test)]
+    fn with_runtimes(self, runtimes: Runtimes) -> Self {
+        let mut inner = Arc::into_inner(self.inner).expect("a controller not yet shared");
+        inner.runtimes = runtimes;
         Controller { inner: Arc::new(inner) }
     }
 
@@ -135,20 +156,20 @@ impl Controller {
 
     pub async fn create_project(&self, spec: ProjectSpec) -> Result<ProjectRecord, ControllerError> {
         let record = self.inner.store.create_project(spec, now_ms(), &port_is_free).await?;
-        self.publish_project(&record);
+        self.inner.sync_committed().await?;
         Ok(record)
     }
 
     pub async fn update_project(&self, spec: ProjectSpec) -> Result<ProjectRecord, ControllerError> {
         let record = self.inner.store.update_project(spec, now_ms()).await?;
-        self.publish_project(&record);
+        self.inner.sync_committed().await?;
         Ok(record)
     }
 
     /// Creates or updates a project from the config file.
     pub async fn upsert_project(&self, spec: ProjectSpec) -> Result<ProjectRecord, ControllerError> {
         let record = self.inner.store.upsert_project(spec, now_ms(), &port_is_free).await?;
-        self.publish_project(&record);
+        self.inner.sync_committed().await?;
         Ok(record)
     }
 
@@ -163,26 +184,22 @@ impl Controller {
         if !self.inner.store.delete_project(name).await? {
             return Err(ControllerError::ProjectNotFound(name.to_owned()));
         }
-        self.inner.routes.remove(name);
+        self.inner.sync_committed().await?;
         self.inner.metrics.forget_project(name);
         // Wakes the worker so it sees it is no longer current and ends.
         if let Some(worker) = self.inner.workers.lock().unwrap_or_else(|e| e.into_inner()).remove(name) {
             worker.notify_one();
         }
-        if record.is_some_and(|r| r.spec.runtime == RuntimeKind::Docker) {
-            for slot in [Slot::Blue, Slot::Green] {
-                if let Err(e) = self.inner.runtime.remove(&container_name(name, slot)).await {
-                    tracing::warn!(project = name, "cannot remove the {slot} container of a removed project: {e}");
-                }
-            }
+        if let Some(record) = record {
+            self.inner.runtimes.of(&record.spec).remove_project(name).await;
         }
         Ok(())
     }
 
-    fn publish_project(&self, record: &ProjectRecord) {
-        let name = &record.spec.name;
-        let route = ProjectRoute::new(name, record.spec.domains.clone(), self.inner.metrics.project(name));
-        self.inner.routes.put_project(route);
+    /// Publishes the route table from the store again (the one writer; see [`sync`]). Returns the rows
+    /// that could not be read.
+    pub async fn sync(&self) -> Result<Vec<String>, ControllerError> {
+        Ok(self.inner.sync().await?)
     }
 
     /// Queues a deployment and wakes the project's worker. Returns it QUEUED.
@@ -190,10 +207,7 @@ impl Controller {
         let store = &self.inner.store;
         let record =
             store.project(project).await?.ok_or_else(|| ControllerError::ProjectNotFound(project.to_owned()))?;
-        let new = match record.spec.runtime {
-            RuntimeKind::External => external_request(project, &request).await?,
-            RuntimeKind::Docker => docker_request(&record, &request)?,
-        };
+        let new = self.inner.runtimes.of(&record.spec).request(&record, &request).await?;
         let new = NewDeployment { project: project.to_owned(), trigger: request.trigger, ..new };
         let d = store.create_deployment(new, now_ms()).await?;
         let what = [&d.target, &d.commit, &d.git_ref].into_iter().flatten().next().cloned().unwrap_or_default();
@@ -239,7 +253,20 @@ impl Controller {
     }
 }
 
+impl Controller {
+    /// The runtime that runs `spec`'s deployments, for the operator surfaces.
+    pub fn runtime(&self, spec: &ProjectSpec) -> &dyn Runtime {
+        self.inner.runtimes.of(spec)
+    }
+}
+
 impl Inner {
+    /// The runtime of a stored project; `None` when the project is gone or unreadable.
+    async fn runtime_of(&self, project: &str) -> Option<&dyn Runtime> {
+        let record = self.store.project(project).await.ok().flatten()?;
+        Some(self.runtimes.of(&record.spec))
+    }
+
     /// A log line for the deployment, in its stored log and in the process log.
     async fn log(&self, id: i64, line: &str) {
         tracing::info!(deployment_id = id, "{line}");

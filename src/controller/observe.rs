@@ -2,11 +2,11 @@
 //! `max_error_rate` (once `min_requests` answers were seen), a dead container, or an operator's rollback
 //! flips traffic straight back to it; a newer deployment cuts the window short.
 
-use super::pipeline::{drain, PipelineError};
-use super::{docker, Inner};
+use super::drain::{drain, Upstream};
+use super::failure::PipelineError;
+use super::Inner;
 use crate::deployment::{Phase, Status, Trigger};
-use crate::routes::Upstream;
-use crate::runtime::container_name;
+use crate::runtime::Runtime;
 use crate::store::{now_ms, Deployment, NewDeployment, ProjectRecord};
 use serde::Serialize;
 use std::sync::{Arc, Mutex};
@@ -40,10 +40,21 @@ pub(super) struct Watch {
     pub requests: mpsc::UnboundedSender<oneshot::Sender<Result<Deployment, String>>>,
 }
 
+/// One observe window: the deployment watched in `new`, and the warm `old` it can flip back to.
+struct Window<'a> {
+    inner: &'a Inner,
+    d: &'a Deployment,
+    record: &'a ProjectRecord,
+    runtime: &'a dyn Runtime,
+    new: Upstream,
+    old: Upstream,
+}
+
 pub(super) async fn observe(
     inner: &Inner,
     d: &Deployment,
     record: &ProjectRecord,
+    runtime: &dyn Runtime,
     new: Upstream,
     old: Upstream,
 ) -> Result<Outcome, PipelineError> {
@@ -63,32 +74,27 @@ pub(super) async fn observe(
             &format!("observing for {}s; the {} slot stays warm for an instant rollback", window.as_secs(), old.slot),
         )
         .await;
-    let outcome = watch_window(inner, d, record, new, old, window, &figures, &mut rx).await;
+    let w = Window { inner, d, record, runtime, new, old };
+    let outcome = watch_window(&w, window, &figures, &mut rx).await;
     inner.watches.lock().unwrap_or_else(|e| e.into_inner()).remove(&d.project);
     outcome
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn watch_window(
-    inner: &Inner,
-    d: &Deployment,
-    record: &ProjectRecord,
-    new: Upstream,
-    old: Upstream,
+    w: &Window<'_>,
     window: Duration,
     figures: &Mutex<ObserveFigures>,
     requests: &mut mpsc::UnboundedReceiver<oneshot::Sender<Result<Deployment, String>>>,
 ) -> Result<Outcome, PipelineError> {
-    let spec = &record.spec;
+    let (inner, d, spec, new) = (w.inner, w.d, &w.record.spec, w.new);
     let metrics = inner.metrics.project(&d.project);
     let (base_total, base_errors) = metrics.responses(new.slot);
     let started = Instant::now();
-    let container = docker_container(record, new);
     for tick in 0u64.. {
         tokio::select! {
             _ = tokio::time::sleep(TICK) => {}
             Some(reply) = requests.recv() => {
-                let result = flip(inner, d, record, new, old, Trigger::Rollback, "rolled back by the operator").await;
+                let result = flip(w, Trigger::Rollback, "rolled back by the operator").await;
                 let _ = reply.send(result.as_ref().map(Clone::clone).map_err(ToString::to_string));
                 return result.map(|_| Outcome::RolledBack);
             }
@@ -109,12 +115,13 @@ async fn watch_window(
                 rate * 100.0,
                 spec.max_error_rate * 100.0
             );
-            flip(inner, d, record, new, old, Trigger::AutoRollback, &reason).await?;
+            flip(w, Trigger::AutoRollback, &reason).await?;
             return Ok(Outcome::RolledBack);
         }
         if tick % 10 == 9 {
-            if let Some(reason) = died(inner, container.as_deref()).await {
-                flip(inner, d, record, new, old, Trigger::AutoRollback, &reason).await?;
+            if let Some(e) = w.runtime.died(&d.project, new.slot).await {
+                let reason = format!("auto rollback: {e}");
+                flip(w, Trigger::AutoRollback, &reason).await?;
                 return Ok(Outcome::RolledBack);
             }
             if inner.store.has_queued(&d.project).await.unwrap_or(false) {
@@ -142,31 +149,14 @@ async fn watch_window(
     Ok(Outcome::Passed)
 }
 
-fn docker_container(record: &ProjectRecord, new: Upstream) -> Option<String> {
-    (record.spec.runtime == crate::project::RuntimeKind::Docker).then(|| container_name(&record.spec.name, new.slot))
-}
-
-async fn died(inner: &Inner, container: Option<&str>) -> Option<String> {
-    let state = inner.runtime.liveness(container?).await.ok()?;
-    docker::died(state).map(|e| format!("auto rollback: {e}"))
-}
-
 /// Traffic back to the warm slot: `d` becomes ROLLED_BACK and a new `trigger` deployment serves the old slot.
-async fn flip(
-    inner: &Inner,
-    d: &Deployment,
-    record: &ProjectRecord,
-    new: Upstream,
-    old: Upstream,
-    trigger: Trigger,
-    reason: &str,
-) -> Result<Deployment, PipelineError> {
+async fn flip(w: &Window<'_>, trigger: Trigger, reason: &str) -> Result<Deployment, PipelineError> {
+    let (inner, d, record, new, old) = (w.inner, w.d, w.record, w.new, w.old);
     let previous = inner.store.deployment(old.deployment_id).await?;
     let from = previous.unwrap_or_else(|| d.clone());
     let rollback = NewDeployment { rollback_of: Some(d.id), ..NewDeployment::again_of(&from, trigger) };
     let (live, bad) = inner.store.record_flip(d.id, rollback, old.slot, old.addr, reason, now_ms()).await?;
-    inner.routes.switch(&d.project, Upstream { deployment_id: live.id, ..old });
-    inner.metrics.set_live_slot(&d.project, Some(old.slot));
+    inner.sync_committed().await?;
     inner.metrics.deployment_ended(&d.project, Status::RolledBack.as_str(), None);
     inner.log(d.id, &format!("{reason}; traffic is back on the {} slot (deployment {})", old.slot, live.id)).await;
     inner
@@ -180,8 +170,6 @@ async fn flip(
         .await;
     let timeout = Duration::from_secs(record.spec.drain_timeout_s);
     drain(inner, &live, new, timeout).await;
-    if record.spec.runtime == crate::project::RuntimeKind::Docker {
-        docker::retire(inner, &live, record, new.slot).await;
-    }
+    inner.log(live.id, &w.runtime.retire(&record.spec, new.slot, new.addr).await).await;
     Ok(inner.store.set_phase(live.id, Phase::Done, now_ms()).await?)
 }

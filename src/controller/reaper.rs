@@ -27,16 +27,11 @@ pub fn limit(phase: Phase, spec: &ProjectSpec) -> Option<(Duration, &'static str
         Phase::Building => (secs(spec.build_timeout_s) + GRACE, "build_timeout_s"),
         Phase::Starting => (secs(spec.start_timeout_s), "start_timeout_s"),
         Phase::HealthChecking => (secs(spec.health_timeout_s) + GRACE, "health_timeout_s"),
-        Phase::Releasing => (release_timeout(spec) + GRACE, "health_timeout_s (at least 300 s)"),
+        Phase::Releasing => (spec.release_timeout() + GRACE, "health_timeout_s (at least 300 s)"),
         Phase::Switching => (SWITCH_LIMIT, "the fixed switch limit"),
         Phase::Draining => (secs(spec.drain_timeout_s + spec.stop_timeout_s) + GRACE, "drain_timeout_s"),
         Phase::Queued | Phase::Observing | Phase::Done => return None,
     })
-}
-
-/// How long the release command may run.
-pub fn release_timeout(spec: &ProjectSpec) -> Duration {
-    Duration::from_secs(spec.health_timeout_s.max(300))
 }
 
 /// The failure reason when a deployment that entered `phase` at `entered_ms` is past its limit at `now_ms`.

@@ -1,19 +1,14 @@
 //! After a start or a crash: routes come back from the store first, then unfinished work is cleaned up.
 
-use super::{docker, Inner};
+use super::drain::Upstream;
+use super::Inner;
 use crate::deployment::{Event, Phase, Status};
 use crate::health;
-use crate::routes::{ProjectRoute, Upstream};
-use crate::runtime::{container_name, image_tag, release_container_name, Liveness};
 use crate::store::{now_ms, Deployment, ProjectRecord, StoreError};
 use futures_util::future::join_all;
 use serde::Serialize;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// How long a restart waits for the engine to say whether a live container runs.
-const ENGINE_CHECK: Duration = Duration::from_secs(2);
 
 /// What could not be restored, per project, for `/healthz` and the log.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -23,112 +18,54 @@ pub struct RestoreReport {
     pub problems: Vec<String>,
 }
 
-/// Rebuilds every project's route from its ACTIVE deployment. Each project is restored on its
+/// Publishes every project's route from the store, then checks each live one: its health is probed
+/// and logged, and a docker container that is gone is started again. Each project is restored on its
 /// own: a corrupt row or a dead target is reported and never blocks the others.
 pub(super) async fn restore_routes(inner: &Inner) -> RestoreReport {
     let mut report = RestoreReport::default();
-    let records = match inner.store.projects().await {
-        Ok(records) => records,
+    match inner.sync().await {
+        Ok(problems) => report.problems = problems,
+        Err(e) => report.problems.push(format!("cannot read the routes: {e}")),
+    }
+    let records: Vec<ProjectRecord> = match inner.store.projects().await {
+        Ok(records) => records.into_iter().flatten().collect(),
         Err(e) => {
             report.problems.push(format!("cannot list projects: {e}"));
-            return report;
+            Vec::new()
         }
     };
-    let mut ok = Vec::new();
-    for record in records {
-        match record {
-            Ok(record) => ok.push(record),
-            Err(e) => report.problems.push(e.to_string()),
-        }
-    }
-    report.projects = ok.len();
-    let restored = join_all(ok.iter().map(|r| restore_one(inner, r))).await;
-    for (live, problem) in restored {
-        report.live += usize::from(live);
-        report.problems.extend(problem);
-    }
+    report.projects = records.len();
+    let table = inner.routes.current().clone();
+    let live: Vec<&ProjectRecord> = records
+        .iter()
+        .filter(|r| table.project(&r.spec.name).is_some_and(|route| route.live_slot().is_some()))
+        .collect();
+    report.live = live.len();
+    let checked = join_all(live.into_iter().map(|r| check_live(inner, r))).await;
+    report.problems.extend(checked.into_iter().flatten());
     for problem in &report.problems {
         tracing::warn!("restore: {problem}");
     }
     report
 }
 
-/// Whether the project has a live route again, and what is wrong with it.
-async fn restore_one(inner: &Inner, record: &ProjectRecord) -> (bool, Option<String>) {
-    match restore_route(inner, record).await {
-        Ok(Some(live)) => (true, revive(inner, record, &live).await.err()),
-        Ok(None) => (false, None),
-        Err(problem) => (false, Some(problem)),
-    }
-}
-
-/// The project's route from its ACTIVE deployment; returns that deployment.
-async fn restore_route(inner: &Inner, record: &ProjectRecord) -> Result<Option<Deployment>, String> {
+/// Probes a restored live route and revives its container; what is wrong with it, if anything.
+async fn check_live(inner: &Inner, record: &ProjectRecord) -> Option<String> {
     let name = &record.spec.name;
-    let route = ProjectRoute::new(name, record.spec.domains.clone(), inner.metrics.project(name));
-    inner.routes.put_project(route);
-    let live = inner.store.live_deployment(name).await.map_err(|e| format!("project `{name}`: {e}"))?;
-    let Some(live) = live else {
-        inner.metrics.set_live_slot(name, None);
-        return Ok(None);
+    let live = match inner.store.live_deployment(name).await {
+        Ok(Some(live)) => live,
+        Ok(None) => return None,
+        Err(e) => return Some(format!("project `{name}`: {e}")),
     };
-    let upstream =
-        upstream_of(&live).ok_or_else(|| format!("project `{name}`: deployment {} has no usable address", live.id))?;
-    inner.routes.switch(name, upstream);
-    inner.metrics.set_live_slot(name, Some(upstream.slot));
-    let policy_path = &record.spec.health_path;
-    match health::probe(upstream.addr, policy_path, Duration::from_secs(1)).await {
-        Ok(code) if (200..300).contains(&code) => {
-            tracing::info!(project = %name, "restored route to {}", upstream.addr)
-        }
+    let addr = Upstream::of(&live)?.addr;
+    match health::probe(addr, &record.spec.health_path, Duration::from_secs(1)).await {
+        Ok(code) if (200..300).contains(&code) => tracing::info!(project = %name, "restored route to {addr}"),
         Ok(code) => {
-            tracing::warn!(project = %name, "restored route to {}, but its health check answers HTTP {code}", upstream.addr)
+            tracing::warn!(project = %name, "restored route to {addr}, but its health check answers HTTP {code}")
         }
-        Err(e) => {
-            tracing::warn!(project = %name, "restored route to {}, but its health check failed: {e}", upstream.addr)
-        }
+        Err(e) => tracing::warn!(project = %name, "restored route to {addr}, but its health check failed: {e}"),
     }
-    Ok(Some(live))
-}
-
-/// A live container that is gone or stopped (a `docker rm`, a host without restart policies) is
-/// started again from its retained image. Without the image it is a problem for this project only.
-async fn revive(inner: &Inner, record: &ProjectRecord, live: &Deployment) -> Result<(), String> {
-    let (Some(image), Some(slot)) = (&live.image, live.slot) else { return Ok(()) };
-    let project = &record.spec.name;
-    let name = container_name(project, slot);
-    // The proxy waits for this: an engine that does not answer must not hold it back.
-    match tokio::time::timeout(ENGINE_CHECK, inner.runtime.liveness(&name)).await {
-        Ok(Ok(Liveness::Running)) => return Ok(()),
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) => return Err(format!("project `{project}`: cannot check its live container {name}: {e}")),
-        Err(_) => {
-            let waited = ENGINE_CHECK.as_secs();
-            return Err(format!(
-                "project `{project}`: the Docker engine did not say within {waited} s whether {name} runs"
-            ));
-        }
-    }
-    if !inner.runtime.has_image(image).await.unwrap_or(false) {
-        return Err(format!(
-            "project `{project}`: its live container {name} is gone and so is its image {image}; deploy it again"
-        ));
-    }
-    let request = docker::run_request(record, slot, live.id, image);
-    let started = async {
-        inner.runtime.run(&request).await?;
-        inner.runtime.keep_running(&name).await
-    };
-    started
-        .await
-        .map_err(|e| format!("project `{project}`: cannot start its live container {name} again from {image}: {e}"))?;
-    tracing::warn!(project = %project, "the live container {name} was gone or stopped; started it again from {image}");
-    Ok(())
-}
-
-fn upstream_of(d: &Deployment) -> Option<Upstream> {
-    let addr: SocketAddr = d.target.as_deref()?.parse().ok()?;
-    Some(Upstream { slot: d.slot?, addr, deployment_id: d.id })
+    inner.runtimes.of(&record.spec).revive(record, &live).await.err()
 }
 
 /// Deployments a crash left QUEUED or DEPLOYING become FAILED; an ACTIVE one cut off while
@@ -157,6 +94,9 @@ pub(super) async fn reconcile(inner: &Arc<Inner>) -> Result<usize, StoreError> {
             cut_off.push(d);
         }
     }
+    // No drain survives a restart: nothing is warm any more.
+    inner.store.clear_warm_pools(now_ms()).await?;
+    inner.sync_committed().await?;
     let failed = stuck.len();
     let settling = inner.settling.clone().write_owned().await;
     let inner = inner.clone();
@@ -168,45 +108,16 @@ pub(super) async fn reconcile(inner: &Arc<Inner>) -> Result<usize, StoreError> {
     Ok(failed)
 }
 
-/// An interrupted deployment leaves no container (slot or release), no image tag of its own and no
-/// half-written checkout behind. A retained image it was reusing (a rollback) is kept.
+/// What an interrupted deployment left in its runtime goes.
 pub(super) async fn remove_leftovers(inner: &Inner, d: &Deployment) {
-    if matches!(d.phase, Phase::Fetching | Phase::Building) {
-        // A clone cut off mid-write may hold lock files that would fail the next fetch.
-        let clone = inner.data_dir.join("repos").join(&d.project);
-        if let Err(e) = tokio::fs::remove_dir_all(&clone).await {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                tracing::warn!(
-                    "cannot remove the checkout {} of interrupted deployment {}: {e}",
-                    clone.display(),
-                    d.id
-                );
-            }
-        }
-    }
-    let Some(slot) = d.slot else { return };
-    let name = container_name(&d.project, slot);
-    if inner.runtime.container_deployment(&name).await.ok().flatten() == Some(d.id) {
-        if let Err(e) = inner.runtime.remove(&name).await {
-            tracing::warn!("cannot remove {name} of interrupted deployment {}: {e}", d.id);
-        }
-    }
-    if d.phase == Phase::Releasing {
-        let _ = inner.runtime.remove(&release_container_name(&d.project, d.id)).await;
-    }
-    let own = image_tag(&d.project, d.id);
-    if d.image.as_deref() == Some(own.as_str()) || d.phase == Phase::Building {
-        let _ = inner.runtime.remove_image(&own).await;
+    if let Some(runtime) = inner.runtime_of(&d.project).await {
+        runtime.remove_leftovers(d).await;
     }
 }
 
-/// A deployment cut off after its switch: its container gets the restart policy it would have had,
-/// and the other slot, no longer warm for anyone, is stopped.
+/// A live deployment cut off after its switch is settled by its runtime.
 pub(super) async fn settle_slots(inner: &Inner, d: &Deployment) {
-    let (Some(slot), Some(_)) = (d.slot, &d.image) else { return };
-    let live = container_name(&d.project, slot);
-    if let Err(e) = inner.runtime.keep_running(&live).await {
-        tracing::warn!("cannot set the restart policy of {live}: {e}");
+    if let Some(runtime) = inner.runtime_of(&d.project).await {
+        runtime.settle(d).await;
     }
-    let _ = inner.runtime.stop(&container_name(&d.project, slot.other()), Duration::from_secs(10)).await;
 }

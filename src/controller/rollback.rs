@@ -3,7 +3,6 @@
 use super::observe::ObserveFigures;
 use super::{Controller, ControllerError};
 use crate::deployment::{Status, Trigger};
-use crate::project::RuntimeKind;
 use crate::store::{now_ms, Deployment, NewDeployment};
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -37,19 +36,13 @@ impl Controller {
                 target.id, target.status
             )));
         }
-        let docker = record.spec.runtime == RuntimeKind::Docker;
-        if (docker && target.image.is_none()) || (!docker && target.target.is_none()) {
+        let Some(again) = self.inner.runtimes.of(&record.spec).return_to(&target) else {
             return Err(ControllerError::WrongRequest(format!(
                 "deployment {} never built an image to return to; pick another",
                 target.id
             )));
-        }
-        let new = NewDeployment {
-            rollback_of: live.map(|d| d.id),
-            target: target.target.clone().filter(|_| !docker),
-            port: target.port.filter(|_| !docker),
-            ..NewDeployment::again_of(&target, Trigger::Rollback)
         };
+        let new = NewDeployment { rollback_of: live.map(|d| d.id), ..again };
         let d = store.create_deployment(new, now_ms()).await?;
         self.inner
             .log(
@@ -101,18 +94,13 @@ impl Controller {
         Ok(Some(d))
     }
 
-    /// The images retained for rollback, each with the newest deployment that used it.
+    /// The images retained for rollback, each with the newest deployment that used it (none for a runtime
+    /// that builds no images).
     pub async fn retained_images(&self, project: &str) -> Result<Vec<serde_json::Value>, ControllerError> {
+        let record =
+            self.inner.store.project(project).await?.ok_or_else(|| ControllerError::ProjectNotFound(project.into()))?;
         let history = self.inner.store.deployments(project, 500).await?;
-        let Ok(mut images) = self.inner.runtime.project_images(project).await else { return Ok(Vec::new()) };
-        images.sort_by_key(|i| std::cmp::Reverse(i.rsplit(':').next().and_then(|n| n.parse::<i64>().ok())));
-        Ok(images
-            .into_iter()
-            .map(|image| {
-                let d = history.iter().find(|d| d.image.as_deref() == Some(&image));
-                serde_json::json!({"image": image, "deployment": d.map(|d| d.id), "commit": d.and_then(|d| d.commit.clone())})
-            })
-            .collect())
+        Ok(self.inner.runtimes.of(&record.spec).retained(project, &history).await)
     }
 
     /// The live figures of a running observe window for `deployment_id`, if one runs.

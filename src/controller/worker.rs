@@ -1,6 +1,7 @@
 //! One worker per project: takes the newest queued deployment, holds the lease, runs the pipeline.
 
-use super::pipeline::{self, PipelineError};
+use super::failure::PipelineError;
+use super::pipeline;
 use super::{reaper, Controller, Inner};
 use crate::deployment::{Event, Phase, Status};
 use crate::store::{now_ms, Deployment, StoreError};

@@ -9,18 +9,20 @@ mod request;
 mod retire;
 mod retry;
 
-use page::{escape, write_page};
-use request::{public_admin_path, request_host};
+use page::{escape, write_page, Page};
+use request::request_host;
 
-use crate::routes::{normalize_host, ProjectRoute, Routes, Upstream};
+use crate::project::Slot;
+use crate::routes::{decide, Decision, Member, ProjectRoute, RequestFacts, Routes, CANARY_COOKIE};
 use async_trait::async_trait;
 use bytes::Bytes;
-use pingora::http::RequestHeader;
+use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::modules::http::HttpModules;
 use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use prometheus::IntGauge;
 use retry::retry_on_warm;
+use std::cell::Cell;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,32 +34,29 @@ const UPSTREAM_CONNECT: Duration = Duration::from_secs(3);
 
 pub struct Gateway {
     routes: Arc<Routes>,
-    /// `[admin] public_host` and the admin server it leads to, for webhooks and the dashboard from outside.
-    admin: Option<(String, SocketAddr)>,
 }
 
 /// Per-request state: where it was routed and which in-flight gauge it holds.
 #[derive(Default)]
 pub struct RequestCtx {
     route: Option<Arc<ProjectRoute>>,
-    upstream: Option<Upstream>,
+    upstream: Option<(SocketAddr, Slot)>,
     inflight: Option<IntGauge>,
     retried: bool,
     /// Set when the request is for `public_host` and goes to the admin server.
     admin: Option<SocketAddr>,
+    /// A client new to a rollout: the deployment it was sent to, remembered in a cookie.
+    remember: Option<i64>,
     started: Option<Instant>,
     host: String,
 }
 
 impl RequestCtx {
-    fn hold(&mut self, upstream: Upstream) {
+    fn hold(&mut self, member: &Member) {
         self.release();
-        if let Some(route) = &self.route {
-            let gauge = route.metrics.inflight(upstream.slot).clone();
-            gauge.inc();
-            self.inflight = Some(gauge);
-        }
-        self.upstream = Some(upstream);
+        member.inflight.inc();
+        self.inflight = Some(member.inflight.clone());
+        self.upstream = Some((member.addr, member.slot));
     }
 
     fn release(&mut self) {
@@ -69,19 +68,50 @@ impl RequestCtx {
 
 impl Gateway {
     pub fn new(routes: Arc<Routes>) -> Self {
-        Gateway { routes, admin: None }
+        Gateway { routes }
     }
 
-    /// Routes `host` to the admin server at `admin` (a wildcard listen address means loopback).
-    pub fn with_admin_host(mut self, host: &str, mut admin: SocketAddr) -> Self {
-        if admin.ip().is_unspecified() {
-            admin.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-        }
-        if let Some(host) = normalize_host(host).filter(|h| !h.is_empty()) {
-            self.admin = Some((host.into_owned(), admin));
-        }
-        self
+    /// The decision for this request, applied to `ctx`; a page to answer with when it is not proxied.
+    /// The snapshot guard lives inside this function only, never across an await.
+    fn route(&self, req: &RequestHeader, ctx: &mut RequestCtx) -> Option<Page> {
+        let host = request_host(req).unwrap_or_default();
+        let cookie = req.headers.get(http::header::COOKIE).and_then(|v| v.to_str().ok());
+        let table = self.routes.current();
+        let facts = RequestFacts { host: &host, path: req.uri.path(), cookie, roll: roll() };
+        let page = match decide(&facts, &table) {
+            Decision::Proxy(pick) => {
+                ctx.route = Some(pick.route.clone());
+                ctx.hold(pick.member);
+                ctx.remember = pick.remember;
+                None
+            }
+            Decision::Admin(addr) => {
+                ctx.admin = Some(addr);
+                None
+            }
+            other => Some(Page::for_decision(&other, &host)),
+        };
+        ctx.host = host;
+        page
     }
+}
+
+/// A cheap per-thread random number for the request decision (rollout picks and ties), no lock, no syscall.
+fn roll() -> u32 {
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new({
+            use std::hash::{BuildHasher, Hasher};
+            std::collections::hash_map::RandomState::new().build_hasher().finish() | 1
+        });
+    }
+    STATE.with(|s| {
+        let mut x = s.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        s.set(x);
+        (x >> 32) as u32
+    })
 }
 
 #[async_trait]
@@ -105,46 +135,17 @@ impl ProxyHttp for Gateway {
             write_page(session, 431, "Request header fields too large", &escape(&reason)).await?;
             return Ok(true);
         }
-        let host = request_host(session.req_header()).unwrap_or_default();
-        if let Some((_, addr)) = self.admin.as_ref().filter(|(h, _)| *h == host) {
-            if !public_admin_path(session.req_header().uri.path()) {
-                let detail =
-                    "This path of the admin server is only reachable on its own listener, not through the public host.";
-                write_page(session, 404, "Not found", detail).await?;
-                return Ok(true);
-            }
-            ctx.admin = Some(*addr);
-            ctx.host = host;
-            return Ok(false);
+        if let Some(page) = self.route(session.req_header(), ctx) {
+            page.write(session).await?;
+            return Ok(true);
         }
-        // The snapshot guard lives for this statement only, never across an await.
-        let route = self.routes.current().lookup(&host).cloned();
-        let Some(route) = route else {
-            let detail = format!(
-                "No project on this gateway serves the host <code>{}</code>. Add it to a project's domains.",
-                escape(&host)
-            );
-            write_page(session, 404, "Unknown host", &detail).await?;
-            return Ok(true);
-        };
-        ctx.host = host;
-        let Some(live) = route.live else {
-            let detail = format!(
-                "Project <code>{}</code> has no live deployment yet. Deploy it, then retry.",
-                escape(&route.name)
-            );
-            write_page(session, 503, "No live deployment", &detail).await?;
-            return Ok(true);
-        };
-        ctx.route = Some(route);
-        ctx.hold(live);
         Ok(false)
     }
 
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
         let addr = match (ctx.admin, ctx.upstream) {
             (Some(admin), _) => admin,
-            (None, Some(upstream)) => upstream.addr,
+            (None, Some((addr, _))) => addr,
             (None, None) => return Err(Error::explain(ErrorType::InternalError, "request was not routed")),
         };
         let mut peer = HttpPeer::new(addr, false, String::new());
@@ -210,6 +211,19 @@ impl ProxyHttp for Gateway {
         e
     }
 
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        if let Some(id) = ctx.remember {
+            let cookie = format!("{CANARY_COOKIE}={id}; Path=/; HttpOnly; SameSite=Lax");
+            upstream_response.append_header(http::header::SET_COOKIE, cookie)?;
+        }
+        Ok(())
+    }
+
     async fn request_body_filter(
         &self,
         _session: &mut Session,
@@ -250,11 +264,11 @@ impl ProxyHttp for Gateway {
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
         ctx.release();
-        let (Some(route), Some(upstream)) = (&ctx.route, ctx.upstream) else {
+        let (Some(route), Some((_, slot))) = (&ctx.route, ctx.upstream) else {
             return;
         };
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
         let elapsed = ctx.started.map_or(Duration::ZERO, |s| s.elapsed());
-        route.metrics.observe(upstream.slot, status, elapsed);
+        route.metrics.observe(slot, status, elapsed);
     }
 }

@@ -1,5 +1,4 @@
-//! What a request asks for: the host it names, and whether a path may reach the admin server through
-//! `public_host` (pure).
+//! What a request asks for: the host it names (pure).
 
 use crate::routes::normalize_host;
 use http::header;
@@ -12,12 +11,6 @@ pub(super) fn request_host(req: &RequestHeader) -> Option<String> {
         None => req.headers.get(header::HOST)?.to_str().ok()?,
     };
     normalize_host(raw).map(|h| h.into_owned())
-}
-
-/// What the admin server shows the outside world through `public_host`: webhooks, the API (token-protected)
-/// and the dashboard; never `/metrics` or `/healthz`.
-pub(super) fn public_admin_path(path: &str) -> bool {
-    !matches!(path.trim_end_matches('/'), "/metrics" | "/healthz") && !path.starts_with("/metrics/")
 }
 
 #[cfg(test)]
@@ -41,15 +34,5 @@ mod tests {
         );
         assert_eq!(request_host(&req("/x", Some("App.Test:8080"))).as_deref(), Some("app.test"));
         assert_eq!(request_host(&req("/x", None)), None);
-    }
-
-    #[test]
-    fn the_public_host_hides_metrics_and_health() {
-        for open in ["/webhooks/github", "/api/v1/projects", "/", "/projects/app"] {
-            assert!(public_admin_path(open), "{open}");
-        }
-        for hidden in ["/metrics", "/metrics/", "/healthz", "/healthz/"] {
-            assert!(!public_admin_path(hidden), "{hidden}");
-        }
     }
 }

@@ -5,15 +5,15 @@ use super::RequestCtx;
 use crate::routes::Routes;
 use pingora::prelude::*;
 
-/// True when the request's upstream is neither the live nor the warm slot of its project any more.
+/// True when the request's upstream serves its project in no pool any more.
 fn retired(routes: &Routes, ctx: &RequestCtx) -> bool {
-    let (Some(route), Some(upstream)) = (&ctx.route, ctx.upstream) else { return false };
+    let (Some(route), Some((addr, _))) = (&ctx.route, ctx.upstream) else { return false };
     if ctx.admin.is_some() {
         return false;
     }
     let table = routes.current();
     let Some(now) = table.project(&route.name) else { return true };
-    ![now.live, now.warm].into_iter().flatten().any(|u| u.addr == upstream.addr)
+    !now.backend.pools().serves(addr)
 }
 
 /// Called for every chunk of a stream: an error ends the connection (checked at the next chunk, so an

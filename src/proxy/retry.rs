@@ -11,12 +11,14 @@ fn has_body(req: &RequestHeader) -> bool {
     req.headers.contains_key(header::TRANSFER_ENCODING) || length.is_some_and(|l| l.trim() != "0")
 }
 
-/// Points a failed body-less request at the warm slot (or the live one, if the failure was on the
-/// warm one) once; false when there is none to try or it was already retried.
+/// Points a failed body-less request once at a warm member, or another active one; false when there is
+/// none to try or it was already retried.
 pub(super) fn retry_on_warm(session: &Session, ctx: &mut RequestCtx) -> bool {
-    let warm = ctx.route.as_ref().and_then(|r| r.warm.or(r.live));
-    let other = warm.filter(|w| Some(w.addr) != ctx.upstream.map(|u| u.addr));
-    match other.filter(|_| !ctx.retried && !has_body(session.req_header())) {
+    if ctx.retried || has_body(session.req_header()) {
+        return false;
+    }
+    let (Some(route), Some((failed, _))) = (ctx.route.clone(), ctx.upstream) else { return false };
+    match route.backend.pools().retry_member(failed) {
         Some(other) => {
             ctx.retried = true;
             ctx.hold(other);

@@ -1,112 +1,173 @@
-//! Running a project's slots: the [`ContainerRuntime`] trait, and its Docker implementation.
+//! Runtimes as strategies: how a project's deployments are brought up, watched, retired and cleaned up.
 //!
-//! The controller holds an `Arc<dyn ContainerRuntime>`, so tests and fault injection can swap it.
+//! The pipeline, recovery and the API call one [`Runtime`] and never ask which kind it is. `docker` builds
+//! images and runs containers through a [`ContainerEngine`]; `external` routes to a process the user runs.
+//! Later kinds (`swarm`, `static`) are further implementations of the same trait.
 
+pub mod bollard;
 mod docker;
+pub mod engine;
+mod external;
+mod request;
 
-pub use docker::DockerRuntime;
+pub use bollard::DockerEngine;
+pub use engine::{
+    container_name, image_tag, release_container_name, BuildRequest, ContainerEngine, EngineError, Liveness, RunRequest,
+};
+pub use request::{DeployRequest, RequestError};
 
-use crate::project::Slot;
+use crate::builder::plan::BaseImages;
+use crate::deployment::Phase;
+use crate::project::{ProjectSpec, RuntimeKind, Slot};
+use crate::store::{Deployment, NewDeployment, ProjectRecord, StoreError};
 use async_trait::async_trait;
-use std::collections::HashMap;
-use std::time::Duration;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
+/// Why a runtime step failed. Each `Display` is what lands in the deployment's `error`.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
-    #[error("cannot reach the Docker engine at {host}: {message}. Start Docker, or set [docker] host")]
-    Unreachable { host: String, message: String },
-    #[error("the image build failed: {0}")]
-    Build(String),
-    #[error("the build took longer than build_timeout_s = {0}s and was stopped; make it faster or raise the limit")]
-    BuildTimeout(u64),
-    #[error("cancelled")]
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("stored target `{0}` is not an address; deploy again with a HOST:PORT target")]
+    BadTarget(String),
+    #[error(transparent)]
+    Source(#[from] crate::source::SourceError),
+    #[error(transparent)]
+    Context(#[from] crate::builder::context::ContextError),
+    #[error(transparent)]
+    Plan(#[from] crate::builder::plan::PlanError),
+    #[error(transparent)]
+    Engine(EngineError),
+    #[error("the container exited (exit code {exit_code}, restarts {restarts}). Its last log lines:\n{logs}")]
+    ContainerDied { exit_code: i64, restarts: i64, logs: String },
+    #[error("the release command exited with code {code}, so the switch was not made. Its last output:\n{output}")]
+    Release { code: i64, output: String },
+    #[error("image {0} is no longer retained (it was pruned); roll back to a deployment whose image is listed in the project's `images`, or deploy the commit again")]
+    Pruned(String),
+    #[error("cancelled by the operator")]
     Cancelled,
-    #[error("the Docker engine refused to {action}: {message}")]
-    Engine { action: String, message: String },
+    #[error("internal error, see log: {0}")]
+    Internal(String),
 }
 
-/// What to build: a packed context, the Dockerfile inside it, and how to name the image.
-pub struct BuildRequest {
-    pub context: Vec<u8>,
-    pub dockerfile: String,
-    pub tag: String,
-    pub labels: HashMap<String, String>,
-    pub timeout: Duration,
+impl From<EngineError> for RuntimeError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::Cancelled => RuntimeError::Cancelled,
+            other => RuntimeError::Engine(other),
+        }
+    }
 }
 
-/// One slot container: `<project>-<slot>`, published on 127.0.0.1 only.
-pub struct RunRequest {
-    pub project: String,
-    pub slot: Slot,
-    pub deployment_id: i64,
-    pub image: String,
-    pub host_port: u16,
-    pub container_port: u16,
-    pub env: Vec<String>,
-    /// 0 means no limit.
-    pub memory_mb: u64,
-    /// Cores; 0 means no limit.
-    pub cpus: f64,
+/// What a runtime step records about its deployment: log lines, phases, and what it resolved to.
+#[async_trait]
+pub trait Journal: Send + Sync {
+    /// A line in the deployment's log.
+    async fn log(&self, line: &str);
+    /// The deployment enters `phase`, or is confirmed in it (where the test hook may act).
+    async fn phase(&self, phase: Phase) -> Result<(), StoreError>;
+    /// QUEUED → DEPLOYING into `slot`, serving on `addr`, starting at `phase`.
+    async fn begin(&self, slot: Slot, addr: SocketAddr, phase: Phase) -> Result<Deployment, StoreError>;
+    /// The commit it builds (with its subject line), and the image it built.
+    async fn source(&self, commit: Option<(&str, Option<&str>)>, image: Option<&str>) -> Result<(), StoreError>;
 }
 
-/// How a container is doing, for the health gate's fail-fast rule.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Liveness {
-    Running,
-    /// It exited, or restarted at least once: with its exit code and last log lines.
-    Died {
-        exit_code: i64,
-        restarts: i64,
-        logs: String,
-    },
-    Missing,
+/// One deployment as a runtime step sees it.
+pub struct Job<'a> {
+    pub deployment: &'a Deployment,
+    pub record: &'a ProjectRecord,
+    pub cancel: &'a CancellationToken,
+    pub journal: &'a dyn Journal,
 }
 
-pub fn container_name(project: &str, slot: Slot) -> String {
-    format!("{project}-{slot}")
-}
-
-pub fn image_tag(project: &str, deployment_id: i64) -> String {
-    format!("versiongate/{project}:{deployment_id}")
-}
-
-/// The throwaway container of a deployment's release command; named so recovery can find it.
-pub fn release_container_name(project: &str, deployment_id: i64) -> String {
-    format!("{project}-release-{deployment_id}")
+/// What the operator surfaces show of a runtime, so they never ask which kind it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuntimeTraits {
+    pub name: &'static str,
+    /// Builds images from a repository: branch, release command, retained images and env redeploys apply.
+    pub builds: bool,
+    /// The deploy form's field (`ref` or `target`), its label and an example.
+    pub deploy_field: (&'static str, &'static str, &'static str),
 }
 
 #[async_trait]
-pub trait ContainerRuntime: Send + Sync {
-    /// Builds and tags an image, sending each build output line to `log`.
-    async fn build(
-        &self,
-        req: BuildRequest,
-        log: &(dyn Fn(String) + Send + Sync),
-        cancel: &CancellationToken,
-    ) -> Result<(), RuntimeError>;
-    /// Replaces whatever holds the slot with a new running container.
-    async fn run(&self, req: &RunRequest) -> Result<(), RuntimeError>;
-    /// Restart policy `unless-stopped`, so a rebooted host brings the live slot back.
-    async fn keep_running(&self, name: &str) -> Result<(), RuntimeError>;
-    async fn liveness(&self, name: &str) -> Result<Liveness, RuntimeError>;
-    /// The `versiongate.deployment` label of a container, if it exists.
-    async fn container_deployment(&self, name: &str) -> Result<Option<i64>, RuntimeError>;
-    /// SIGTERM, then SIGKILL after `grace`; the container is kept for rollback.
-    async fn stop(&self, name: &str, grace: Duration) -> Result<(), RuntimeError>;
-    async fn remove(&self, name: &str) -> Result<(), RuntimeError>;
-    async fn has_image(&self, image: &str) -> Result<bool, RuntimeError>;
-    /// The `versiongate/<project>:<id>` tags the engine holds.
-    async fn project_images(&self, project: &str) -> Result<Vec<String>, RuntimeError>;
-    /// Removes an image tag, and the project's dangling build leftovers.
-    async fn remove_image(&self, image: &str) -> Result<(), RuntimeError>;
-    /// Runs `command` once in a throwaway container `name` of `image`; its exit code and output.
-    async fn run_once(
-        &self,
-        name: &str,
-        image: &str,
-        command: &str,
-        env: &[String],
-        timeout: Duration,
-    ) -> Result<(i64, String), RuntimeError>;
+pub trait Runtime: Send + Sync {
+    fn traits(&self) -> RuntimeTraits;
+    /// Checks a deploy request and says what the new deployment stores.
+    async fn request(&self, record: &ProjectRecord, request: &DeployRequest) -> Result<NewDeployment, RequestError>;
+    /// Brings the deployment up in `slot` (build or reuse, then start); returns it DEPLOYING, with where it serves.
+    async fn start(&self, job: &Job<'_>, slot: Slot) -> Result<Deployment, RuntimeError>;
+    /// After the health gate, before the switch: the release command.
+    async fn release(&self, job: &Job<'_>) -> Result<(), RuntimeError>;
+    /// Why what runs in `slot` is dead, if it is; `None` while it runs or when the runtime cannot tell.
+    async fn died(&self, project: &str, slot: Slot) -> Option<RuntimeError>;
+    /// A hint for a health gate that found nothing answering, when the runtime knows a likely cause.
+    fn unreachable_hint(&self, spec: &ProjectSpec) -> Option<String>;
+    /// A deployment that failed before its switch: what it started in `slot` goes.
+    async fn discard(&self, project: &str, slot: Slot);
+    /// The slot is live and past its observe window: it must come back after a reboot.
+    async fn keep(&self, project: &str, slot: Slot) -> Result<(), RuntimeError>;
+    /// The drained slot at `addr` stops serving; returns the log line saying what happened to it.
+    async fn retire(&self, spec: &ProjectSpec, slot: Slot, addr: SocketAddr) -> String;
+    /// After a deploy: what is no longer needed for rollback goes. Returns log lines.
+    async fn prune(&self, spec: &ProjectSpec, history: &[Deployment]) -> Vec<String>;
+    /// The project was removed: everything it ran goes.
+    async fn remove_project(&self, project: &str);
+    /// A deployment cut off by a crash or a time limit leaves nothing behind.
+    async fn remove_leftovers(&self, d: &Deployment);
+    /// A live deployment cut off after its switch gets what it would have had; the other slot stops.
+    async fn settle(&self, d: &Deployment);
+    /// After a restart: the live deployment runs again if it was gone. The error names the project.
+    async fn revive(&self, record: &ProjectRecord, live: &Deployment) -> Result<(), String>;
+    /// Whether `d` can be returned to by a rollback, and the deployment that would do it.
+    fn return_to(&self, d: &Deployment) -> Option<NewDeployment>;
+    /// What a rollback could return to besides the deployments' own rows (retained images), as JSON.
+    async fn retained(&self, project: &str, history: &[Deployment]) -> Vec<serde_json::Value>;
+}
+
+/// Where the runtimes keep their files and what they build from.
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeOptions {
+    /// Clones live in `data_dir/repos/<project>`.
+    pub data_dir: PathBuf,
+    /// Base images for generated Dockerfiles.
+    pub images: BaseImages,
+}
+
+/// One runtime per kind; the only place that maps a project's `runtime` to its implementation.
+#[derive(Clone)]
+pub struct Runtimes {
+    docker: Arc<dyn Runtime>,
+    external: Arc<dyn Runtime>,
+}
+
+impl Runtimes {
+    pub fn new(engine: Arc<dyn ContainerEngine>, options: RuntimeOptions) -> Runtimes {
+        Runtimes {
+            docker: Arc::new(docker::DockerRuntime::new(engine, options)),
+            external: Arc::new(external::ExternalRuntime),
+        }
+    }
+
+    /// One runtime for every kind (tests use a fake).
+    #[cfg(test)]
+    pub(crate) fn single(runtime: Arc<dyn Runtime>) -> Runtimes {
+        Runtimes { docker: runtime.clone(), external: runtime }
+    }
+
+    pub fn of(&self, spec: &ProjectSpec) -> &dyn Runtime {
+        match spec.runtime {
+            RuntimeKind::Docker => &*self.docker,
+            RuntimeKind::External => &*self.external,
+        }
+    }
+}
+
+/// Where a stored deployment serves.
+pub(crate) fn served_addr(d: &Deployment) -> Result<SocketAddr, RuntimeError> {
+    let target = d.target.clone().unwrap_or_default();
+    target.parse().map_err(|_| RuntimeError::BadTarget(target))
 }

@@ -1,6 +1,6 @@
 //! Stored deployments; every status or phase change is checked by the state machine and logged as an event.
 
-use super::transitions::add_event;
+use super::logs::add_event;
 use super::{get, parse_col, Result, Store};
 use crate::deployment::{Event, Phase, Status, Trigger};
 use crate::project::Slot;
@@ -149,7 +149,7 @@ pub(super) async fn insert_in(
             .fetch_one(&mut **tx)
             .await?;
         let d = from_row(&row)?;
-        add_event(tx, &d, "queued", now).await?;
+        add_event(tx, (d.id, d.status, d.phase), "queued", now).await?;
         Ok(d)
     }
 }

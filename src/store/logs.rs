@@ -75,3 +75,24 @@ impl Store {
             .collect()
     }
 }
+
+/// Appends `message` to deployment `id`'s event history (at its `status` and `phase`), inside the caller's
+/// transaction.
+pub(super) async fn add_event(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    (id, status, phase): (i64, Status, Phase),
+    message: &str,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO deployment_events (deployment_id, status, phase, message, at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(id)
+    .bind(status.as_str())
+    .bind(phase.as_str())
+    .bind(message)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

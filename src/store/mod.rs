@@ -15,6 +15,7 @@ mod deployments;
 mod leases;
 mod logs;
 mod projects;
+mod routes;
 mod transitions;
 
 pub use deployments::{Deployment, NewDeployment};

@@ -173,6 +173,8 @@ impl Store {
     pub async fn delete_project(&self, name: &str) -> Result<bool> {
         let mut tx = self.write_tx().await?;
         let child_tables = [
+            "DELETE FROM route_members WHERE project = $1",
+            "DELETE FROM route_targets WHERE project = $1",
             "DELETE FROM deployment_logs WHERE deployment_id IN (SELECT id FROM deployments WHERE project = $1)",
             "DELETE FROM deployment_events WHERE deployment_id IN (SELECT id FROM deployments WHERE project = $1)",
             "DELETE FROM deployments WHERE project = $1",

@@ -2,14 +2,18 @@
 //! recorded as an event in the same transaction.
 
 use super::deployments::{from_row, Deployment, NewDeployment};
+use super::logs::add_event;
+use super::routes::change_pools_in;
 use super::{get, Result, Store, StoreError};
 use crate::deployment::{Event, Phase};
 use crate::project::Slot;
+use crate::routes::PoolChange;
 use sqlx::{Any, Transaction};
 
 impl Store {
-    /// A flip back, as stored, in one transaction: `bad` becomes ROLLED_BACK with `reason`, and `new` (the
-    /// rollback deployment, serving `target` in `slot`) goes straight to ACTIVE in phase `phase`.
+    /// A flip back, as stored, in one transaction: `bad` becomes ROLLED_BACK with `reason`, `new` (the
+    /// rollback deployment, serving `target` in `slot`) goes straight to ACTIVE, and the route pools
+    /// follow (`new` active, `bad` warm until its drain ends).
     pub async fn record_flip(
         &self,
         bad: i64,
@@ -31,6 +35,8 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         let live = apply_in(&mut tx, d.id, Event::Activate, Some(Phase::Draining), None, now).await?;
+        let pools = PoolChange::Activate { deployment: live.id, keep_warm: true };
+        change_pools_in(&mut tx, &live.project, pools, now).await?;
         tx.commit().await?;
         Ok((live, rolled_back))
     }
@@ -102,13 +108,14 @@ impl Store {
             d.finished_at = Some(now);
         }
         write_in(&mut tx, &d).await?;
-        add_event(&mut tx, &d, phase.as_str(), now).await?;
+        add_event(&mut tx, (d.id, d.status, d.phase), phase.as_str(), now).await?;
         tx.commit().await?;
         Ok(d)
     }
 
-    /// The switch, as stored: in one transaction `id` becomes ACTIVE (phase `phase`) and the
-    /// project's previous ACTIVE deployment becomes SUPERSEDED. Returns both.
+    /// The switch, as stored: in one transaction `id` becomes ACTIVE (phase `phase`), the project's
+    /// previous ACTIVE deployment becomes SUPERSEDED, and the route pools follow: `id` is the active
+    /// member, the displaced one warm. Returns both.
     pub async fn activate(
         &self,
         id: i64,
@@ -130,6 +137,7 @@ impl Store {
             superseded = Some(apply_in(&mut tx, old.id, displaced, None, None, now).await?);
         }
         let d = apply_in(&mut tx, id, Event::Activate, Some(phase), None, now).await?;
+        change_pools_in(&mut tx, &project, PoolChange::Activate { deployment: id, keep_warm: true }, now).await?;
         tx.commit().await?;
         Ok((d, superseded))
     }
@@ -163,7 +171,7 @@ pub(super) async fn apply_in(
         d.error = Some(error.to_owned());
     }
     write_in(tx, &d).await?;
-    add_event(tx, &d, error.unwrap_or(d.status.as_str()), now).await?;
+    add_event(tx, (d.id, d.status, d.phase), error.unwrap_or(d.status.as_str()), now).await?;
     Ok(d)
 }
 
@@ -177,25 +185,6 @@ async fn write_in(tx: &mut Transaction<'static, Any>, d: &Deployment) -> Result<
     .bind(d.error.clone())
     .bind(d.started_at)
     .bind(d.finished_at)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-pub(super) async fn add_event(
-    tx: &mut Transaction<'static, Any>,
-    d: &Deployment,
-    message: &str,
-    now: i64,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO deployment_events (deployment_id, status, phase, message, at) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(d.id)
-    .bind(d.status.as_str())
-    .bind(d.phase.as_str())
-    .bind(message)
-    .bind(now)
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -148,6 +148,9 @@ impl Gateway {
 
     /// A clean restart with `VERSIONGATE_TEST_HOOK=hook`.
     pub async fn restart_with_hook(&mut self, hook: &str) {
+        if !cfg!(feature = "test-hooks") {
+            panic!("test hooks need `cargo test --features test-hooks` (scripts/test does)");
+        }
         self.restart_with_env(&[("VERSIONGATE_TEST_HOOK", hook)]).await;
     }
 

@@ -6,7 +6,7 @@ use super::{PageResult, Viewer};
 use crate::admin::projects::apply_changes;
 use crate::controller::DeployRequest;
 use crate::deployment::Trigger;
-use crate::project::RuntimeKind;
+use crate::runtime::RuntimeTraits;
 use crate::store::ProjectRecord;
 use axum::extract::Path;
 use axum::response::{IntoResponse, Redirect};
@@ -129,7 +129,7 @@ pub fn settings_changes(f: &HashMap<String, String>) -> Result<Map<String, Value
     Ok(changes)
 }
 
-pub fn settings_form(record: &ProjectRecord, csrf: &str) -> String {
+pub fn settings_form(record: &ProjectRecord, traits: RuntimeTraits, csrf: &str) -> String {
     let spec = &record.spec;
     let field = |key: &str, label: &str, value: String| {
         format!(
@@ -138,7 +138,7 @@ pub fn settings_form(record: &ProjectRecord, csrf: &str) -> String {
         )
     };
     let mut fields = field("domains", "Domains (comma-separated)", spec.domains.join(", "));
-    if spec.runtime == RuntimeKind::Docker {
+    if traits.builds {
         fields += &field("branch", "Branch", spec.branch.clone());
         fields += &field("release_command", "Release command", spec.release_command.clone());
         fields += &field("keep_images", "Images kept for rollback", spec.keep_images.to_string());

@@ -16,13 +16,13 @@ use super::error::ApiError;
 use super::AdminState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use session::{Lookup, Notice};
+use session::{session_id, Lookup, Notice};
 
-pub const SESSION_COOKIE: &str = "vg_session";
+pub use session::SESSION_COOKIE;
 
 pub fn router() -> Router<AdminState> {
     Router::new()
@@ -43,17 +43,6 @@ pub fn router() -> Router<AdminState> {
 
 async fn asset(kind: &'static str, body: &'static str) -> Response {
     ([(header::CONTENT_TYPE, kind), (header::CACHE_CONTROL, "max-age=300")], body).into_response()
-}
-
-/// Whether the request carries a live dashboard session (used by the API for GET requests).
-pub fn has_session(state: &AdminState, headers: &HeaderMap) -> bool {
-    let mut sessions = state.sessions.lock().unwrap_or_else(|e| e.into_inner());
-    matches!(sessions.touch(session_id(headers), crate::store::now_ms()), Lookup::Valid(_))
-}
-
-fn session_id(headers: &HeaderMap) -> Option<&str> {
-    let cookies = headers.get(header::COOKIE).and_then(|v| v.to_str().ok())?;
-    session::cookie(cookies, SESSION_COOKIE).filter(|v| !v.is_empty())
 }
 
 /// A logged-in visitor. Without a session, pages redirect to the login page (saying why if it expired).

@@ -3,7 +3,7 @@
 
 use super::html::{csrf_field, esc, page};
 use super::{PageResult, Viewer};
-use crate::project::{ProjectError, ProjectSpec, RuntimeKind};
+use crate::project::{ProjectError, ProjectSpec};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect};
 use axum::Form;
@@ -67,7 +67,7 @@ pub fn spec_from(values: &HashMap<String, String>) -> Result<ProjectSpec, Vec<Pr
     let mut problems = Vec::new();
     let mut spec = ProjectSpec {
         name: get("name").to_owned(),
-        runtime: if get("runtime") == "external" { RuntimeKind::External } else { RuntimeKind::Docker },
+        runtime: get("runtime").parse().unwrap_or_default(),
         domains: get("domains").split([',', ' ']).filter(|d| !d.is_empty()).map(str::to_owned).collect(),
         repo_url: get("repo_url").to_owned(),
         webhook_secret: get("webhook_secret").to_owned(),
@@ -142,6 +142,7 @@ pub fn render(values: &HashMap<String, String>, problems: &[ProjectError], csrf:
 mod tests {
     use super::*;
     use crate::admin::dashboard::form_of as form;
+    use crate::project::RuntimeKind;
 
     #[test]
     fn every_problem_is_shown_beside_its_field() {

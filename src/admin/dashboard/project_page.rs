@@ -5,7 +5,7 @@ use super::overview::version;
 use super::{PageResult, Viewer};
 use crate::admin::error::ApiError;
 use crate::deployment::{Phase, Status};
-use crate::project::RuntimeKind;
+use crate::runtime::RuntimeTraits;
 use crate::slot::Slot;
 use crate::store::{Deployment, DeploymentEvent, ProjectRecord};
 use axum::extract::Path;
@@ -15,6 +15,8 @@ use std::fmt::Write;
 /// Everything the page shows, gathered first so rendering stays pure.
 pub struct ProjectView {
     pub record: ProjectRecord,
+    /// What the project's runtime does, so the page never asks which kind it is.
+    pub traits: RuntimeTraits,
     pub live: Option<Deployment>,
     /// Newest first, each with its events (for the time spent in each phase).
     pub history: Vec<(Deployment, Vec<DeploymentEvent>)>,
@@ -31,14 +33,15 @@ pub async fn show(viewer: Viewer, Path(name): Path<String>) -> PageResult {
         let events = store.events(d.id).await?;
         history.push((d, events));
     }
+    let traits = viewer.state.controller.runtime(&record.spec).traits();
     let mut images = Vec::new();
-    if record.spec.runtime == RuntimeKind::Docker {
+    if traits.builds {
         for image in viewer.state.controller.retained_images(&name).await? {
             let tag = image["image"].as_str().unwrap_or_default().to_owned();
             images.push((tag, image["deployment"].as_i64()));
         }
     }
-    let view = ProjectView { record, live, history, images };
+    let view = ProjectView { record, traits, live, history, images };
     let body = render(&view, &viewer.csrf, crate::store::now_ms());
     Ok(Html(page(viewer.frame(&name), &body)).into_response())
 }
@@ -49,12 +52,12 @@ pub fn render(v: &ProjectView, csrf: &str, now: i64) -> String {
     let mut out = format!(
         r#"<div class="heading"><h1>{}</h1><span class="muted">{} · {}</span></div>"#,
         esc(&spec.name),
-        if spec.runtime == RuntimeKind::Docker { "docker" } else { "external" },
+        v.traits.name,
         if domains.is_empty() { "no domains".into() } else { domains }
     );
     out.push_str(&format!(r#"<div id="live" data-refresh>{}{}</div>"#, slots(v), actions(v, csrf)));
     out.push_str(&timeline(v, csrf, now));
-    out.push_str(&super::forms::settings_form(&v.record, csrf));
+    out.push_str(&super::forms::settings_form(&v.record, v.traits, csrf));
     out
 }
 
@@ -79,10 +82,10 @@ fn slot_card(v: &ProjectView, slot: Slot, live: bool) -> String {
     let port = slot.port(v.record.base_port);
     let latest = v.history.iter().map(|(d, _)| d).find(|d| d.slot == Some(slot));
     let state = slot_state(v.live.as_ref(), latest, live);
-    let where_ = match (&v.record.spec.runtime, latest.and_then(|d| d.target.as_deref())) {
-        (RuntimeKind::Docker, _) => format!("container <code>{}-{}</code>", esc(&v.record.spec.name), slot.as_str()),
-        (_, Some(target)) => format!("target <code>{}</code>", esc(target)),
-        _ => "no target yet".into(),
+    let where_ = match (v.traits.builds, latest.and_then(|d| d.target.as_deref())) {
+        (true, _) => format!("container <code>{}-{}</code>", esc(&v.record.spec.name), slot.as_str()),
+        (false, Some(target)) => format!("target <code>{}</code>", esc(target)),
+        (false, None) => "no target yet".into(),
     };
     let deployment = latest.map_or(r#"<span class="muted">no deployment</span>"#.to_owned(), |d| {
         format!(r##"<a href="/deployments/{0}">#{0}</a> {1} {2}"##, d.id, status(d.status), version(d))
@@ -113,11 +116,8 @@ fn slot_state(live: Option<&Deployment>, latest: Option<&Deployment>, is_live: b
 fn actions(v: &ProjectView, csrf: &str) -> String {
     let spec = &v.record.spec;
     let name = esc(&spec.name);
-    let (field, label, value) = match spec.runtime {
-        RuntimeKind::Docker => ("ref", "Git ref", esc(&spec.branch)),
-        RuntimeKind::External => ("target", "Target address", String::new()),
-    };
-    let placeholder = if field == "target" { "127.0.0.1:4001" } else { "main" };
+    let (field, label, placeholder) = v.traits.deploy_field;
+    let value = if v.traits.builds { esc(&spec.branch) } else { String::new() };
     let mut out = format!(
         r#"<section class="actions card"><form method="post" action="/projects/{name}/deploy" class="row">{}<label for="deploy-{field}">{label}</label><input id="deploy-{field}" name="{field}" value="{value}" placeholder="{placeholder}" required><button type="submit" class="primary" id="deploy-button">Deploy</button></form>"#,
         super::html::csrf_field(csrf)
@@ -165,9 +165,9 @@ fn timeline(v: &ProjectView, csrf: &str, now: i64) -> String {
 /// superseded target (external).
 fn rollback_button(v: &ProjectView, d: &Deployment, csrf: &str) -> String {
     let is_live = v.live.as_ref().is_some_and(|l| l.id == d.id);
-    let retained = match v.record.spec.runtime {
-        RuntimeKind::Docker => v.images.iter().any(|(_, id)| *id == Some(d.id)),
-        RuntimeKind::External => d.target.is_some() && matches!(d.status, Status::Superseded | Status::RolledBack),
+    let retained = match v.traits.builds {
+        true => v.images.iter().any(|(_, id)| *id == Some(d.id)),
+        false => d.target.is_some() && matches!(d.status, Status::Superseded | Status::RolledBack),
     };
     if is_live || !retained || matches!(d.status, Status::Queued | Status::Deploying | Status::Failed) {
         return String::new();
@@ -212,7 +212,7 @@ mod tests {
 
     #[test]
     fn retained_images_get_a_rollback_button_and_the_arrow_marks_the_live_slot() {
-        let spec = ProjectSpec { name: "shop".into(), runtime: RuntimeKind::Docker, ..ProjectSpec::default() };
+        let spec = ProjectSpec { name: "shop".into(), ..ProjectSpec::default() };
         let record = ProjectRecord { spec, base_port: 20000, created_at: 0, updated_at: 0 };
         let live = deployment(3, Status::Active, Slot::Green);
         let history = vec![
@@ -221,7 +221,8 @@ mod tests {
             (deployment(1, Status::Superseded, Slot::Green), Vec::new()),
         ];
         let images = vec![("versiongate/shop:3".into(), Some(3)), ("versiongate/shop:2".into(), Some(2))];
-        let html = render(&ProjectView { record, live: Some(live), history, images }, "t", 5000);
+        let traits = RuntimeTraits { name: "docker", builds: true, deploy_field: ("ref", "Git ref", "main") };
+        let html = render(&ProjectView { record, traits, live: Some(live), history, images }, "t", 5000);
         assert!(html.contains(r#"data-slot="green""#) && html.contains("green (port 20001)"), "{html}");
         assert!(html.contains("Roll back to #2"), "a retained image can be rolled back to");
         assert!(!html.contains("Roll back to #1"), "a pruned image cannot");

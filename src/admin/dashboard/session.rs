@@ -2,6 +2,7 @@
 //!
 //! Pure: ids and tokens come in as arguments and time is a parameter, so expiry unit-tests here.
 
+use axum::http::{header, HeaderMap};
 use std::collections::HashMap;
 use subtle::ConstantTimeEq;
 
@@ -88,6 +89,15 @@ pub fn tokens_match(given: &str, expected: &str) -> bool {
 /// The value of cookie `name` in a `Cookie` header.
 pub fn cookie<'a>(header: &'a str, name: &str) -> Option<&'a str> {
     header.split(';').filter_map(|pair| pair.trim().split_once('=')).find(|(k, _)| *k == name).map(|(_, v)| v)
+}
+
+/// The name of the dashboard's session cookie.
+pub const SESSION_COOKIE: &str = "vg_session";
+
+/// The session id a request's cookies carry, if any.
+pub fn session_id(headers: &HeaderMap) -> Option<&str> {
+    let cookies = headers.get(header::COOKIE).and_then(|v| v.to_str().ok())?;
+    cookie(cookies, SESSION_COOKIE).filter(|v| !v.is_empty())
 }
 
 #[cfg(test)]

@@ -1,10 +1,12 @@
-//! Is this upstream fit for traffic: the HTTP probe and the consecutive-passes gate.
+//! Is this upstream fit for traffic: the consecutive-passes gate over HTTP probes ([`probe`]).
+
+mod probe;
+
+pub use probe::{parse_status_line, probe, ProbeError};
 
 use crate::project::ProjectSpec;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +40,16 @@ pub enum HealthError {
          (passes in a row at the end: {passes}; last result: {last}). Check that the app listens on that \
          address and answers 2xx on {path}, or raise health_timeout_s"
     )]
-    TimedOut { addr: SocketAddr, path: String, threshold: u32, timeout_s: u64, passes: u32, last: String },
+    TimedOut {
+        addr: SocketAddr,
+        path: String,
+        threshold: u32,
+        timeout_s: u64,
+        passes: u32,
+        last: String,
+        /// The last probe found nothing answering at all (refused, reset, or closed without a word).
+        nothing_listens: bool,
+    },
     #[error("cancelled while waiting for the health check")]
     Cancelled,
 }
@@ -57,6 +68,7 @@ pub struct HealthGate {
     deadline: Instant,
     passes: u32,
     last: String,
+    nothing_listens: bool,
 }
 
 impl HealthGate {
@@ -66,19 +78,21 @@ impl HealthGate {
             deadline: now + policy.timeout,
             passes: 0,
             last: "no probe yet".into(),
+            nothing_listens: false,
         }
     }
 
     /// Records one probe result: `Ok(status)` for an HTTP answer, `Err` for no answer.
-    pub fn record(&mut self, result: &Result<u16, String>, now: Instant) -> Verdict {
+    pub fn record(&mut self, result: &Result<u16, ProbeError>, now: Instant) -> Verdict {
         match result {
             Ok(code) if (200..300).contains(code) => self.passes += 1,
             Ok(_) | Err(_) => self.passes = 0,
         }
         self.last = match result {
             Ok(code) => format!("HTTP {code}"),
-            Err(e) => e.clone(),
+            Err(e) => e.to_string(),
         };
+        self.nothing_listens = result.as_ref().is_err_and(ProbeError::nothing_listens);
         if self.passes >= self.threshold {
             Verdict::Healthy
         } else if now >= self.deadline {
@@ -101,7 +115,7 @@ pub async fn wait_healthy(
     addr: SocketAddr,
     policy: &HealthPolicy,
     cancel: &CancellationToken,
-    mut report: impl FnMut(&Result<u16, String>, u32),
+    mut report: impl FnMut(&Result<u16, ProbeError>, u32),
 ) -> Result<(), HealthError> {
     let mut gate = HealthGate::new(policy, Instant::now());
     loop {
@@ -121,6 +135,7 @@ pub async fn wait_healthy(
                     timeout_s: policy.timeout.as_secs(),
                     passes: gate.passes(),
                     last: gate.last().to_owned(),
+                    nothing_listens: gate.nothing_listens,
                 })
             }
             Verdict::Wait => {}
@@ -130,43 +145,6 @@ pub async fn wait_healthy(
             _ = cancel.cancelled() => return Err(HealthError::Cancelled),
         }
     }
-}
-
-/// One `GET path` over HTTP/1.1; the status code, or what went wrong in words.
-pub async fn probe(addr: SocketAddr, path: &str, timeout: Duration) -> Result<u16, String> {
-    match tokio::time::timeout(timeout, probe_once(addr, path)).await {
-        Ok(result) => result,
-        Err(_) => Err(format!("no answer within {} ms", timeout.as_millis())),
-    }
-}
-
-async fn probe_once(addr: SocketAddr, path: &str) -> Result<u16, String> {
-    let mut stream = TcpStream::connect(addr).await.map_err(|e| format!("cannot connect: {e}"))?;
-    let request =
-        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: versiongate-health\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.map_err(|e| format!("cannot send: {e}"))?;
-    let mut head = Vec::with_capacity(64);
-    let mut buf = [0u8; 256];
-    while !head.contains(&b'\n') && head.len() < 1024 {
-        let n = stream.read(&mut buf).await.map_err(|e| format!("cannot read: {e}"))?;
-        if n == 0 {
-            break;
-        }
-        head.extend_from_slice(&buf[..n]);
-    }
-    parse_status_line(&head).ok_or_else(|| "connection closed without an HTTP answer".to_owned())
-}
-
-/// `HTTP/1.1 200 OK` → 200.
-pub fn parse_status_line(head: &[u8]) -> Option<u16> {
-    let line = head.split(|b| *b == b'\n').next()?;
-    let text = std::str::from_utf8(line).ok()?;
-    let mut parts = text.split_whitespace();
-    if !parts.next()?.starts_with("HTTP/") {
-        return None;
-    }
-    let code: u16 = parts.next()?.parse().ok()?;
-    (100..=599).contains(&code).then_some(code)
 }
 
 #[cfg(test)]
@@ -190,8 +168,8 @@ mod tests {
         assert_eq!(gate.record(&Ok(204), t0), Verdict::Wait);
         assert_eq!(gate.record(&Ok(500), t0), Verdict::Wait);
         assert_eq!(gate.passes(), 0);
-        assert_eq!(gate.record(&Err("refused".into()), t0), Verdict::Wait);
-        assert_eq!(gate.last(), "refused");
+        assert_eq!(gate.record(&Err(ProbeError::NoAnswer), t0), Verdict::Wait);
+        assert_eq!(gate.last(), "connection closed without an HTTP answer");
         for _ in 0..2 {
             assert_eq!(gate.record(&Ok(200), t0), Verdict::Wait);
         }
@@ -205,23 +183,5 @@ mod tests {
         assert_eq!(gate.record(&Ok(503), t0 + Duration::from_secs(4)), Verdict::Wait);
         assert_eq!(gate.record(&Ok(503), t0 + Duration::from_secs(5)), Verdict::TimedOut);
         assert_eq!(gate.last(), "HTTP 503");
-    }
-
-    #[test]
-    fn status_lines_parse() {
-        assert_eq!(parse_status_line(b"HTTP/1.1 200 OK\r\n"), Some(200));
-        assert_eq!(parse_status_line(b"HTTP/1.0 503 Service Unavailable\r\nX: y"), Some(503));
-        assert_eq!(parse_status_line(b"SSH-2.0-OpenSSH\r\n"), None);
-        assert_eq!(parse_status_line(b"HTTP/1.1 999 Nope\r\n"), None);
-        assert_eq!(parse_status_line(b""), None);
-    }
-
-    #[tokio::test]
-    async fn probe_reports_a_refused_connection_in_words() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        drop(listener);
-        let err = probe(addr, "/health", Duration::from_secs(1)).await.unwrap_err();
-        assert!(err.contains("cannot connect"), "{err}");
     }
 }

@@ -1,6 +1,6 @@
 //! The Docker engine through bollard: build, run a slot, watch it, stop it. Never the docker CLI.
 
-use super::{BuildRequest, ContainerRuntime, Liveness, RunRequest, RuntimeError};
+use super::engine::{BuildRequest, ContainerEngine, EngineError, Liveness, RunRequest};
 use async_trait::async_trait;
 use bollard::errors::Error as BollardError;
 use bollard::models::{
@@ -18,15 +18,15 @@ use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 
 /// Connects on first use and negotiates the API version, since VPSs run old engines (Debian's speaks 1.41).
-pub struct DockerRuntime {
+pub struct DockerEngine {
     host: String,
     client: OnceCell<Docker>,
 }
 
-impl DockerRuntime {
+impl DockerEngine {
     /// `host` empty means `DOCKER_HOST` or the local socket.
     pub fn new(host: &str) -> Self {
-        DockerRuntime { host: host.to_owned(), client: OnceCell::new() }
+        DockerEngine { host: host.to_owned(), client: OnceCell::new() }
     }
 
     fn describe_host(&self) -> String {
@@ -37,9 +37,9 @@ impl DockerRuntime {
         }
     }
 
-    async fn docker(&self) -> Result<&Docker, RuntimeError> {
+    async fn docker(&self) -> Result<&Docker, EngineError> {
         let unreachable =
-            |e: BollardError| RuntimeError::Unreachable { host: self.describe_host(), message: e.to_string() };
+            |e: BollardError| EngineError::Unreachable { host: self.describe_host(), message: e.to_string() };
         self.client
             .get_or_try_init(|| async {
                 let docker = match self.host.as_str() {
@@ -60,21 +60,21 @@ impl DockerRuntime {
     }
 }
 
-fn engine(action: &str) -> impl Fn(BollardError) -> RuntimeError + '_ {
-    move |e| RuntimeError::Engine { action: action.to_owned(), message: e.to_string() }
+fn engine(action: &str) -> impl Fn(BollardError) -> EngineError + '_ {
+    move |e| EngineError::Engine { action: action.to_owned(), message: e.to_string() }
 }
 
 fn is_status(e: &BollardError, codes: &[u16]) -> bool {
     matches!(e, BollardError::DockerResponseServerError { status_code, .. } if codes.contains(status_code))
 }
 
-impl DockerRuntime {
+impl DockerEngine {
     async fn build_once(
         &self,
         req: &BuildRequest,
         log: &(dyn Fn(String) + Send + Sync),
         cancel: &CancellationToken,
-    ) -> Result<(), RuntimeError> {
+    ) -> Result<(), EngineError> {
         let docker = self.docker().await?;
         let options = BuildImageOptionsBuilder::default()
             .dockerfile(&req.dockerfile)
@@ -86,9 +86,9 @@ impl DockerRuntime {
         let mut stream = docker.build_image(options, None, Some(bollard::body_full(req.context.clone().into())));
         let consume = async {
             while let Some(item) = stream.next().await {
-                let info = item.map_err(|e| RuntimeError::Build(e.to_string()))?;
+                let info = item.map_err(|e| EngineError::Build(e.to_string()))?;
                 if let Some(detail) = info.error_detail {
-                    return Err(RuntimeError::Build(detail.message.unwrap_or_default()));
+                    return Err(EngineError::Build(detail.message.unwrap_or_default()));
                 }
                 for line in info.stream.iter().chain(info.status.iter()).flat_map(|s| s.lines()) {
                     if !line.trim().is_empty() {
@@ -100,8 +100,8 @@ impl DockerRuntime {
         };
         // Dropping the stream closes the connection, and the engine stops the build.
         tokio::select! {
-            result = tokio::time::timeout(req.timeout, consume) => result.map_err(|_| RuntimeError::BuildTimeout(req.timeout.as_secs()))?,
-            _ = cancel.cancelled() => Err(RuntimeError::Cancelled),
+            result = tokio::time::timeout(req.timeout, consume) => result.map_err(|_| EngineError::BuildTimeout(req.timeout.as_secs()))?,
+            _ = cancel.cancelled() => Err(EngineError::Cancelled),
         }
     }
 }
@@ -112,17 +112,17 @@ fn cache_vanished(message: &str) -> bool {
 }
 
 #[async_trait]
-impl ContainerRuntime for DockerRuntime {
+impl ContainerEngine for DockerEngine {
     async fn build(
         &self,
         req: BuildRequest,
         log: &(dyn Fn(String) + Send + Sync),
         cancel: &CancellationToken,
-    ) -> Result<(), RuntimeError> {
+    ) -> Result<(), EngineError> {
         match self.build_once(&req, log, cancel).await {
             // A parallel image removal can delete a cache layer this build was about to use; a second
             // try sees the cache as it is now.
-            Err(RuntimeError::Build(message)) if cache_vanished(&message) => {
+            Err(EngineError::Build(message)) if cache_vanished(&message) => {
                 log(format!("the engine's build cache changed during the build ({message}); building again"));
                 self.build_once(&req, log, cancel).await
             }
@@ -130,9 +130,9 @@ impl ContainerRuntime for DockerRuntime {
         }
     }
 
-    async fn run(&self, req: &RunRequest) -> Result<(), RuntimeError> {
+    async fn run(&self, req: &RunRequest) -> Result<(), EngineError> {
         let docker = self.docker().await?;
-        let name = super::container_name(&req.project, req.slot);
+        let name = super::engine::container_name(&req.project, req.slot);
         self.remove(&name).await?;
         let port = format!("{}/tcp", req.container_port);
         let binding = PortBinding { host_ip: Some("127.0.0.1".into()), host_port: Some(req.host_port.to_string()) };
@@ -162,14 +162,14 @@ impl ContainerRuntime for DockerRuntime {
         docker.start_container(&name, None).await.map_err(engine("start the container"))
     }
 
-    async fn keep_running(&self, name: &str) -> Result<(), RuntimeError> {
+    async fn keep_running(&self, name: &str) -> Result<(), EngineError> {
         let docker = self.docker().await?;
         let policy = RestartPolicy { name: Some(RestartPolicyNameEnum::UNLESS_STOPPED), maximum_retry_count: None };
         let body = ContainerUpdateBody { restart_policy: Some(policy), ..ContainerUpdateBody::default() };
         docker.update_container(name, body).await.map_err(engine("set the restart policy"))
     }
 
-    async fn liveness(&self, name: &str) -> Result<Liveness, RuntimeError> {
+    async fn liveness(&self, name: &str) -> Result<Liveness, EngineError> {
         let docker = self.docker().await?;
         let info = match docker.inspect_container(name, None).await {
             Ok(info) => info,
@@ -185,7 +185,7 @@ impl ContainerRuntime for DockerRuntime {
         Ok(Liveness::Died { exit_code: state.exit_code.unwrap_or(-1), restarts, logs })
     }
 
-    async fn container_deployment(&self, name: &str) -> Result<Option<i64>, RuntimeError> {
+    async fn container_deployment(&self, name: &str) -> Result<Option<i64>, EngineError> {
         let docker = self.docker().await?;
         match docker.inspect_container(name, None).await {
             Ok(info) => Ok(info
@@ -197,7 +197,7 @@ impl ContainerRuntime for DockerRuntime {
         }
     }
 
-    async fn stop(&self, name: &str, grace: Duration) -> Result<(), RuntimeError> {
+    async fn stop(&self, name: &str, grace: Duration) -> Result<(), EngineError> {
         let docker = self.docker().await?;
         let options = StopContainerOptionsBuilder::default().t(grace.as_secs() as i32).build();
         match docker.stop_container(name, Some(options)).await {
@@ -206,7 +206,7 @@ impl ContainerRuntime for DockerRuntime {
         }
     }
 
-    async fn remove(&self, name: &str) -> Result<(), RuntimeError> {
+    async fn remove(&self, name: &str) -> Result<(), EngineError> {
         let docker = self.docker().await?;
         let options = RemoveContainerOptionsBuilder::default().force(true).build();
         match docker.remove_container(name, Some(options)).await {
@@ -215,7 +215,7 @@ impl ContainerRuntime for DockerRuntime {
         }
     }
 
-    async fn has_image(&self, image: &str) -> Result<bool, RuntimeError> {
+    async fn has_image(&self, image: &str) -> Result<bool, EngineError> {
         let docker = self.docker().await?;
         match docker.inspect_image(image).await {
             Ok(_) => Ok(true),
@@ -224,7 +224,7 @@ impl ContainerRuntime for DockerRuntime {
         }
     }
 
-    async fn project_images(&self, project: &str) -> Result<Vec<String>, RuntimeError> {
+    async fn project_images(&self, project: &str) -> Result<Vec<String>, EngineError> {
         let docker = self.docker().await?;
         let filters = HashMap::from([("reference".to_owned(), vec![format!("versiongate/{project}")])]);
         let options = ListImagesOptions { filters: Some(filters), ..ListImagesOptions::default() };
@@ -233,7 +233,7 @@ impl ContainerRuntime for DockerRuntime {
         Ok(images.into_iter().flat_map(|i| i.repo_tags).filter(|t| t.starts_with(&prefix)).collect())
     }
 
-    async fn remove_image(&self, image: &str) -> Result<(), RuntimeError> {
+    async fn remove_image(&self, image: &str) -> Result<(), EngineError> {
         let docker = self.docker().await?;
         match docker.remove_image(image, None::<RemoveImageOptions>, None).await {
             Err(e) if !is_status(&e, &[404]) => return Err(engine("remove an old image")(e)),
@@ -256,7 +256,7 @@ impl ContainerRuntime for DockerRuntime {
         command: &str,
         env: &[String],
         timeout: Duration,
-    ) -> Result<(i64, String), RuntimeError> {
+    ) -> Result<(i64, String), EngineError> {
         let docker = self.docker().await?;
         // A stale one of the same name is a leftover of a crash: it goes first.
         let _ = self.remove(name).await;
@@ -274,7 +274,7 @@ impl ContainerRuntime for DockerRuntime {
             let mut wait = docker.wait_container(name, None::<WaitContainerOptions>);
             let code = match tokio::time::timeout(timeout, wait.next()).await {
                 Err(_) => {
-                    return Err(RuntimeError::Engine {
+                    return Err(EngineError::Engine {
                         action: "finish the release command".into(),
                         message: format!("it ran over {}s", timeout.as_secs()),
                     })

@@ -1,6 +1,5 @@
 //! What a deploy request asks for, checked against the project's runtime (a git ref or an address).
 
-use super::ControllerError;
 use crate::deployment::Trigger;
 use crate::store::{NewDeployment, ProjectRecord};
 use std::net::SocketAddr;
@@ -16,10 +15,10 @@ pub struct DeployRequest {
     pub trigger: Option<Trigger>,
 }
 
-pub(super) async fn external_request(project: &str, request: &DeployRequest) -> Result<NewDeployment, ControllerError> {
+pub(super) async fn external(project: &str, request: &DeployRequest) -> Result<NewDeployment, RequestError> {
     let Some(target) = request.target.as_deref().filter(|_| request.git_ref.is_none() && request.commit.is_none())
     else {
-        return Err(ControllerError::WrongRequest(format!(
+        return Err(RequestError::Wrong(format!(
             "project `{project}` runs an external process: deploy it with {{\"target\": \"127.0.0.1:PORT\"}}, not a git ref"
         )));
     };
@@ -27,33 +26,37 @@ pub(super) async fn external_request(project: &str, request: &DeployRequest) -> 
     Ok(NewDeployment { port: Some(addr.port()), target: Some(addr.to_string()), ..NewDeployment::default() })
 }
 
-pub(super) fn docker_request(
-    record: &ProjectRecord,
-    request: &DeployRequest,
-) -> Result<NewDeployment, ControllerError> {
+pub(super) fn docker(record: &ProjectRecord, request: &DeployRequest) -> Result<NewDeployment, RequestError> {
     let name = &record.spec.name;
     if request.target.is_some() {
-        return Err(ControllerError::WrongRequest(format!(
+        return Err(RequestError::Wrong(format!(
             "project `{name}` has runtime \"docker\": a target address is only for runtime \"external\"; deploy a git ref"
         )));
     }
     if record.spec.repo_url.is_empty() {
-        return Err(ControllerError::WrongRequest(format!(
+        return Err(RequestError::Wrong(format!(
             "project `{name}` has no repo_url; set it to the git repository to build"
         )));
     }
     let git_ref = request.git_ref.clone().unwrap_or_else(|| record.spec.branch.clone());
     if git_ref.trim().is_empty() || git_ref.starts_with('-') {
-        return Err(ControllerError::WrongRequest(format!(
-            "`{git_ref}` is not a git ref; give a branch, tag or commit SHA"
-        )));
+        return Err(RequestError::Wrong(format!("`{git_ref}` is not a git ref; give a branch, tag or commit SHA")));
     }
     Ok(NewDeployment { git_ref: Some(git_ref), commit: request.commit.clone(), ..NewDeployment::default() })
 }
 
+/// A deploy request the project's runtime cannot carry out, and why.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error("target `{target}` {message}")]
+    BadTarget { target: String, message: String },
+    #[error("{0}")]
+    Wrong(String),
+}
+
 /// `HOST:PORT` to one address, resolved here so the proxy never resolves names.
-async fn resolve_target(target: &str) -> Result<SocketAddr, ControllerError> {
-    let bad = |message: &str| ControllerError::BadTarget { target: target.to_owned(), message: message.to_owned() };
+async fn resolve_target(target: &str) -> Result<SocketAddr, RequestError> {
+    let bad = |message: &str| RequestError::BadTarget { target: target.to_owned(), message: message.to_owned() };
     if let Ok(addr) = target.parse::<SocketAddr>() {
         return if addr.port() == 0 { Err(bad("has port 0: give the port the process listens on")) } else { Ok(addr) };
     }

@@ -156,7 +156,7 @@ mod tests {
         }
         let generated = [
             (".versiongate.Dockerfile", "FROM x\n".to_owned()),
-            (".dockerignore", crate::build::DOCKERIGNORE.to_owned()),
+            (".dockerignore", crate::builder::DOCKERIGNORE.to_owned()),
         ];
         let sent = names(&pack(dir.path(), ".versiongate.Dockerfile", &generated).unwrap());
         assert_eq!(sent, [".dockerignore", ".versiongate.Dockerfile", "index.js"]);

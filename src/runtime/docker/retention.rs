@@ -1,8 +1,8 @@
 //! Image retention: the last `keep_images` images that went live stay for rollback; the live image and the
 //! one before it are always pinned; older `versiongate/<project>` images are pruned after each deploy.
 
-use super::Inner;
 use crate::deployment::Status;
+use crate::runtime::engine::ContainerEngine;
 use crate::store::Deployment;
 
 /// The images to keep (pure): pinned ones, then the newest distinct images that went live, `keep` in all.
@@ -21,17 +21,24 @@ pub fn keep(deployments_newest_first: &[Deployment], keep: usize) -> Vec<String>
     kept
 }
 
-/// Removes the project's images that [`keep`] does not name. Failures are logged, never fatal.
-pub(super) async fn prune(inner: &Inner, project: &str, keep_images: u32, log_to: i64) {
-    let Ok(history) = inner.store.deployments(project, 500).await else { return };
-    let kept = keep(&history, keep_images as usize);
-    let Ok(present) = inner.runtime.project_images(project).await else { return };
+/// Removes the project's images that [`keep`] does not name; returns a log line per pruned image.
+/// Failures are logged, never fatal.
+pub(super) async fn prune(
+    engine: &dyn ContainerEngine,
+    project: &str,
+    keep_images: u32,
+    history: &[Deployment],
+) -> Vec<String> {
+    let kept = keep(history, keep_images as usize);
+    let Ok(present) = engine.project_images(project).await else { return Vec::new() };
+    let mut lines = Vec::new();
     for image in present.iter().filter(|i| !kept.contains(i)) {
-        match inner.runtime.remove_image(image).await {
-            Ok(()) => inner.log(log_to, &format!("pruned {image} (keep_images = {keep_images})")).await,
+        match engine.remove_image(image).await {
+            Ok(()) => lines.push(format!("pruned {image} (keep_images = {keep_images})")),
             Err(e) => tracing::warn!(project, "cannot prune {image}: {e}"),
         }
     }
+    lines
 }
 
 #[cfg(test)]

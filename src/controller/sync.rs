@@ -1,0 +1,45 @@
+//! The one writer of the route table: read the desired state from the store, build the table with the
+//! pure [`RouteTable::from_state`], publish it with one atomic store.
+//!
+//! Every change that moves traffic is committed to the store first and then calls [`Inner::sync`]; nothing
+//! else writes routes. (Other gateways on one PostgreSQL will call the same `sync` when notified.)
+
+use super::Inner;
+use crate::routes::RouteTable;
+use crate::store::StoreError;
+use std::time::Duration;
+
+/// How often a sync after a committed change is tried before the change is reported as not yet served.
+const ATTEMPTS: u32 = 10;
+
+impl Inner {
+    /// Rebuilds and publishes the whole table; returns the rows that could not be read, per project.
+    pub(super) async fn sync(&self) -> Result<Vec<String>, StoreError> {
+        // Two syncs must not publish out of order: a slow read of older state would undo a newer table.
+        // Held across one store read only, never across a drain or a health wait.
+        let _in_order = self.sync_lock.lock().await;
+        let (state, mut problems) = self.store.route_state().await?;
+        let (table, found) = RouteTable::from_state(&state, &self.table, &|name| self.metrics.project(name));
+        problems.extend(found);
+        for route in table.projects() {
+            self.metrics.set_live_slot(&route.name, route.live_slot());
+        }
+        self.routes.publish(table);
+        Ok(problems)
+    }
+
+    /// A sync right after a committed change: the database just answered, so a failure is transient;
+    /// it is retried for about two seconds before it is returned.
+    pub(super) async fn sync_committed(&self) -> Result<(), StoreError> {
+        let mut attempt = 0;
+        loop {
+            match self.sync().await {
+                Ok(_) => return Ok(()),
+                Err(e) if attempt + 1 >= ATTEMPTS => return Err(e),
+                Err(e) => tracing::warn!("cannot read the routes after a change ({e}); retrying"),
+            }
+            attempt += 1;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}

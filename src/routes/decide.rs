@@ -1,0 +1,95 @@
+//! The proxy's request decision (pure): from the host, path and canary cookie of a request and one route
+//! table snapshot, what the request gets. The proxy then does the I/O.
+
+use super::table::{Backend, Member, ProjectRoute, RouteTable};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// The cookie that keeps a client on one side of a rollout split.
+pub const CANARY_COOKIE: &str = "vg_canary";
+
+/// What the decision needs to know about one request.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestFacts<'a> {
+    /// Normalised host (see [`super::normalize_host`]); empty when the request named none.
+    pub host: &'a str,
+    pub path: &'a str,
+    /// The raw `Cookie` header, read only when the project runs a rollout.
+    pub cookie: Option<&'a str>,
+    /// A random number: the weighted pick of a client new to a rollout, and ties between equal members.
+    pub roll: u32,
+}
+
+/// What a request gets.
+#[derive(Debug)]
+pub enum Decision<'t> {
+    /// The request is for `public_host` and goes to the admin server.
+    Admin(SocketAddr),
+    /// `public_host` with a path the admin server shows only on its own listener.
+    AdminHidden,
+    UnknownHost,
+    /// The project has nothing live: 503.
+    NoLive(&'t Arc<ProjectRoute>),
+    Paused(&'t Arc<ProjectRoute>),
+    Maintenance(&'t Arc<ProjectRoute>, &'t str),
+    Proxy(Pick<'t>),
+}
+
+/// The member a proxied request goes to.
+#[derive(Debug)]
+pub struct Pick<'t> {
+    pub route: &'t Arc<ProjectRoute>,
+    pub member: &'t Member,
+    /// A client new to a rollout: the deployment to remember in [`CANARY_COOKIE`].
+    pub remember: Option<i64>,
+}
+
+/// The one decision of the request path.
+pub fn decide<'t>(req: &RequestFacts<'_>, table: &'t RouteTable) -> Decision<'t> {
+    if let Some((_, addr)) = table.admin.as_ref().filter(|(h, _)| h == req.host) {
+        return if public_admin_path(req.path) { Decision::Admin(*addr) } else { Decision::AdminHidden };
+    }
+    let Some(route) = table.lookup(req.host) else { return Decision::UnknownHost };
+    let pools = match &route.backend {
+        Backend::Serve(pools) => pools,
+        Backend::Paused(_) => return Decision::Paused(route),
+        Backend::Maintenance { message, .. } => return Decision::Maintenance(route, message),
+    };
+    let Some(rollout) = &pools.rollout else {
+        return match pools.active.pick(req.roll) {
+            Some(member) => Decision::Proxy(Pick { route, member, remember: None }),
+            None => Decision::NoLive(route),
+        };
+    };
+    let remembered = req.cookie.and_then(canary_cookie);
+    let in_rollout = |id: i64| rollout.pool.members.iter().any(|m| m.deployment_id == id);
+    let in_active = |id: i64| pools.active.members.iter().any(|m| m.deployment_id == id);
+    let (canary, remember) = match remembered {
+        Some(id) if in_rollout(id) => (true, None),
+        Some(id) if in_active(id) => (false, None),
+        _ => ((req.roll % 100) < u32::from(rollout.percent), Some(())),
+    };
+    let pool = if canary || pools.active.is_empty() { &rollout.pool } else { &pools.active };
+    match pool.pick(req.roll) {
+        Some(member) => Decision::Proxy(Pick { route, member, remember: remember.map(|()| member.deployment_id) }),
+        None => Decision::NoLive(route),
+    }
+}
+
+/// The deployment a `Cookie` header remembers for a rollout, if it names one.
+fn canary_cookie(header: &str) -> Option<i64> {
+    header.split(';').find_map(|pair| {
+        let (name, value) = pair.trim().split_once('=')?;
+        (name == CANARY_COOKIE).then(|| value.trim().parse().ok()).flatten()
+    })
+}
+
+/// What the admin server shows the outside world through `public_host`: webhooks, the API (token-protected)
+/// and the dashboard; never `/metrics` or `/healthz`.
+pub fn public_admin_path(path: &str) -> bool {
+    !matches!(path.trim_end_matches('/'), "/metrics" | "/healthz") && !path.starts_with("/metrics/")
+}
+
+#[cfg(test)]
+#[path = "decide_tests.rs"]
+mod tests;

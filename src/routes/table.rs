@@ -1,0 +1,246 @@
+//! The route table: an immutable snapshot of host → project backend, built from the desired state by one
+//! pure function, [`RouteTable::from_state`].
+
+use super::state::{MemberRow, PoolKind, ProjectInput, RouteState, TargetRow, Traffic};
+use crate::metrics::ProjectMetrics;
+use crate::project::Slot;
+use prometheus::IntGauge;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// One process serving a project: where it listens, which deployment it runs, and its in-flight gauge.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub addr: SocketAddr,
+    pub deployment_id: i64,
+    pub slot: Slot,
+    pub weight: u32,
+    /// Requests routed to this member whose response has not ended; shared by every table that holds it,
+    /// so a drain sees requests that began on an older snapshot.
+    pub inflight: IntGauge,
+}
+
+/// Members that share the same role; a request goes to the one with the fewest in flight.
+#[derive(Debug, Clone, Default)]
+pub struct Pool {
+    pub members: Vec<Member>,
+}
+
+impl Pool {
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// The member with the fewest requests in flight; `roll` breaks ties so equal members share the load.
+    pub fn pick(&self, roll: u32) -> Option<&Member> {
+        match self.members.as_slice() {
+            [] => None,
+            [only] => Some(only),
+            members => {
+                let start = roll as usize % members.len();
+                let rotated = members[start..].iter().chain(&members[..start]);
+                rotated.min_by_key(|m| m.inflight.get())
+            }
+        }
+    }
+
+    fn contains(&self, addr: SocketAddr) -> bool {
+        self.members.iter().any(|m| m.addr == addr)
+    }
+}
+
+/// A canary: `percent` of clients go to `pool`, the rest to the active pool.
+#[derive(Debug, Clone)]
+pub struct Rollout {
+    pub pool: Pool,
+    pub percent: u8,
+}
+
+/// Who serves a project that proxies: the active pool, the warm pool and an optional rollout.
+#[derive(Debug, Clone, Default)]
+pub struct Pools {
+    pub active: Pool,
+    pub warm: Pool,
+    pub rollout: Option<Rollout>,
+}
+
+impl Pools {
+    /// True while `addr` still serves the project in any pool.
+    pub fn serves(&self, addr: SocketAddr) -> bool {
+        self.active.contains(addr)
+            || self.warm.contains(addr)
+            || self.rollout.as_ref().is_some_and(|r| r.pool.contains(addr))
+    }
+
+    /// Where a request that failed on `failed` may be tried once more: a warm member first, then another
+    /// active one.
+    pub fn retry_member(&self, failed: SocketAddr) -> Option<&Member> {
+        let warm = self.warm.members.iter();
+        warm.chain(&self.active.members).find(|m| m.addr != failed)
+    }
+}
+
+/// What a project's requests get.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// Proxied to its pools (a 503 page while the active pool is empty).
+    Serve(Pools),
+    /// New requests are held (the pools keep serving what is in flight).
+    Paused(Pools),
+    /// A 503 maintenance page with the operator's message.
+    Maintenance { pools: Pools, message: String },
+}
+
+impl Backend {
+    pub fn pools(&self) -> &Pools {
+        match self {
+            Backend::Serve(pools) | Backend::Paused(pools) | Backend::Maintenance { pools, .. } => pools,
+        }
+    }
+}
+
+/// Where one project's traffic goes right now.
+#[derive(Debug, Clone)]
+pub struct ProjectRoute {
+    pub name: Arc<str>,
+    pub domains: Vec<String>,
+    pub backend: Backend,
+    /// Counters shared by every table that holds this project, so a rebuild keeps them.
+    pub metrics: Arc<ProjectMetrics>,
+}
+
+impl ProjectRoute {
+    /// The slot of the first active member: the project's live slot.
+    pub fn live_slot(&self) -> Option<Slot> {
+        self.backend.pools().active.members.first().map(|m| m.slot)
+    }
+}
+
+/// Settings of the table that do not come from the store.
+#[derive(Debug, Clone, Default)]
+pub struct TableOptions {
+    /// `[admin] public_host` and the admin server it leads to.
+    pub admin: Option<(String, SocketAddr)>,
+}
+
+/// An immutable snapshot: host → project route.
+#[derive(Debug, Default)]
+pub struct RouteTable {
+    projects: HashMap<Arc<str>, Arc<ProjectRoute>>,
+    exact: HashMap<String, Arc<ProjectRoute>>,
+    /// `*.example.com` is stored as `example.com`.
+    wildcard: HashMap<String, Arc<ProjectRoute>>,
+    pub(super) admin: Option<(String, SocketAddr)>,
+}
+
+impl RouteTable {
+    /// The whole table from the desired state (pure). A row that cannot be read is reported as a problem
+    /// of its own project, whose member is left out; every other project is built as usual.
+    pub fn from_state(
+        state: &RouteState,
+        options: &TableOptions,
+        metrics: &dyn Fn(&str) -> Arc<ProjectMetrics>,
+    ) -> (RouteTable, Vec<String>) {
+        let mut problems = Vec::new();
+        let targets: HashMap<&str, &TargetRow> = state.targets.iter().map(|t| (t.project.as_str(), t)).collect();
+        let mut members: HashMap<&str, Vec<&MemberRow>> = HashMap::new();
+        for m in &state.members {
+            members.entry(m.project.as_str()).or_default().push(m);
+        }
+        let routes = state.projects.iter().map(|p| {
+            let metrics = metrics(&p.name);
+            let rows = members.remove(p.name.as_str()).unwrap_or_default();
+            Arc::new(project_route(p, targets.get(p.name.as_str()).copied(), &rows, metrics, &mut problems))
+        });
+        let mut table = RouteTable::from_routes(routes.collect::<Vec<_>>());
+        table.admin = options.admin.clone();
+        (table, problems)
+    }
+
+    fn from_routes(routes: Vec<Arc<ProjectRoute>>) -> RouteTable {
+        let mut table = RouteTable::default();
+        for route in routes {
+            for domain in &route.domains {
+                match domain.strip_prefix("*.") {
+                    Some(suffix) => table.wildcard.insert(suffix.to_owned(), route.clone()),
+                    None => table.exact.insert(domain.clone(), route.clone()),
+                };
+            }
+            table.projects.insert(route.name.clone(), route);
+        }
+        table
+    }
+
+    /// Exact names first, then a wildcard for exactly one more label. `host` must be normalised.
+    pub fn lookup(&self, host: &str) -> Option<&Arc<ProjectRoute>> {
+        if let Some(route) = self.exact.get(host) {
+            return Some(route);
+        }
+        let (_, parent) = host.split_once('.')?;
+        self.wildcard.get(parent)
+    }
+
+    pub fn project(&self, name: &str) -> Option<&Arc<ProjectRoute>> {
+        self.projects.get(name)
+    }
+
+    pub fn projects(&self) -> impl Iterator<Item = &Arc<ProjectRoute>> {
+        self.projects.values()
+    }
+}
+
+fn project_route(
+    project: &ProjectInput,
+    target: Option<&TargetRow>,
+    rows: &[&MemberRow],
+    metrics: Arc<ProjectMetrics>,
+    problems: &mut Vec<String>,
+) -> ProjectRoute {
+    let name = &project.name;
+    let mut pools = Pools::default();
+    let mut rollout = Pool::default();
+    let mut rows = rows.to_vec();
+    rows.sort_by_key(|m| (m.pool.clone(), m.deployment_id));
+    for row in rows {
+        let Some((kind, member)) = member(row, &metrics) else {
+            problems.push(format!("project `{name}`: deployment {} has no usable address", row.deployment_id));
+            continue;
+        };
+        match kind {
+            PoolKind::Active => pools.active.members.push(member),
+            PoolKind::Warm => pools.warm.members.push(member),
+            PoolKind::Rollout => rollout.members.push(member),
+        }
+    }
+    let traffic = target.map_or(Some(Traffic::Serving), |t| Traffic::parse(&t.traffic));
+    let traffic = traffic.unwrap_or_else(|| {
+        problems.push(format!("project `{name}`: its stored traffic state is unreadable; it keeps serving"));
+        Traffic::Serving
+    });
+    let percent = target.and_then(|t| t.rollout_percent).map(|p| p.clamp(1, 99) as u8);
+    pools.rollout = percent.filter(|_| !rollout.is_empty()).map(|percent| Rollout { pool: rollout, percent });
+    let backend = match traffic {
+        Traffic::Serving => Backend::Serve(pools),
+        Traffic::Paused => Backend::Paused(pools),
+        Traffic::Maintenance => {
+            let message = target.and_then(|t| t.message.clone()).unwrap_or_default();
+            Backend::Maintenance { pools, message }
+        }
+    };
+    ProjectRoute { name: name.as_str().into(), domains: project.domains.clone(), backend, metrics }
+}
+
+/// A usable member from its row, or `None` when the row's pool, slot or address cannot be read.
+fn member(row: &MemberRow, metrics: &ProjectMetrics) -> Option<(PoolKind, Member)> {
+    let kind = PoolKind::parse(&row.pool)?;
+    let slot = Slot::parse(row.slot.as_deref()?)?;
+    let addr: SocketAddr = row.target.as_deref()?.parse().ok().filter(|a: &SocketAddr| a.port() != 0)?;
+    let weight = u32::try_from(row.weight).unwrap_or(1).max(1);
+    let inflight = metrics.inflight(slot).clone();
+    Some((kind, Member { addr, deployment_id: row.deployment_id, slot, weight, inflight }))
+}
+
+#[cfg(test)]
+#[path = "table_tests.rs"]
+pub(crate) mod tests;

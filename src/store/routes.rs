@@ -1,0 +1,125 @@
+//! Desired routes as stored: each project's pools of serving deployments and its traffic state. Pools
+//! change only inside the transaction of the status change that moves traffic.
+
+use super::{get, Result, Store};
+use crate::routes::{MemberRow, PoolChange, ProjectInput, RouteState, TargetRow};
+use sqlx::{Any, Transaction};
+
+impl Store {
+    /// Everything the route table is built from, plus the projects whose rows cannot be read (each
+    /// reported on its own; the others are returned as usual).
+    pub async fn route_state(&self) -> Result<(RouteState, Vec<String>)> {
+        let mut problems = Vec::new();
+        let mut projects = Vec::new();
+        for record in self.projects().await? {
+            match record {
+                Ok(r) => projects.push(ProjectInput { name: r.spec.name, domains: r.spec.domains }),
+                Err(e) => problems.push(e.to_string()),
+            }
+        }
+        let rows = sqlx::query("SELECT project, traffic, message, rollout_percent FROM route_targets")
+            .fetch_all(&self.pool)
+            .await?;
+        let targets = rows
+            .iter()
+            .map(|r| {
+                Ok(TargetRow {
+                    project: get(r, "project")?,
+                    traffic: get(r, "traffic")?,
+                    message: get(r, "message")?,
+                    rollout_percent: get(r, "rollout_percent")?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let rows = sqlx::query(
+            "SELECT m.project, m.pool, m.deployment_id, m.weight, d.slot, d.target FROM route_members m \
+             JOIN deployments d ON d.id = m.deployment_id ORDER BY m.project, m.pool, m.deployment_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let members = rows.iter().map(member_row).collect::<Result<Vec<_>>>()?;
+        Ok((RouteState { projects, targets, members }, problems))
+    }
+
+    /// A drain is over, or a restart left nothing draining: `change` applied in its own transaction.
+    pub async fn change_pools(&self, project: &str, change: PoolChange, now: i64) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        change_pools_in(&mut tx, project, change, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every project's warm pool is emptied: after a restart no drain runs, so nothing is warm.
+    pub async fn clear_warm_pools(&self, now: i64) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        let rows =
+            sqlx::query("SELECT DISTINCT project FROM route_members WHERE pool = 'warm'").fetch_all(&mut *tx).await?;
+        for row in &rows {
+            let project: String = get(row, "project")?;
+            change_pools_in(&mut tx, &project, PoolChange::ClearWarm, now).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn member_row(r: &sqlx::any::AnyRow) -> Result<MemberRow> {
+    Ok(MemberRow {
+        project: get(r, "project")?,
+        pool: get(r, "pool")?,
+        deployment_id: get(r, "deployment_id")?,
+        weight: get(r, "weight")?,
+        slot: get(r, "slot")?,
+        target: get(r, "target")?,
+    })
+}
+
+/// Applies one pool change inside the caller's transaction and bumps the project's route version.
+pub(super) async fn change_pools_in(
+    tx: &mut Transaction<'static, Any>,
+    project: &str,
+    change: PoolChange,
+    now: i64,
+) -> Result<()> {
+    let run = |sql: &'static str| sqlx::query(sql).bind(project.to_owned());
+    match change {
+        PoolChange::Activate { deployment, keep_warm } => {
+            run("DELETE FROM route_members WHERE project = $1 AND pool = 'warm'").execute(&mut **tx).await?;
+            let displaced = if keep_warm {
+                "UPDATE route_members SET pool = 'warm' WHERE project = $1 AND pool = 'active' AND deployment_id <> $2"
+            } else {
+                "DELETE FROM route_members WHERE project = $1 AND pool = 'active' AND deployment_id <> $2"
+            };
+            run(displaced).bind(deployment).execute(&mut **tx).await?;
+            // A displaced member in the new one's slot is the same process address: it cannot be warm.
+            run("DELETE FROM route_members WHERE project = $1 AND pool <> 'active' AND deployment_id IN \
+                 (SELECT id FROM deployments WHERE slot = (SELECT slot FROM deployments WHERE id = $2) AND id <> $2)")
+            .bind(deployment)
+            .execute(&mut **tx)
+            .await?;
+            run("DELETE FROM route_members WHERE project = $1 AND deployment_id = $2")
+                .bind(deployment)
+                .execute(&mut **tx)
+                .await?;
+            run("INSERT INTO route_members (project, pool, deployment_id, weight) VALUES ($1, 'active', $2, 1)")
+                .bind(deployment)
+                .execute(&mut **tx)
+                .await?;
+        }
+        PoolChange::Retire { deployment } => {
+            run("DELETE FROM route_members WHERE project = $1 AND pool <> 'active' AND deployment_id = $2")
+                .bind(deployment)
+                .execute(&mut **tx)
+                .await?;
+        }
+        PoolChange::ClearWarm => {
+            run("DELETE FROM route_members WHERE project = $1 AND pool = 'warm'").execute(&mut **tx).await?;
+        }
+    }
+    run("INSERT INTO route_targets (project, traffic, version, updated_at) VALUES ($1, 'serving', 1, $2) \
+         ON CONFLICT (project) DO UPDATE SET version = route_targets.version + 1, updated_at = $2")
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
