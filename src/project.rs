@@ -3,6 +3,7 @@
 pub use crate::slot::Slot;
 
 use crate::builder::plan::Builder;
+use crate::secrets::Secret;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -42,7 +43,7 @@ pub struct ProjectSpec {
     pub dockerfile: String,
     pub base_port: Option<u16>,
     pub container_port: u16,
-    pub env: BTreeMap<String, String>,
+    pub env: BTreeMap<String, Secret>,
     pub health_path: String,
     pub health_interval_ms: u64,
     pub healthy_threshold: u32,
@@ -54,7 +55,7 @@ pub struct ProjectSpec {
     pub min_requests: u64,
     pub release_command: String,
     pub keep_images: u32,
-    pub webhook_secret: String,
+    pub webhook_secret: Secret,
     /// Longest a docker build may take.
     pub build_timeout_s: u64,
     /// Longest fetching and checking out the commit may take.
@@ -64,7 +65,7 @@ pub struct ProjectSpec {
     /// A deploy key file for ssh repository URLs.
     pub git_ssh_key: String,
     /// A token for https repository URLs; write-only.
-    pub git_token: String,
+    pub git_token: Secret,
     /// Container memory limit in MiB; 0 means none.
     pub memory_mb: u64,
     /// Container CPU limit in cores (0.5 = half a core); 0 means none.
@@ -99,12 +100,12 @@ impl Default for ProjectSpec {
             min_requests: 20,
             release_command: String::new(),
             keep_images: 5,
-            webhook_secret: String::new(),
+            webhook_secret: Secret::default(),
             build_timeout_s: 900,
             fetch_timeout_s: 300,
             start_timeout_s: 120,
             git_ssh_key: String::new(),
-            git_token: String::new(),
+            git_token: Secret::default(),
             memory_mb: 0,
             cpus: 0.0,
             builder: Builder::Auto,
@@ -129,6 +130,11 @@ impl ProjectSpec {
     /// How long the release command may run: the health timeout, and at least five minutes.
     pub fn release_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.health_timeout_s.max(300))
+    }
+
+    /// Every write-only value of the spec: env values, the webhook secret and the git token.
+    pub fn secrets_mut(&mut self) -> impl Iterator<Item = &mut Secret> {
+        self.env.values_mut().chain([&mut self.webhook_secret, &mut self.git_token])
     }
 
     /// Lowercases the domains, then checks every field; the first problem found is returned.

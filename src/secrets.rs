@@ -1,13 +1,83 @@
-//! Write-only values at rest (project env values, webhook secrets, git tokens): AES-256-GCM with a key in
+//! Write-only values (project env values, webhook secrets, git tokens): the [`Secret`] type that never
+//! shows its value when serialised or debug-printed, and the seal at rest: AES-256-GCM with a key in
 //! `data_dir/secret.key` (mode 0600) or `VERSIONGATE_SECRET_KEY` (64 hex characters).
 
 use aes_gcm::aead::{Aead, Key, KeyInit, Nonce};
 use aes_gcm::Aes256Gcm;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::cell::Cell;
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 const PREFIX: &str = "enc:v1:";
+/// What a write-only value looks like when read back.
+pub const MASK: &str = "***";
+
+/// A write-only value. It serialises as `***` (an empty one as `""`) and debug-prints as `***`, so no API
+/// answer, log line or printed config can show it, whichever field holds it. Only [`reveal`] (the store,
+/// and a PATCH merge on the server) serialises the value itself.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The value itself, for the one place that uses it (a signature check, a container's env, a git login).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Self {
+        Secret(value.to_owned())
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Secret(value)
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { MASK })
+    }
+}
+
+thread_local! {
+    static REVEAL: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` (a serialisation: synchronous, no await) with every [`Secret`] serialising its value.
+pub fn reveal<T>(f: impl FnOnce() -> T) -> T {
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            REVEAL.with(|r| r.set(false));
+        }
+    }
+    REVEAL.with(|r| r.set(true));
+    let _reset = Reset;
+    f()
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let revealed = REVEAL.with(Cell::get);
+        serializer.serialize_str(if revealed || self.0.is_empty() { &self.0 } else { MASK })
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Secret)
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
@@ -102,6 +172,18 @@ impl SecretBox {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_shows_its_value_only_when_revealed() {
+        let s = Secret::from("hunter2");
+        assert_eq!(serde_json::to_string(&s).unwrap(), "\"***\"");
+        assert_eq!(format!("{s:?}"), "***");
+        assert_eq!(serde_json::to_string(&Secret::default()).unwrap(), "\"\"", "empty stays visibly empty");
+        assert_eq!(reveal(|| serde_json::to_string(&s).unwrap()), "\"hunter2\"");
+        assert_eq!(serde_json::to_string(&s).unwrap(), "\"***\"", "masked again after reveal");
+        let back: Secret = serde_json::from_str("\"new\"").unwrap();
+        assert_eq!(back.expose(), "new");
+    }
 
     #[test]
     fn sealed_values_round_trip_and_hide_the_plaintext() {

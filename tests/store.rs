@@ -51,6 +51,7 @@ on_both_databases!(
     the_commit_and_its_subject_carry_over_to_a_redeploy,
     a_switch_moves_the_route_pools_in_its_transaction,
     a_flip_back_and_a_restart_move_the_pools_too,
+    secrets_are_stored_whole_and_never_serialised,
 );
 
 fn spec(name: &str, domains: &[&str]) -> ProjectSpec {
@@ -284,4 +285,16 @@ async fn a_flip_back_and_a_restart_move_the_pools_too(store: &Store) {
     assert_eq!(pools(store).await, expected, "the flip and its route are one transaction");
     store.clear_warm_pools(15).await.unwrap();
     assert_eq!(pools(store).await, expected[..1], "after a restart nothing is warm");
+}
+
+async fn secrets_are_stored_whole_and_never_serialised(store: &Store) {
+    let mut s = spec("a", &["a.test"]);
+    s.webhook_secret = "hook-value-1".into();
+    s.env.insert("DB".into(), "pw-value-2".into());
+    store.create_project(s, 1, &|_| true).await.unwrap();
+    let back = store.project("a").await.unwrap().unwrap().spec;
+    assert_eq!((back.webhook_secret.expose(), back.env["DB"].expose()), ("hook-value-1", "pw-value-2"));
+    let shown = serde_json::to_string(&back).unwrap();
+    assert!(!shown.contains("hook-value-1") && !shown.contains("pw-value-2"), "{shown}");
+    assert!(!format!("{back:?}").contains("pw-value-2"), "not in a debug print either");
 }

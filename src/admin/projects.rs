@@ -63,7 +63,8 @@ pub async fn apply_changes(state: &AdminState, name: &str, changes: Map<String, 
     let name = name.to_owned();
     let store = state.controller.store();
     let record = store.project(&name).await?.ok_or_else(|| ApiError::not_found(format!("project `{name}`")))?;
-    let mut merged = serde_json::to_value(&record.spec)
+    // The merge sees the stored values: a field the client does not send keeps its secret.
+    let mut merged = crate::secrets::reveal(|| serde_json::to_value(&record.spec))
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
     for (key, value) in changes {
         if key == "name" && value != Value::String(name.clone()) {

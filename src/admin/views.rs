@@ -1,11 +1,8 @@
-//! How projects and deployments look in JSON: times as RFC 3339, secrets masked.
+//! How projects and deployments look in JSON: times as RFC 3339; secrets are masked by their type.
 
 use crate::store::{Deployment, ProjectRecord};
 use serde_json::{json, Value};
 use std::time::{Duration, UNIX_EPOCH};
-
-/// What a write-only value looks like when read back.
-pub const MASK: &str = "***";
 
 pub fn time(ms: i64) -> String {
     let at = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
@@ -22,14 +19,7 @@ pub fn deployment(d: &Deployment) -> Value {
 }
 
 pub fn project(record: &ProjectRecord, live: Option<&Deployment>) -> Value {
-    let mut spec = record.spec.clone();
-    spec.env.values_mut().for_each(|v| *v = MASK.into());
-    for secret in [&mut spec.webhook_secret, &mut spec.git_token] {
-        if !secret.is_empty() {
-            *secret = MASK.into();
-        }
-    }
-    let mut v = serde_json::to_value(&spec).unwrap_or_else(|_| json!({}));
+    let mut v = serde_json::to_value(&record.spec).unwrap_or_else(|_| json!({}));
     v["base_port"] = json!(record.base_port);
     v["slots"] = json!({ "blue": record.base_port, "green": record.base_port.saturating_add(1) });
     v["live"] = live.map_or(Value::Null, deployment);

@@ -30,7 +30,7 @@ pub async fn github(State(state): State<AdminState>, headers: HeaderMap, body: B
     let signature = header(&headers, "x-hub-signature-256");
     let verified: Vec<_> = candidates
         .into_iter()
-        .filter(|p| webhook::signature_matches(&p.spec.webhook_secret, &body, signature))
+        .filter(|p| webhook::signature_matches(p.spec.webhook_secret.expose(), &body, signature))
         .collect();
     if verified.is_empty() {
         let message = "X-Hub-Signature-256 is missing or wrong: set the same secret in the GitHub webhook and in the project's webhook_secret";

@@ -153,11 +153,6 @@ impl Config {
         let mut shown = self.clone();
         mask(&mut shown.admin.token);
         shown.store.url = mask_url_password(&shown.store_url());
-        for p in &mut shown.projects {
-            mask(&mut p.webhook_secret);
-            mask(&mut p.git_token);
-            p.env.values_mut().for_each(mask);
-        }
         toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot print config: {e}\n"))
     }
 }

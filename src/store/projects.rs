@@ -85,7 +85,8 @@ impl Store {
         }
         let base_port = self.choose_base_port(tx, &spec, is_free).await?;
         spec.base_port = Some(base_port);
-        let json = serde_json::to_string(&self.sealed(&spec)?)
+        let sealed = self.sealed(&spec)?;
+        let json = crate::secrets::reveal(|| serde_json::to_string(&sealed))
             .map_err(|e| StoreError::Corrupt { what: "project".into(), message: e.to_string() })?;
         // An update keeps the row (deployments reference it); a create inserts it.
         let (sql, created_at) = match existing_since {
@@ -207,8 +208,8 @@ impl Store {
     fn sealed(&self, spec: &ProjectSpec) -> Result<ProjectSpec> {
         let mut spec = spec.clone();
         if let Some(secrets) = &self.secrets {
-            for value in spec.env.values_mut().chain([&mut spec.webhook_secret, &mut spec.git_token]) {
-                *value = secrets.seal(value)?;
+            for value in spec.secrets_mut() {
+                *value = secrets.seal(value.expose())?.into();
             }
         }
         Ok(spec)
@@ -216,8 +217,8 @@ impl Store {
 
     fn opened(&self, mut spec: ProjectSpec) -> Result<ProjectSpec> {
         if let Some(secrets) = &self.secrets {
-            for value in spec.env.values_mut().chain([&mut spec.webhook_secret, &mut spec.git_token]) {
-                *value = secrets.open(value)?;
+            for value in spec.secrets_mut() {
+                *value = secrets.open(value.expose())?.into();
             }
         }
         Ok(spec)

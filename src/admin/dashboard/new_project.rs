@@ -70,7 +70,7 @@ pub fn spec_from(values: &HashMap<String, String>) -> Result<ProjectSpec, Vec<Pr
         runtime: get("runtime").parse().unwrap_or_default(),
         domains: get("domains").split([',', ' ']).filter(|d| !d.is_empty()).map(str::to_owned).collect(),
         repo_url: get("repo_url").to_owned(),
-        webhook_secret: get("webhook_secret").to_owned(),
+        webhook_secret: get("webhook_secret").into(),
         ..ProjectSpec::default()
     };
     for (key, target) in [("branch", &mut spec.branch), ("health_path", &mut spec.health_path)] {

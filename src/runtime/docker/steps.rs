@@ -25,7 +25,7 @@ impl DockerRuntime {
         job.journal.log(&format!("fetching {} ({wanted})", spec.repo_url)).await;
         let creds = Credentials {
             ssh_key: Some(PathBuf::from(&spec.git_ssh_key)).filter(|p| !p.as_os_str().is_empty()),
-            token: Some(spec.git_token.clone()).filter(|t| !t.is_empty()),
+            token: Some(spec.git_token.expose().to_owned()).filter(|t| !t.is_empty()),
         };
         let stop = Arc::new(AtomicBool::new(false));
         let watcher = tokio::spawn({
@@ -185,7 +185,7 @@ pub(super) fn run_request(record: &ProjectRecord, slot: Slot, id: i64, image: &s
 /// `PORT` plus the project's env, as `KEY=value`.
 fn env_of(record: &ProjectRecord) -> Vec<String> {
     let port = format!("PORT={}", record.spec.container_port);
-    std::iter::once(port).chain(record.spec.env.iter().map(|(k, v)| format!("{k}={v}"))).collect()
+    std::iter::once(port).chain(record.spec.env.iter().map(|(k, v)| format!("{k}={}", v.expose()))).collect()
 }
 
 /// What the health gate learns when the container itself is the problem.
