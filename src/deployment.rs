@@ -71,7 +71,7 @@ pub enum DeploymentError {
 }
 
 impl Status {
-    pub const ALL: [Status; 7] = [
+    pub(crate) const ALL: [Status; 7] = [
         Status::Queued,
         Status::Deploying,
         Status::Active,
@@ -81,7 +81,7 @@ impl Status {
         Status::Cancelled,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Status::Queued => "QUEUED",
             Status::Deploying => "DEPLOYING",
@@ -101,12 +101,12 @@ impl Status {
 
     /// True once the deployment will change no more on its own: it ended, or it is live
     /// and its old slot has been drained (`phase` done).
-    pub fn is_settled(self, phase: Phase) -> bool {
+    pub(crate) fn is_settled(self, phase: Phase) -> bool {
         self.is_finished() && (self != Status::Active || phase == Phase::Done)
     }
 
     /// The status that `event` leads to, or why it may not happen.
-    pub fn apply(self, event: Event) -> Result<Status, DeploymentError> {
+    pub(crate) fn apply(self, event: Event) -> Result<Status, DeploymentError> {
         use Event as E;
         use Status as S;
         let next = match (self, event) {
@@ -123,7 +123,7 @@ impl Status {
 }
 
 impl Phase {
-    pub const ALL: [Phase; 10] = [
+    pub(crate) const ALL: [Phase; 10] = [
         Phase::Queued,
         Phase::Fetching,
         Phase::Building,
@@ -136,7 +136,7 @@ impl Phase {
         Phase::Done,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Phase::Queued => "queued",
             Phase::Fetching => "fetching",
@@ -153,7 +153,7 @@ impl Phase {
 
     /// Phases only move forward, and each belongs to the status that does it:
     /// the steps up to the switch run while DEPLOYING, the rest once ACTIVE.
-    pub fn check_move(self, status: Status, to: Phase) -> Result<(), DeploymentError> {
+    pub(crate) fn check_move(self, status: Status, to: Phase) -> Result<(), DeploymentError> {
         let allowed = to > self
             && match status {
                 Status::Deploying => to <= Phase::Switching,
@@ -169,7 +169,7 @@ impl Phase {
 }
 
 impl Trigger {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Trigger::Webhook => "webhook",
             Trigger::Api => "api",

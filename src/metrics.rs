@@ -40,26 +40,13 @@ pub struct ProjectMetrics {
 }
 
 impl ProjectMetrics {
-    /// Handles registered nowhere; for route tables built in tests.
-    pub fn detached() -> Self {
-        let gauge = || IntGauge::new("detached", "detached").expect("static metric name is valid");
-        let counter = || IntCounter::new("detached", "detached").expect("static metric name is valid");
-        let hist =
-            Histogram::with_opts(HistogramOpts::new("detached", "detached")).expect("static metric name is valid");
-        ProjectMetrics {
-            inflight: [gauge(), gauge()],
-            requests: std::array::from_fn(|_| std::array::from_fn(|_| counter())),
-            duration: hist,
-        }
-    }
-
     /// Requests routed to `slot` whose response has not ended yet.
-    pub fn inflight(&self, slot: Slot) -> &IntGauge {
+    pub(crate) fn inflight(&self, slot: Slot) -> &IntGauge {
         &self.inflight[slot_index(slot)]
     }
 
     /// Counts a finished response; `status` 0 means no response was sent.
-    pub fn observe(&self, slot: Slot, status: u16, elapsed: Duration) {
+    pub(crate) fn observe(&self, slot: Slot, status: u16, elapsed: Duration) {
         let class = match status {
             100..=599 => usize::from(status / 100 - 1),
             _ => 4,
@@ -69,7 +56,7 @@ impl ProjectMetrics {
     }
 
     /// Responses counted for `slot` so far, and how many of them were 5xx.
-    pub fn responses(&self, slot: Slot) -> (u64, u64) {
+    pub(crate) fn responses(&self, slot: Slot) -> (u64, u64) {
         let row = &self.requests[slot_index(slot)];
         (row.iter().map(IntCounter::get).sum(), row[4].get())
     }
@@ -152,14 +139,14 @@ impl Metrics {
         made
     }
 
-    pub fn set_live_slot(&self, project: &str, live: Option<Slot>) {
+    pub(crate) fn set_live_slot(&self, project: &str, live: Option<Slot>) {
         for slot in [Slot::Blue, Slot::Green] {
             let value = i64::from(live == Some(slot));
             self.live_slot.with_label_values(&[project, slot.as_str()]).set(value);
         }
     }
 
-    pub fn deployment_ended(&self, project: &str, status: &str, live_after: Option<Duration>) {
+    pub(crate) fn deployment_ended(&self, project: &str, status: &str, live_after: Option<Duration>) {
         self.deployments.with_label_values(&[project, status]).inc();
         if let Some(d) = live_after {
             self.deploy_duration.with_label_values(&[project]).observe(d.as_secs_f64());
@@ -167,7 +154,7 @@ impl Metrics {
     }
 
     /// Drops a removed project's series so the scrape does not report ghosts.
-    pub fn forget_project(&self, project: &str) {
+    pub(crate) fn forget_project(&self, project: &str) {
         self.projects.lock().unwrap_or_else(|e| e.into_inner()).remove(project);
         for slot in ["blue", "green"] {
             for code in CODE_CLASSES {
@@ -184,7 +171,7 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition of everything registered.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut out = Vec::new();
         if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
             return format!("# cannot encode metrics: {e}\n");

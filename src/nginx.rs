@@ -11,7 +11,7 @@ use tokio::process::Command;
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
-pub enum NginxError {
+pub(crate) enum NginxError {
     #[error("cannot write {path}: {source}. Check that [nginx] include_dir exists and is writable")]
     Write { path: PathBuf, source: std::io::Error },
     #[error("`{command}` rejected the new include file, so the previous one was restored and the switch was not made: {output}")]
@@ -20,13 +20,13 @@ pub enum NginxError {
 
 #[derive(Debug, Clone)]
 pub struct NginxOutput {
-    pub include_dir: PathBuf,
-    pub test_command: String,
-    pub reload_command: String,
+    pub(crate) include_dir: PathBuf,
+    pub(crate) test_command: String,
+    pub(crate) reload_command: String,
 }
 
 /// The include file for a project that now lives at `addr` (pure).
-pub fn render(project: &str, addr: SocketAddr) -> String {
+pub(crate) fn render(project: &str, addr: SocketAddr) -> String {
     format!(
         "# Written by versiongate on every switch of project {project}; edits are overwritten.\n\
          upstream versiongate_{project} {{\n    server {addr};\n    keepalive 16;\n}}\n"
@@ -40,7 +40,7 @@ impl NginxOutput {
 
     /// Writes the block, runs the test command (restoring the old file if it fails), then reloads.
     /// Returns a warning when the reload failed: the file is valid, but nginx still serves the old one.
-    pub async fn publish(&self, project: &str, addr: SocketAddr) -> Result<Option<String>, NginxError> {
+    pub(crate) async fn publish(&self, project: &str, addr: SocketAddr) -> Result<Option<String>, NginxError> {
         let path = self.path(project);
         let previous = std::fs::read_to_string(&path).ok();
         self.write(project, &render(project, addr))?;

@@ -118,8 +118,8 @@ impl Default for ProjectSpec {
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 #[error("{field}: {message}")]
 pub struct ProjectError {
-    pub field: String,
-    pub message: String,
+    pub(crate) field: String,
+    pub(crate) message: String,
 }
 
 fn invalid(field: impl Into<String>, message: impl Into<String>) -> ProjectError {
@@ -128,17 +128,17 @@ fn invalid(field: impl Into<String>, message: impl Into<String>) -> ProjectError
 
 impl ProjectSpec {
     /// How long the release command may run: the health timeout, and at least five minutes.
-    pub fn release_timeout(&self) -> std::time::Duration {
+    pub(crate) fn release_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.health_timeout_s.max(300))
     }
 
     /// Every write-only value of the spec: env values, the webhook secret and the git token.
-    pub fn secrets_mut(&mut self) -> impl Iterator<Item = &mut Secret> {
+    pub(crate) fn secrets_mut(&mut self) -> impl Iterator<Item = &mut Secret> {
         self.env.values_mut().chain([&mut self.webhook_secret, &mut self.git_token])
     }
 
     /// Lowercases the domains, then checks every field; the first problem found is returned.
-    pub fn validate(mut self) -> Result<ProjectSpec, ProjectError> {
+    pub(crate) fn validate(mut self) -> Result<ProjectSpec, ProjectError> {
         self.normalize();
         match self.problems().into_iter().next() {
             Some(problem) => Err(problem),
@@ -147,14 +147,14 @@ impl ProjectSpec {
     }
 
     /// What `validate` does to a spec before checking it.
-    pub fn normalize(&mut self) {
+    pub(crate) fn normalize(&mut self) {
         for d in &mut self.domains {
             *d = d.trim().to_ascii_lowercase();
         }
     }
 
     /// Every problem of a normalized spec, in field order.
-    pub fn problems(&self) -> Vec<ProjectError> {
+    pub(crate) fn problems(&self) -> Vec<ProjectError> {
         let mut out: Vec<ProjectError> = check_name(&self.name).err().into_iter().collect();
         for (i, d) in self.domains.iter().enumerate() {
             out.extend(check_domain(d).err().map(|m| invalid(format!("domains[{i}]"), m)));
@@ -214,7 +214,7 @@ fn check_name(name: &str) -> Result<(), ProjectError> {
 }
 
 /// A host name, or `*.` followed by one, as a browser would send it.
-pub fn check_domain(domain: &str) -> Result<(), String> {
+pub(crate) fn check_domain(domain: &str) -> Result<(), String> {
     let host = domain.strip_prefix("*.").unwrap_or(domain);
     let label_ok = |l: &str| {
         !l.is_empty()

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 const PREFIX: &str = "enc:v1:";
 /// What a write-only value looks like when read back.
-pub const MASK: &str = "***";
+pub(crate) const MASK: &str = "***";
 
 /// A write-only value. It serialises as `***` (an empty one as `""`) and debug-prints as `***`, so no API
 /// answer, log line or printed config can show it, whichever field holds it. Only [`reveal`] (the store,
@@ -26,7 +26,7 @@ impl Secret {
         &self.0
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 }
@@ -54,7 +54,7 @@ thread_local! {
 }
 
 /// Runs `f` (a serialisation: synchronous, no await) with every [`Secret`] serialising its value.
-pub fn reveal<T>(f: impl FnOnce() -> T) -> T {
+pub(crate) fn reveal<T>(f: impl FnOnce() -> T) -> T {
     struct Reset;
     impl Drop for Reset {
         fn drop(&mut self) {
@@ -91,7 +91,7 @@ pub enum SecretError {
     WrongKey,
 }
 
-pub struct SecretBox {
+pub(crate) struct SecretBox {
     cipher: Aes256Gcm,
 }
 
@@ -102,14 +102,14 @@ impl std::fmt::Debug for SecretBox {
 }
 
 /// Random bytes from the OS.
-pub fn random<const N: usize>() -> Result<[u8; N], SecretError> {
+pub(crate) fn random<const N: usize>() -> Result<[u8; N], SecretError> {
     let mut bytes = [0u8; N];
     getrandom::fill(&mut bytes).map_err(|e| SecretError::Random(e.to_string()))?;
     Ok(bytes)
 }
 
 /// Creates (or truncates) `path` with mode 0600 and writes `text`.
-pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
     }
@@ -119,7 +119,7 @@ pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 }
 
 impl SecretBox {
-    pub fn from_hex(hex_key: &str) -> Result<SecretBox, SecretError> {
+    pub(crate) fn from_hex(hex_key: &str) -> Result<SecretBox, SecretError> {
         let bytes: [u8; 32] =
             hex::decode(hex_key.trim()).ok().and_then(|b| b.try_into().ok()).ok_or(SecretError::BadKey)?;
         let key: Key<Aes256Gcm> = bytes.into();
@@ -127,7 +127,7 @@ impl SecretBox {
     }
 
     /// The key from `env_key` when set, else from `data_dir/secret.key`, generated on first use.
-    pub fn load_or_create(data_dir: &Path, env_key: Option<&str>) -> Result<SecretBox, SecretError> {
+    pub(crate) fn load_or_create(data_dir: &Path, env_key: Option<&str>) -> Result<SecretBox, SecretError> {
         if let Some(key) = env_key.filter(|k| !k.trim().is_empty()) {
             return SecretBox::from_hex(key);
         }
@@ -145,7 +145,7 @@ impl SecretBox {
     }
 
     /// `enc:v1:<hex of nonce and ciphertext>`; empty values stay empty.
-    pub fn seal(&self, plain: &str) -> Result<String, SecretError> {
+    pub(crate) fn seal(&self, plain: &str) -> Result<String, SecretError> {
         if plain.is_empty() {
             return Ok(String::new());
         }
@@ -156,7 +156,7 @@ impl SecretBox {
     }
 
     /// The plaintext of a sealed value; a value without the prefix was stored before encryption and is returned as is.
-    pub fn open(&self, stored: &str) -> Result<String, SecretError> {
+    pub(crate) fn open(&self, stored: &str) -> Result<String, SecretError> {
         let Some(body) = stored.strip_prefix(PREFIX) else { return Ok(stored.to_owned()) };
         let bytes = hex::decode(body).map_err(|_| SecretError::WrongKey)?;
         if bytes.len() < 12 {

@@ -12,25 +12,25 @@ pub enum Slot {
 }
 
 impl Slot {
-    pub fn other(self) -> Slot {
+    pub(crate) fn other(self) -> Slot {
         match self {
             Slot::Blue => Slot::Green,
             Slot::Green => Slot::Blue,
         }
     }
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Slot::Blue => "blue",
             Slot::Green => "green",
         }
     }
-    pub fn port(self, base_port: u16) -> u16 {
+    pub(crate) fn port(self, base_port: u16) -> u16 {
         match self {
             Slot::Blue => base_port,
             Slot::Green => base_port.saturating_add(1),
         }
     }
-    pub fn parse(s: &str) -> Option<Slot> {
+    pub(crate) fn parse(s: &str) -> Option<Slot> {
         match s {
             "blue" => Some(Slot::Blue),
             "green" => Some(Slot::Green),
@@ -46,15 +46,15 @@ impl fmt::Display for Slot {
 }
 
 /// The lowest and highest base ports that are picked automatically.
-pub const AUTO_PORTS: (u16, u16) = (20000, 29998);
+pub(crate) const AUTO_PORTS: (u16, u16) = (20000, 29998);
 
 /// Two port pairs overlap when either port of one is a port of the other.
-pub fn ports_overlap(a: u16, b: u16) -> bool {
+pub(crate) fn ports_overlap(a: u16, b: u16) -> bool {
     a.abs_diff(b) <= 1
 }
 
 /// The lowest even base port in [`AUTO_PORTS`] whose pair overlaps no used pair and is free.
-pub fn pick_base_port(used: &[u16], is_free: impl Fn(u16) -> bool) -> Option<u16> {
+pub(crate) fn pick_base_port(used: &[u16], is_free: impl Fn(u16) -> bool) -> Option<u16> {
     (AUTO_PORTS.0..=AUTO_PORTS.1)
         .step_by(2)
         .find(|p| !used.iter().any(|u| ports_overlap(*u, *p)) && is_free(*p) && is_free(p + 1))

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Debug, thiserror::Error)]
-pub enum SourceError {
+pub(crate) enum SourceError {
     #[error("cannot fetch {url}: {message}. Check repo_url and, for a private repository, git_ssh_key or git_token")]
     Fetch { url: String, message: String },
     #[error("`{git_ref}` is not a branch, tag or commit of {url}; push it first, or deploy another ref")]
@@ -44,17 +44,17 @@ impl SourceError {
 
 /// How to authenticate to a private repository.
 #[derive(Debug, Clone, Default)]
-pub struct Credentials {
+pub(crate) struct Credentials {
     /// A deploy key file, for ssh URLs.
-    pub ssh_key: Option<PathBuf>,
+    pub(crate) ssh_key: Option<PathBuf>,
     /// A token for https URLs (GitHub: a fine-grained token with read access to contents).
-    pub token: Option<String>,
+    pub(crate) token: Option<String>,
 }
 
 /// Bounds every git network call, so a server that accepts and then never answers cannot hold a
 /// blocking thread forever (libgit2 waits without limit by default). Call once, before any fetch.
 #[allow(unsafe_code)]
-pub fn limit_network_waits(connect: std::time::Duration, io: std::time::Duration) {
+pub(crate) fn limit_network_waits(connect: std::time::Duration, io: std::time::Duration) {
     let ms = |d: std::time::Duration| i32::try_from(d.as_millis()).unwrap_or(i32::MAX);
     // SAFETY: libgit2 reads these globals at connection time; they are set once at startup, before
     // any thread fetches, which is the condition git2 documents for these setters.
@@ -68,7 +68,12 @@ pub fn limit_network_waits(connect: std::time::Duration, io: std::time::Duration
 }
 
 /// Fetches every branch and tag of `url` into the clone at `dir` (made on first use).
-pub fn fetch(dir: &Path, url: &str, creds: &Credentials, cancel: &AtomicBool) -> Result<Repository, SourceError> {
+pub(crate) fn fetch(
+    dir: &Path,
+    url: &str,
+    creds: &Credentials,
+    cancel: &AtomicBool,
+) -> Result<Repository, SourceError> {
     let work_err = |e: &dyn std::fmt::Display| {
         SourceError::WorkDir { path: dir.to_owned(), message: e.to_string() }.or_disk_full()
     };
@@ -117,7 +122,7 @@ fn fetch_options<'a>(creds: &'a Credentials, cancel: &'a AtomicBool) -> FetchOpt
 }
 
 /// A branch, tag, full or short SHA → the full 40-hex commit SHA.
-pub fn resolve(repo: &Repository, git_ref: &str, url: &str) -> Result<String, SourceError> {
+pub(crate) fn resolve(repo: &Repository, git_ref: &str, url: &str) -> Result<String, SourceError> {
     let candidates = [format!("refs/remotes/origin/{git_ref}"), format!("refs/tags/{git_ref}"), git_ref.to_owned()];
     for spec in &candidates {
         if let Ok(object) = repo.revparse_single(spec) {
@@ -130,13 +135,18 @@ pub fn resolve(repo: &Repository, git_ref: &str, url: &str) -> Result<String, So
 }
 
 /// The subject line of a commit, for logs.
-pub fn subject(repo: &Repository, commit: &str) -> Option<String> {
+pub(crate) fn subject(repo: &Repository, commit: &str) -> Option<String> {
     let oid = Oid::from_str(commit).ok()?;
     repo.find_commit(oid).ok()?.summary().ok().flatten().map(str::to_owned)
 }
 
 /// Checks out exactly `commit` (detached, forced, untracked files removed) and its submodules.
-pub fn checkout(repo: &Repository, commit: &str, creds: &Credentials, cancel: &AtomicBool) -> Result<(), SourceError> {
+pub(crate) fn checkout(
+    repo: &Repository,
+    commit: &str,
+    creds: &Credentials,
+    cancel: &AtomicBool,
+) -> Result<(), SourceError> {
     let err = |e: git2::Error| {
         SourceError::Checkout { commit: commit.to_owned(), message: e.message().to_owned() }.or_disk_full()
     };

@@ -5,7 +5,7 @@ use serde_json::Value;
 use sha2::Sha256;
 
 /// GitHub's own limit for webhook payloads.
-pub const MAX_BODY: usize = 25 * 1024 * 1024;
+pub(crate) const MAX_BODY: usize = 25 * 1024 * 1024;
 const ZERO_SHA: &str = "0000000000000000000000000000000000000000";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

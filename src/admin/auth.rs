@@ -20,7 +20,7 @@ pub enum AuthError {
 }
 
 /// Where the token came from, so the log can say where to find it without printing it.
-pub enum TokenSource {
+pub(crate) enum TokenSource {
     Config,
     File(PathBuf),
     Generated(PathBuf),
@@ -28,7 +28,7 @@ pub enum TokenSource {
 
 /// The configured token (config or `VERSIONGATE_ADMIN_TOKEN`, already merged), else the one in
 /// `data_dir/admin-token`, else a new random one written there with mode 0600.
-pub fn load_or_create_token(configured: &str, data_dir: &Path) -> Result<(String, TokenSource), AuthError> {
+pub(crate) fn load_or_create_token(configured: &str, data_dir: &Path) -> Result<(String, TokenSource), AuthError> {
     if !configured.is_empty() {
         return Ok((configured.to_owned(), TokenSource::Config));
     }
@@ -46,7 +46,7 @@ pub fn load_or_create_token(configured: &str, data_dir: &Path) -> Result<(String
 }
 
 impl TokenSource {
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             TokenSource::Config => "admin token: from the config or VERSIONGATE_ADMIN_TOKEN".into(),
             TokenSource::File(p) => format!("admin token: read from {}", p.display()),
@@ -60,7 +60,11 @@ impl TokenSource {
 /// Rejects API calls without `Authorization: Bearer <token>`. A dashboard session cookie also admits
 /// GET and HEAD (the dashboard's live views read the API); it never admits a change, so a forged
 /// cross-site request cannot act with it.
-pub async fn require_token(State(state): State<AdminState>, req: Request, next: Next) -> Result<Response, ApiError> {
+pub(crate) async fn require_token(
+    State(state): State<AdminState>,
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
     let safe = matches!(*req.method(), Method::GET | Method::HEAD);
     if safe && has_session(&state, req.headers()) {
         return Ok(next.run(req).await);

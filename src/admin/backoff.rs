@@ -5,12 +5,12 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 /// Failures allowed within [`WINDOW`] before an address is refused for [`PENALTY`].
-pub const MAX_FAILURES: u32 = 10;
-pub const WINDOW: Duration = Duration::from_secs(60);
-pub const PENALTY: Duration = Duration::from_secs(30);
+pub(crate) const MAX_FAILURES: u32 = 10;
+pub(crate) const WINDOW: Duration = Duration::from_secs(60);
+pub(crate) const PENALTY: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Default)]
-pub struct Backoff {
+pub(crate) struct Backoff {
     by_address: HashMap<IpAddr, Record>,
 }
 
@@ -23,12 +23,12 @@ struct Record {
 
 impl Backoff {
     /// How long `ip` must still wait, if it is blocked.
-    pub fn blocked(&self, ip: IpAddr, now: Instant) -> Option<Duration> {
+    pub(crate) fn blocked(&self, ip: IpAddr, now: Instant) -> Option<Duration> {
         let until = self.by_address.get(&ip)?.blocked_until?;
         (until > now).then(|| until - now)
     }
 
-    pub fn failure(&mut self, ip: IpAddr, now: Instant) {
+    pub(crate) fn failure(&mut self, ip: IpAddr, now: Instant) {
         // Bounded memory: old records are dropped before a scanner could fill the map.
         if self.by_address.len() > 10_000 {
             self.by_address
@@ -44,7 +44,7 @@ impl Backoff {
         }
     }
 
-    pub fn success(&mut self, ip: IpAddr) {
+    pub(crate) fn success(&mut self, ip: IpAddr) {
         self.by_address.remove(&ip);
     }
 }

@@ -18,18 +18,18 @@ use std::time::Duration;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct DeployBody {
+pub(crate) struct DeployBody {
     #[serde(rename = "ref")]
     git_ref: Option<String>,
     target: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
-pub struct ListQuery {
+pub(crate) struct ListQuery {
     limit: Option<i64>,
 }
 
-pub async fn create(
+pub(crate) async fn create(
     State(state): State<AdminState>,
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<DeployBody>,
@@ -42,12 +42,12 @@ pub async fn create(
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RollbackBody {
+pub(crate) struct RollbackBody {
     to: Option<i64>,
 }
 
 /// `{}` returns to the previous good deployment; `{"to": ID}` to any deployment whose image is retained.
-pub async fn rollback(
+pub(crate) async fn rollback(
     State(state): State<AdminState>,
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<RollbackBody>,
@@ -57,7 +57,7 @@ pub async fn rollback(
 }
 
 /// The deployment's JSON, with its observe window's live figures while one runs.
-pub fn with_figures(state: &AdminState, d: &crate::store::Deployment) -> Value {
+pub(crate) fn with_figures(state: &AdminState, d: &crate::store::Deployment) -> Value {
     let mut v = views::deployment(d);
     if let Some(figures) = state.controller.observe_figures(&d.project, d.id) {
         v["observe"] = serde_json::to_value(figures).unwrap_or(Value::Null);
@@ -65,7 +65,7 @@ pub fn with_figures(state: &AdminState, d: &crate::store::Deployment) -> Value {
     v
 }
 
-pub async fn list(
+pub(crate) async fn list(
     State(state): State<AdminState>,
     ApiPath(name): ApiPath<String>,
     ApiQuery(q): ApiQuery<ListQuery>,
@@ -79,7 +79,7 @@ pub async fn list(
     Ok(Json(Value::Array(list.iter().map(views::deployment).collect())))
 }
 
-pub async fn show(State(state): State<AdminState>, ApiPath(id): ApiPath<i64>) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn show(State(state): State<AdminState>, ApiPath(id): ApiPath<i64>) -> Result<Json<Value>, ApiError> {
     let store = state.controller.store();
     let d = store.deployment(id).await?.ok_or_else(|| ApiError::not_found(format!("deployment {id}")))?;
     let mut v = with_figures(&state, &d);
@@ -91,13 +91,16 @@ pub async fn show(State(state): State<AdminState>, ApiPath(id): ApiPath<i64>) ->
     Ok(Json(v))
 }
 
-pub async fn cancel(State(state): State<AdminState>, ApiPath(id): ApiPath<i64>) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn cancel(
+    State(state): State<AdminState>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Value>, ApiError> {
     let d = state.controller.cancel(id).await?;
     Ok(Json(views::deployment(&d)))
 }
 
 /// Plain text by default; with `Accept: text/event-stream`, one event per line until the deployment settles.
-pub async fn logs(
+pub(crate) async fn logs(
     State(state): State<AdminState>,
     ApiPath(id): ApiPath<i64>,
     headers: HeaderMap,

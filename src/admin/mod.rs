@@ -5,14 +5,14 @@
 
 mod auth;
 mod backoff;
-pub mod dashboard;
+pub(crate) mod dashboard;
 mod deployments;
-pub mod error;
+pub(crate) mod error;
 mod projects;
 mod views;
 mod webhook;
 
-pub use auth::{load_or_create_token, AuthError};
+pub(crate) use auth::{load_or_create_token, AuthError};
 
 use crate::controller::{Controller, RestoreReport};
 use crate::metrics::Metrics;
@@ -27,21 +27,21 @@ use serde_json::json;
 use std::sync::{Arc, Mutex};
 
 /// Request bodies over this size get 413.
-pub const MAX_BODY: usize = 1024 * 1024;
+pub(crate) const MAX_BODY: usize = 1024 * 1024;
 
 #[derive(Clone)]
-pub struct AdminState {
-    pub controller: Controller,
-    pub metrics: Arc<Metrics>,
-    pub token: Arc<str>,
-    pub restore: Arc<Mutex<RestoreReport>>,
+pub(crate) struct AdminState {
+    pub(crate) controller: Controller,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) token: Arc<str>,
+    pub(crate) restore: Arc<Mutex<RestoreReport>>,
     /// Failed logins per address.
-    pub backoff: Arc<Mutex<backoff::Backoff>>,
+    pub(crate) backoff: Arc<Mutex<backoff::Backoff>>,
     /// Dashboard logins.
-    pub sessions: Arc<Mutex<dashboard::session::Sessions>>,
+    pub(crate) sessions: Arc<Mutex<dashboard::session::Sessions>>,
 }
 
-pub fn router(state: AdminState) -> Router {
+pub(crate) fn router(state: AdminState) -> Router {
     let api = Router::new()
         .route("/projects", get(projects::list).post(projects::create))
         .route("/projects/{name}", get(projects::show).patch(projects::update).delete(projects::remove))
@@ -86,7 +86,7 @@ async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
 }
 
 /// JSON bodies whose rejections become [`ApiError`]s (400, 413, 415 or 422).
-pub struct ApiJson<T>(pub T);
+pub(crate) struct ApiJson<T>(pub T);
 
 impl<T, S> FromRequest<S> for ApiJson<T>
 where
@@ -102,7 +102,7 @@ where
 }
 
 /// Path parameters whose rejection is a JSON 400 naming what was expected.
-pub struct ApiPath<T>(pub T);
+pub(crate) struct ApiPath<T>(pub T);
 
 impl<T, S> FromRequestParts<S> for ApiPath<T>
 where
@@ -120,7 +120,7 @@ where
 }
 
 /// Query strings whose rejection is a JSON 400.
-pub struct ApiQuery<T>(pub T);
+pub(crate) struct ApiQuery<T>(pub T);
 
 impl<T, S> FromRequestParts<S> for ApiQuery<T>
 where

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Map, Value};
 
-pub async fn list(State(state): State<AdminState>) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn list(State(state): State<AdminState>) -> Result<Json<Value>, ApiError> {
     let store = state.controller.store();
     let mut out = Vec::new();
     for record in store.projects().await? {
@@ -26,7 +26,7 @@ pub async fn list(State(state): State<AdminState>) -> Result<Json<Value>, ApiErr
     Ok(Json(Value::Array(out)))
 }
 
-pub async fn create(
+pub(crate) async fn create(
     State(state): State<AdminState>,
     ApiJson(spec): ApiJson<ProjectSpec>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -34,7 +34,10 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(views::project(&record, None))))
 }
 
-pub async fn show(State(state): State<AdminState>, ApiPath(name): ApiPath<String>) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn show(
+    State(state): State<AdminState>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<Value>, ApiError> {
     let store = state.controller.store();
     let record = store.project(&name).await?.ok_or_else(|| ApiError::not_found(format!("project `{name}`")))?;
     let live = store.live_deployment(&name).await?;
@@ -50,7 +53,7 @@ pub async fn show(State(state): State<AdminState>, ApiPath(name): ApiPath<String
 
 /// Changes the given fields only. `env` is merged key by key (a `null` value removes the key),
 /// because values are write-only and a client cannot send back what it cannot read.
-pub async fn update(
+pub(crate) async fn update(
     State(state): State<AdminState>,
     ApiPath(name): ApiPath<String>,
     ApiJson(changes): ApiJson<Map<String, Value>>,
@@ -59,7 +62,11 @@ pub async fn update(
 }
 
 /// The PATCH semantics, shared with the dashboard's settings form: returns the project's new JSON.
-pub async fn apply_changes(state: &AdminState, name: &str, changes: Map<String, Value>) -> Result<Value, ApiError> {
+pub(crate) async fn apply_changes(
+    state: &AdminState,
+    name: &str,
+    changes: Map<String, Value>,
+) -> Result<Value, ApiError> {
     let name = name.to_owned();
     let store = state.controller.store();
     let record = store.project(&name).await?.ok_or_else(|| ApiError::not_found(format!("project `{name}`")))?;
@@ -112,7 +119,10 @@ fn merge_env(merged: &mut Value, changes: Map<String, Value>) {
     }
 }
 
-pub async fn remove(State(state): State<AdminState>, ApiPath(name): ApiPath<String>) -> Result<StatusCode, ApiError> {
+pub(crate) async fn remove(
+    State(state): State<AdminState>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
     state.controller.delete_project(&name).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -4,12 +4,12 @@ use crate::store::{Deployment, ProjectRecord};
 use serde_json::{json, Value};
 use std::time::{Duration, UNIX_EPOCH};
 
-pub fn time(ms: i64) -> String {
+pub(crate) fn time(ms: i64) -> String {
     let at = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
     humantime::format_rfc3339_millis(at).to_string()
 }
 
-pub fn deployment(d: &Deployment) -> Value {
+pub(crate) fn deployment(d: &Deployment) -> Value {
     let mut v = serde_json::to_value(d).unwrap_or_else(|_| json!({}));
     v["created_at"] = json!(time(d.created_at));
     v["started_at"] = json!(d.started_at.map(time));
@@ -18,7 +18,7 @@ pub fn deployment(d: &Deployment) -> Value {
     v
 }
 
-pub fn project(record: &ProjectRecord, live: Option<&Deployment>) -> Value {
+pub(crate) fn project(record: &ProjectRecord, live: Option<&Deployment>) -> Value {
     let mut v = serde_json::to_value(&record.spec).unwrap_or_else(|_| json!({}));
     v["base_port"] = json!(record.base_port);
     v["slots"] = json!({ "blue": record.base_port, "green": record.base_port.saturating_add(1) });

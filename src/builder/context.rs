@@ -4,7 +4,7 @@ use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
-pub enum ContextError {
+pub(crate) enum ContextError {
     #[error("the build context {0} does not exist; check build_context")]
     Missing(PathBuf),
     #[error("no Dockerfile at `{path}` in the build context. Add one, or set the project's dockerfile path")]
@@ -16,7 +16,7 @@ pub enum ContextError {
 }
 
 /// A path inside `root`, refusing `..` and absolute paths.
-pub fn inside(root: &Path, relative: &str) -> Result<PathBuf, ContextError> {
+pub(crate) fn inside(root: &Path, relative: &str) -> Result<PathBuf, ContextError> {
     let rel = Path::new(relative);
     let escapes = rel.is_absolute() || rel.components().any(|c| matches!(c, std::path::Component::ParentDir));
     if escapes {
@@ -46,7 +46,7 @@ fn dockerignore(dir: &Path, generated: Option<&str>) -> Gitignore {
 /// Tars `dir` for the Docker build API. `dockerfile` (relative to `dir`) must exist, on disk or among
 /// `generated`, and is always sent. `generated` files (a generated Dockerfile, a default `.dockerignore`)
 /// go into the archive only; the checkout is never written. A repo's own `.dockerignore` wins.
-pub fn pack(dir: &Path, dockerfile: &str, generated: &[(&str, String)]) -> Result<Vec<u8>, ContextError> {
+pub(crate) fn pack(dir: &Path, dockerfile: &str, generated: &[(&str, String)]) -> Result<Vec<u8>, ContextError> {
     if !dir.is_dir() {
         return Err(ContextError::Missing(dir.to_owned()));
     }

@@ -3,12 +3,12 @@
 use super::plan::{PlanOptions, Recipe, Runtime};
 
 /// Used when the repo has no `.dockerignore` of its own.
-pub const DOCKERIGNORE: &str = ".git\nnode_modules\n__pycache__\n.venv\n";
+pub(crate) const DOCKERIGNORE: &str = ".git\nnode_modules\n__pycache__\n.venv\n";
 
 /// An unprivileged uid that needs no entry in the image's /etc/passwd.
 const APP_USER: &str = "10001:10001";
 
-pub fn base_image(recipe: &Recipe, options: &PlanOptions) -> String {
+pub(crate) fn base_image(recipe: &Recipe, options: &PlanOptions) -> String {
     let template = match recipe.runtime {
         Runtime::Node => &options.images.node_image,
         Runtime::Bun => &options.images.bun_image,
@@ -17,7 +17,7 @@ pub fn base_image(recipe: &Recipe, options: &PlanOptions) -> String {
     template.replace("{version}", &recipe.version)
 }
 
-pub fn render(recipe: &Recipe, options: &PlanOptions) -> String {
+pub(crate) fn render(recipe: &Recipe, options: &PlanOptions) -> String {
     let port = if options.container_port == 0 { 3000 } else { options.container_port };
     let env = match recipe.runtime {
         Runtime::Python => format!(
@@ -56,7 +56,7 @@ pub fn render(recipe: &Recipe, options: &PlanOptions) -> String {
 }
 
 impl Recipe {
-    pub fn runtime_name(&self) -> &'static str {
+    pub(crate) fn runtime_name(&self) -> &'static str {
         match self.runtime {
             Runtime::Node => "Node.js",
             Runtime::Bun => "Bun",

@@ -8,7 +8,7 @@ const MAX_READ: u64 = 256 * 1024;
 const SKIP_DIRS: [&str; 5] = [".git", "node_modules", ".venv", "__pycache__", "target"];
 
 /// Lists `dir` (skipping VCS and dependency folders) and reads the files the planner looks at.
-pub fn read(dir: &Path) -> std::io::Result<Listing> {
+pub(crate) fn read(dir: &Path) -> std::io::Result<Listing> {
     let mut listing = Listing::default();
     walk(dir, dir, &mut listing)?;
     Ok(listing)

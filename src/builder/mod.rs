@@ -3,13 +3,13 @@
 //! [`plan::plan`] turns a repository [`plan::Listing`] into a [`plan::BuildPlan`]: the repo's own
 //! Dockerfile when it has one, else a Dockerfile generated for Node.js, Bun or Python.
 
-pub mod context;
+pub(crate) mod context;
 mod dockerfile;
 #[cfg(test)]
 mod golden;
-pub mod listing;
+pub(crate) mod listing;
 mod node;
 pub mod plan;
 mod python;
 
-pub use dockerfile::DOCKERIGNORE;
+pub(crate) use dockerfile::DOCKERIGNORE;

@@ -4,14 +4,14 @@ use super::plan::{procfile_web, Listing, PlanError, Recipe, Runtime};
 use serde_json::Value;
 
 /// The current Node.js LTS line, used when the repo names no version.
-pub const NODE_LTS: &str = "22";
-pub const BUN_DEFAULT: &str = "1";
+pub(crate) const NODE_LTS: &str = "22";
+pub(crate) const BUN_DEFAULT: &str = "1";
 
-pub fn package_json(listing: &Listing) -> Option<Value> {
+pub(crate) fn package_json(listing: &Listing) -> Option<Value> {
     serde_json::from_str(listing.read("package.json")?).ok()
 }
 
-pub fn can_start(pkg: &Value) -> bool {
+pub(crate) fn can_start(pkg: &Value) -> bool {
     pkg["scripts"]["start"].is_string() || pkg["main"].is_string()
 }
 
@@ -100,7 +100,7 @@ fn runs_bun(pkg: &Value) -> bool {
     pkg["scripts"]["start"].as_str().is_some_and(|s| s.split_whitespace().next() == Some("bun"))
 }
 
-pub fn recipe(listing: &Listing, force_bun: bool) -> Result<Recipe, PlanError> {
+pub(crate) fn recipe(listing: &Listing, force_bun: bool) -> Result<Recipe, PlanError> {
     let pkg = package_json(listing).unwrap_or(Value::Null);
     let mut pm = manager(listing, &pkg);
     let bun = force_bun || pm == Manager::Bun || runs_bun(&pkg);
@@ -158,7 +158,7 @@ fn node_version(listing: &Listing, pkg: &Value) -> String {
 }
 
 /// The first run of digits: `>=18.2` → 18, `v20.1.0` → 20, `lts/*` → none.
-pub fn major(text: &str) -> Option<String> {
+pub(crate) fn major(text: &str) -> Option<String> {
     let start = text.find(|c: char| c.is_ascii_digit())?;
     let digits: String = text[start..].chars().take_while(char::is_ascii_digit).collect();
     Some(digits)

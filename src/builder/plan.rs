@@ -12,10 +12,10 @@ pub struct Listing {
 }
 
 impl Listing {
-    pub fn has(&self, path: &str) -> bool {
+    pub(crate) fn has(&self, path: &str) -> bool {
         self.files.contains(path)
     }
-    pub fn read(&self, path: &str) -> Option<&str> {
+    pub(crate) fn read(&self, path: &str) -> Option<&str> {
         self.contents.get(path).map(String::as_str)
     }
     /// Builds a listing from `(path, contents)` pairs; for tests and `detect`.
@@ -30,7 +30,7 @@ impl Listing {
 }
 
 /// Whether a path's contents are read: manifests, version files, Procfile, and Python sources.
-pub fn wants_contents(path: &str) -> bool {
+pub(crate) fn wants_contents(path: &str) -> bool {
     const NAMED: [&str; 11] = [
         "package.json",
         "Procfile",
@@ -60,7 +60,7 @@ pub enum Builder {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Runtime {
+pub(crate) enum Runtime {
     Node,
     Bun,
     Python,
@@ -71,9 +71,9 @@ pub enum Runtime {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BaseImages {
-    pub node_image: String,
-    pub bun_image: String,
-    pub python_image: String,
+    pub(crate) node_image: String,
+    pub(crate) bun_image: String,
+    pub(crate) python_image: String,
 }
 
 impl Default for BaseImages {
@@ -89,28 +89,28 @@ impl Default for BaseImages {
 /// What the project says about building.
 #[derive(Debug, Clone, Default)]
 pub struct PlanOptions {
-    pub builder: Builder,
-    pub start_command: String,
+    pub(crate) builder: Builder,
+    pub(crate) start_command: String,
     /// The project's `dockerfile` path; non-empty means it always wins.
     pub dockerfile: String,
-    pub container_port: u16,
-    pub images: BaseImages,
+    pub(crate) container_port: u16,
+    pub(crate) images: BaseImages,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BuildPlan {
-    pub runtime: Runtime,
-    pub package_manager: Option<String>,
-    pub install: String,
-    pub build: Option<String>,
+    pub(crate) runtime: Runtime,
+    pub(crate) package_manager: Option<String>,
+    pub(crate) install: String,
+    pub(crate) build: Option<String>,
     pub start: String,
     pub dockerfile_source: &'static str,
     /// The Dockerfile's path in the build context.
     #[serde(skip)]
-    pub dockerfile_path: String,
+    pub(crate) dockerfile_path: String,
     pub dockerfile: String,
     /// Advice shown with the plan (for example where migrations belong).
-    pub notes: Vec<String>,
+    pub(crate) notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -125,16 +125,16 @@ pub enum PlanError {
 
 /// The language-specific part of a plan, before the Dockerfile is rendered.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Recipe {
-    pub runtime: Runtime,
-    pub package_manager: Option<String>,
-    pub version: String,
-    pub install: String,
-    pub build: Option<String>,
+pub(crate) struct Recipe {
+    pub(crate) runtime: Runtime,
+    pub(crate) package_manager: Option<String>,
+    pub(crate) version: String,
+    pub(crate) install: String,
+    pub(crate) build: Option<String>,
     pub start: String,
     /// Dependency files copied before the install, for layer caching; empty means copy everything first.
-    pub dependency_files: Vec<String>,
-    pub notes: Vec<String>,
+    pub(crate) dependency_files: Vec<String>,
+    pub(crate) notes: Vec<String>,
 }
 
 /// Decides how to build, by the precedence rules of the README.
@@ -173,7 +173,7 @@ pub fn plan(listing: &Listing, options: &PlanOptions) -> Result<BuildPlan, PlanE
 }
 
 /// The generated Dockerfile's name inside the build context (the checkout itself is never written).
-pub const GENERATED_DOCKERFILE: &str = ".versiongate.Dockerfile";
+pub(crate) const GENERATED_DOCKERFILE: &str = ".versiongate.Dockerfile";
 
 fn repo_dockerfile(listing: &Listing, path: &str) -> BuildPlan {
     BuildPlan {
@@ -206,7 +206,7 @@ fn auto(listing: &Listing) -> Result<Recipe, PlanError> {
 }
 
 /// The `web:` command of a Procfile, if any.
-pub fn procfile_web(listing: &Listing) -> Option<String> {
+pub(crate) fn procfile_web(listing: &Listing) -> Option<String> {
     let text = listing.read("Procfile")?;
     text.lines().find_map(|l| l.trim().strip_prefix("web:")).map(|c| c.trim().to_owned()).filter(|c| !c.is_empty())
 }

@@ -2,12 +2,12 @@
 
 use super::plan::{procfile_web, Listing, PlanError, Recipe, Runtime};
 
-pub const PYTHON_DEFAULT: &str = "3.12";
+pub(crate) const PYTHON_DEFAULT: &str = "3.12";
 
 const MARKERS: [&str; 8] =
     ["requirements.txt", "pyproject.toml", "Pipfile", "uv.lock", "poetry.lock", "pdm.lock", "setup.py", "manage.py"];
 
-pub fn detected(listing: &Listing) -> bool {
+pub(crate) fn detected(listing: &Listing) -> bool {
     MARKERS.iter().any(|m| listing.has(m)) || listing.files.iter().any(|f| f.ends_with(".py") && !f.contains('/'))
 }
 
@@ -38,7 +38,7 @@ fn manager(listing: &Listing) -> (Option<&'static str>, String, Vec<&'static str
     }
 }
 
-pub fn recipe(listing: &Listing) -> Result<Recipe, PlanError> {
+pub(crate) fn recipe(listing: &Listing) -> Result<Recipe, PlanError> {
     if !detected(listing) {
         return Err(PlanError::NothingDetected);
     }

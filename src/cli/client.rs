@@ -5,7 +5,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 #[derive(Debug, thiserror::Error)]
-pub enum ClientError {
+pub(crate) enum ClientError {
     #[error("cannot reach the versiongate API at {url}: {source}. Is `versiongate serve` running? Set VERSIONGATE_URL if it listens elsewhere")]
     Unreachable { url: String, source: reqwest::Error },
     #[error("the API answered {status}: {message}")]
@@ -14,7 +14,7 @@ pub enum ClientError {
     Input(String),
 }
 
-pub struct Client {
+pub(crate) struct Client {
     base: String,
     token: String,
     http: reqwest::Client,
@@ -22,29 +22,29 @@ pub struct Client {
 
 impl Client {
     /// From `VERSIONGATE_URL` (default `http://127.0.0.1:9080`) and `VERSIONGATE_TOKEN`.
-    pub fn from_env() -> Result<Client, ClientError> {
+    pub(crate) fn from_env() -> Result<Client, ClientError> {
         let base = std::env::var("VERSIONGATE_URL").unwrap_or_else(|_| "http://127.0.0.1:9080".into());
         let token = std::env::var("VERSIONGATE_TOKEN").unwrap_or_default();
         Ok(Client::new(&base, &token))
     }
 
-    pub fn new(base: &str, token: &str) -> Client {
+    pub(crate) fn new(base: &str, token: &str) -> Client {
         Client { base: base.trim_end_matches('/').to_owned(), token: token.to_owned(), http: reqwest::Client::new() }
     }
 
-    pub async fn get(&self, path: &str) -> Result<Value, ClientError> {
+    pub(crate) async fn get(&self, path: &str) -> Result<Value, ClientError> {
         self.call(Method::GET, path, None).await
     }
 
-    pub async fn post(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
+    pub(crate) async fn post(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
         self.call(Method::POST, path, Some(body)).await
     }
 
-    pub async fn delete(&self, path: &str) -> Result<Value, ClientError> {
+    pub(crate) async fn delete(&self, path: &str) -> Result<Value, ClientError> {
         self.call(Method::DELETE, path, None).await
     }
 
-    pub async fn get_text(&self, path: &str) -> Result<String, ClientError> {
+    pub(crate) async fn get_text(&self, path: &str) -> Result<String, ClientError> {
         let (status, text) = self.send(Method::GET, path, None).await?;
         if status.is_success() {
             return Ok(text);
@@ -78,7 +78,11 @@ impl Client {
     }
 
     /// Calls `on_line` for each `data:` line of an SSE stream; returns the `end` event's data.
-    pub async fn follow_sse(&self, path: &str, mut on_line: impl FnMut(&str)) -> Result<Option<String>, ClientError> {
+    pub(crate) async fn follow_sse(
+        &self,
+        path: &str,
+        mut on_line: impl FnMut(&str),
+    ) -> Result<Option<String>, ClientError> {
         let url = format!("{}{path}", self.base);
         let unreachable = |source| ClientError::Unreachable { url: self.base.clone(), source };
         let resp = self

@@ -5,7 +5,7 @@ use super::ProjectsAction;
 use serde_json::{json, Value};
 use std::time::Duration;
 
-pub async fn projects(client: &Client, action: ProjectsAction) -> Result<(), ClientError> {
+pub(crate) async fn projects(client: &Client, action: ProjectsAction) -> Result<(), ClientError> {
     match action {
         ProjectsAction::List => {
             let list = client.get("/api/v1/projects").await?;
@@ -56,7 +56,7 @@ pub async fn projects(client: &Client, action: ProjectsAction) -> Result<(), Cli
 }
 
 /// Returns the exit code: 0 when the deployment went live (or only queued, without waiting).
-pub async fn deploy(
+pub(crate) async fn deploy(
     client: &Client,
     name: &str,
     git_ref: Option<String>,
@@ -84,7 +84,7 @@ pub async fn deploy(
 }
 
 /// Returns the exit code, as `deploy` does.
-pub async fn rollback(client: &Client, name: &str, to: Option<i64>, wait: bool) -> Result<i32, ClientError> {
+pub(crate) async fn rollback(client: &Client, name: &str, to: Option<i64>, wait: bool) -> Result<i32, ClientError> {
     let body = match to {
         Some(id) => json!({ "to": id }),
         None => json!({}),
@@ -146,7 +146,7 @@ fn report_end(d: &Value) -> i32 {
     }
 }
 
-pub async fn status(client: &Client, name: Option<&str>) -> Result<(), ClientError> {
+pub(crate) async fn status(client: &Client, name: Option<&str>) -> Result<(), ClientError> {
     let projects = match name {
         Some(name) => vec![client.get(&format!("/api/v1/projects/{name}")).await?],
         None => client.get("/api/v1/projects").await?.as_array().cloned().unwrap_or_default(),
@@ -187,7 +187,7 @@ pub async fn status(client: &Client, name: Option<&str>) -> Result<(), ClientErr
 }
 
 /// Prints the log; with `follow`, streams it until the deployment settles and returns its status.
-pub async fn logs(client: &Client, id: i64, follow: bool) -> Result<Option<String>, ClientError> {
+pub(crate) async fn logs(client: &Client, id: i64, follow: bool) -> Result<Option<String>, ClientError> {
     let path = format!("/api/v1/deployments/{id}/logs");
     if follow {
         return client.follow_sse(&path, |line| println!("{line}")).await;

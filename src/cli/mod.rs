@@ -8,7 +8,7 @@ mod client;
 mod commands;
 mod detect;
 
-pub use client::{Client, ClientError};
+pub(crate) use client::Client;
 pub use detect::detect;
 
 use clap::{Parser, Subcommand};

@@ -3,7 +3,7 @@
 mod env;
 mod validate;
 
-pub use validate::{Problem, Problems};
+pub(crate) use validate::Problems;
 
 use crate::builder::plan::BaseImages;
 use crate::project::ProjectSpec;
@@ -14,51 +14,51 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    pub data_dir: PathBuf,
-    pub proxy: ProxyConfig,
-    pub admin: AdminConfig,
-    pub store: StoreConfig,
-    pub docker: DockerConfig,
-    pub nginx: NginxConfig,
+    pub(crate) data_dir: PathBuf,
+    pub(crate) proxy: ProxyConfig,
+    pub(crate) admin: AdminConfig,
+    pub(crate) store: StoreConfig,
+    pub(crate) docker: DockerConfig,
+    pub(crate) nginx: NginxConfig,
     /// Base images of generated Dockerfiles (`{version}` is replaced by the detected version).
-    pub build: BaseImages,
-    pub projects: Vec<ProjectSpec>,
+    pub(crate) build: BaseImages,
+    pub(crate) projects: Vec<ProjectSpec>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct ProxyConfig {
-    pub http_listen: String,
-    pub https_listen: String,
-    pub threads: usize,
+pub(crate) struct ProxyConfig {
+    pub(crate) http_listen: String,
+    pub(crate) https_listen: String,
+    pub(crate) threads: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct AdminConfig {
-    pub listen: String,
-    pub token: String,
-    pub public_host: String,
+pub(crate) struct AdminConfig {
+    pub(crate) listen: String,
+    pub(crate) token: String,
+    pub(crate) public_host: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct StoreConfig {
-    pub url: String,
+pub(crate) struct StoreConfig {
+    pub(crate) url: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct DockerConfig {
-    pub host: String,
+pub(crate) struct DockerConfig {
+    pub(crate) host: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct NginxConfig {
-    pub include_dir: String,
-    pub test_command: String,
-    pub reload_command: String,
+pub(crate) struct NginxConfig {
+    pub(crate) include_dir: String,
+    pub(crate) test_command: String,
+    pub(crate) reload_command: String,
 }
 
 impl Default for Config {
@@ -132,7 +132,7 @@ impl Config {
     }
 
     /// The store URL, with the embedded SQLite default filled in.
-    pub fn store_url(&self) -> String {
+    pub(crate) fn store_url(&self) -> String {
         if self.store.url.is_empty() {
             format!("sqlite://{}?mode=rwc", self.data_dir.join("versiongate.db").display())
         } else {
@@ -141,7 +141,7 @@ impl Config {
     }
 
     /// Proxy worker threads, with 0 meaning one per core.
-    pub fn proxy_threads(&self) -> usize {
+    pub(crate) fn proxy_threads(&self) -> usize {
         match self.proxy.threads {
             0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             n => n,
@@ -164,7 +164,7 @@ fn mask(secret: &mut String) {
 }
 
 /// `postgres://user:secret@host/db` becomes `postgres://user:***@host/db`.
-pub fn mask_url_password(url: &str) -> String {
+pub(crate) fn mask_url_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
@@ -177,7 +177,7 @@ pub fn mask_url_password(url: &str) -> String {
     }
 }
 
-pub fn parse_addr(s: &str) -> Option<SocketAddr> {
+pub(crate) fn parse_addr(s: &str) -> Option<SocketAddr> {
     s.parse().ok()
 }
 

@@ -8,8 +8,8 @@ use std::fmt;
 /// One thing wrong at one key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
-    pub key: String,
-    pub message: String,
+    pub(crate) key: String,
+    pub(crate) message: String,
 }
 
 /// At least one problem, in the order of the file.

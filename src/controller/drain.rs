@@ -12,14 +12,14 @@ use std::time::{Duration, Instant};
 /// One deployment serving in one slot, as the controller follows it through a switch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Upstream {
-    pub slot: Slot,
-    pub addr: SocketAddr,
-    pub deployment_id: i64,
+    pub(crate) slot: Slot,
+    pub(crate) addr: SocketAddr,
+    pub(crate) deployment_id: i64,
 }
 
 impl Upstream {
     /// Where a stored deployment serves, if it got that far.
-    pub fn of(d: &Deployment) -> Option<Upstream> {
+    pub(crate) fn of(d: &Deployment) -> Option<Upstream> {
         let addr: SocketAddr = d.target.as_deref()?.parse().ok()?;
         Some(Upstream { slot: d.slot?, addr, deployment_id: d.id })
     }

@@ -6,7 +6,7 @@ use crate::runtime::RuntimeError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
-pub enum PipelineError {
+pub(crate) enum PipelineError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("project `{0}` was removed while its deployment waited")]

@@ -9,20 +9,20 @@ use crate::deployment::Phase;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HookAction {
+pub(crate) enum HookAction {
     Hold(Duration),
     Panic,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TestHook {
-    pub phase: Phase,
-    pub action: HookAction,
+    pub(crate) phase: Phase,
+    pub(crate) action: HookAction,
 }
 
 impl TestHook {
     /// `<phase>:hold:<milliseconds>` or `<phase>:panic`, for example `switching:hold:30000`.
-    pub fn parse(value: &str) -> Option<TestHook> {
+    pub(crate) fn parse(value: &str) -> Option<TestHook> {
         let mut parts = value.split(':');
         let phase = parts.next()?.parse().ok()?;
         let action = match (parts.next()?, parts.next()) {

@@ -10,8 +10,8 @@ use std::net::SocketAddr;
 
 /// One deployment's journal.
 pub(super) struct DeploymentJournal<'a> {
-    pub inner: &'a Inner,
-    pub id: i64,
+    pub(crate) inner: &'a Inner,
+    pub(crate) id: i64,
 }
 
 #[async_trait]

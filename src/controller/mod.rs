@@ -20,9 +20,9 @@ mod tests;
 mod worker;
 
 pub use crate::runtime::DeployRequest;
-pub use hook::TestHook;
-pub use observe::ObserveFigures;
-pub use recovery::RestoreReport;
+pub(crate) use hook::TestHook;
+pub(crate) use observe::ObserveFigures;
+pub(crate) use recovery::RestoreReport;
 
 use crate::builder::plan::BaseImages;
 use crate::deployment::{Event, Status};
@@ -146,11 +146,13 @@ impl Controller {
         Controller { inner: Arc::new(inner) }
     }
 
-    pub fn store(&self) -> &Store {
+    pub(crate) fn store(&self) -> &Store {
         &self.inner.store
     }
 
-    pub fn routes(&self) -> &Routes {
+    /// The route table this controller publishes (tests read it).
+    #[cfg(test)]
+    fn routes(&self) -> &Routes {
         &self.inner.routes
     }
 
@@ -160,14 +162,14 @@ impl Controller {
         Ok(record)
     }
 
-    pub async fn update_project(&self, spec: ProjectSpec) -> Result<ProjectRecord, ControllerError> {
+    pub(crate) async fn update_project(&self, spec: ProjectSpec) -> Result<ProjectRecord, ControllerError> {
         let record = self.inner.store.update_project(spec, now_ms()).await?;
         self.inner.sync_committed().await?;
         Ok(record)
     }
 
     /// Creates or updates a project from the config file.
-    pub async fn upsert_project(&self, spec: ProjectSpec) -> Result<ProjectRecord, ControllerError> {
+    pub(crate) async fn upsert_project(&self, spec: ProjectSpec) -> Result<ProjectRecord, ControllerError> {
         let record = self.inner.store.upsert_project(spec, now_ms(), &port_is_free).await?;
         self.inner.sync_committed().await?;
         Ok(record)
@@ -175,7 +177,7 @@ impl Controller {
 
     /// Removes a project that has no deployment in progress; its route disappears at once, then its
     /// slot containers are removed (a docker project's; external processes are the user's).
-    pub async fn delete_project(&self, name: &str) -> Result<(), ControllerError> {
+    pub(crate) async fn delete_project(&self, name: &str) -> Result<(), ControllerError> {
         let record = self.inner.store.project(name).await?;
         let recent = self.inner.store.deployments(name, 50).await?;
         if recent.iter().any(|d| !d.status.is_finished()) {
@@ -217,7 +219,7 @@ impl Controller {
     }
 
     /// Stops a QUEUED or DEPLOYING deployment, and waits briefly to return it ended.
-    pub async fn cancel(&self, id: i64) -> Result<Deployment, ControllerError> {
+    pub(crate) async fn cancel(&self, id: i64) -> Result<Deployment, ControllerError> {
         let store = &self.inner.store;
         let d = store.deployment(id).await?.ok_or(ControllerError::DeploymentNotFound(id))?;
         if d.status == Status::Queued {
@@ -243,19 +245,19 @@ impl Controller {
     }
 
     /// Restores routes from the store; the proxy may serve once this returns.
-    pub async fn restore(&self) -> RestoreReport {
+    pub(crate) async fn restore(&self) -> RestoreReport {
         recovery::restore_routes(&self.inner).await
     }
 
     /// Cleans up after a crash: unfinished deployments fail, stale leases go.
-    pub async fn reconcile(&self) -> Result<usize, ControllerError> {
+    pub(crate) async fn reconcile(&self) -> Result<usize, ControllerError> {
         Ok(recovery::reconcile(&self.inner).await?)
     }
 }
 
 impl Controller {
     /// The runtime that runs `spec`'s deployments, for the operator surfaces.
-    pub fn runtime(&self, spec: &ProjectSpec) -> &dyn Runtime {
+    pub(crate) fn runtime(&self, spec: &ProjectSpec) -> &dyn Runtime {
         self.inner.runtimes.of(spec)
     }
 }

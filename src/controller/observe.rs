@@ -25,19 +25,19 @@ pub(super) enum Outcome {
 
 /// The live figures of a running window, for the API, the CLI and the logs.
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct ObserveFigures {
-    pub requests: u64,
-    pub errors: u64,
-    pub error_rate: f64,
-    pub seconds_left: u64,
+pub(crate) struct ObserveFigures {
+    pub(crate) requests: u64,
+    pub(crate) errors: u64,
+    pub(crate) error_rate: f64,
+    pub(crate) seconds_left: u64,
 }
 
 /// A running window, as the controller sees it: who is observed, who is warm, and how to ask for a flip back.
 pub(super) struct Watch {
-    pub deployment_id: i64,
-    pub warm_deployment_id: i64,
-    pub figures: Arc<Mutex<ObserveFigures>>,
-    pub requests: mpsc::UnboundedSender<oneshot::Sender<Result<Deployment, String>>>,
+    pub(crate) deployment_id: i64,
+    pub(crate) warm_deployment_id: i64,
+    pub(crate) figures: Arc<Mutex<ObserveFigures>>,
+    pub(crate) requests: mpsc::UnboundedSender<oneshot::Sender<Result<Deployment, String>>>,
 }
 
 /// One observe window: the deployment watched in `new`, and the warm `old` it can flip back to.

@@ -20,7 +20,7 @@ const TICK: Duration = Duration::from_millis(500);
 
 /// The longest `phase` may last, and the setting that governs it. `None`: no limit (queued, done,
 /// and the observe window, which always ends itself).
-pub fn limit(phase: Phase, spec: &ProjectSpec) -> Option<(Duration, &'static str)> {
+pub(crate) fn limit(phase: Phase, spec: &ProjectSpec) -> Option<(Duration, &'static str)> {
     let secs = Duration::from_secs;
     Some(match phase {
         Phase::Fetching => (secs(spec.fetch_timeout_s), "fetch_timeout_s"),
@@ -35,7 +35,7 @@ pub fn limit(phase: Phase, spec: &ProjectSpec) -> Option<(Duration, &'static str
 }
 
 /// The failure reason when a deployment that entered `phase` at `entered_ms` is past its limit at `now_ms`.
-pub fn overdue(phase: Phase, entered_ms: i64, now_ms: i64, spec: &ProjectSpec) -> Option<String> {
+pub(crate) fn overdue(phase: Phase, entered_ms: i64, now_ms: i64, spec: &ProjectSpec) -> Option<String> {
     let (limit, setting) = limit(phase, spec)?;
     let spent = Duration::from_millis((now_ms - entered_ms).max(0) as u64);
     (spent > limit).then(|| {

@@ -12,10 +12,10 @@ use std::time::Duration;
 
 /// What could not be restored, per project, for `/healthz` and the log.
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct RestoreReport {
-    pub projects: usize,
-    pub live: usize,
-    pub problems: Vec<String>,
+pub(crate) struct RestoreReport {
+    pub(crate) projects: usize,
+    pub(crate) live: usize,
+    pub(crate) problems: Vec<String>,
 }
 
 /// Publishes every project's route from the store, then checks each live one: its health is probed

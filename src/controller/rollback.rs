@@ -9,7 +9,7 @@ use tokio::sync::oneshot;
 
 impl Controller {
     /// Rolls `project` back to `to`, or to the previous good deployment. Returns the new deployment.
-    pub async fn rollback(&self, project: &str, to: Option<i64>) -> Result<Deployment, ControllerError> {
+    pub(crate) async fn rollback(&self, project: &str, to: Option<i64>) -> Result<Deployment, ControllerError> {
         let store = &self.inner.store;
         let record =
             store.project(project).await?.ok_or_else(|| ControllerError::ProjectNotFound(project.to_owned()))?;
@@ -76,7 +76,7 @@ impl Controller {
     }
 
     /// After an env change: the live image again, with the new env; no fetch, no build. `None` when not live.
-    pub async fn redeploy_env(&self, project: &str) -> Result<Option<Deployment>, ControllerError> {
+    pub(crate) async fn redeploy_env(&self, project: &str) -> Result<Option<Deployment>, ControllerError> {
         let store = &self.inner.store;
         let Some(live) = store.live_deployment(project).await?.filter(|d| d.image.is_some()) else { return Ok(None) };
         let new = NewDeployment::again_of(&live, Trigger::Api);
@@ -96,7 +96,7 @@ impl Controller {
 
     /// The images retained for rollback, each with the newest deployment that used it (none for a runtime
     /// that builds no images).
-    pub async fn retained_images(&self, project: &str) -> Result<Vec<serde_json::Value>, ControllerError> {
+    pub(crate) async fn retained_images(&self, project: &str) -> Result<Vec<serde_json::Value>, ControllerError> {
         let record =
             self.inner.store.project(project).await?.ok_or_else(|| ControllerError::ProjectNotFound(project.into()))?;
         let history = self.inner.store.deployments(project, 500).await?;
@@ -104,7 +104,7 @@ impl Controller {
     }
 
     /// The live figures of a running observe window for `deployment_id`, if one runs.
-    pub fn observe_figures(&self, project: &str, deployment_id: i64) -> Option<ObserveFigures> {
+    pub(crate) fn observe_figures(&self, project: &str, deployment_id: i64) -> Option<ObserveFigures> {
         let watches = self.inner.watches.lock().unwrap_or_else(|e| e.into_inner());
         let watch = watches.get(project).filter(|w| w.deployment_id == deployment_id)?;
         let figures = watch.figures.lock().unwrap_or_else(|e| e.into_inner()).clone();

@@ -2,7 +2,7 @@
 
 mod probe;
 
-pub use probe::{parse_status_line, probe, ProbeError};
+pub(crate) use probe::{probe, ProbeError};
 
 use crate::project::ProjectSpec;
 use std::net::SocketAddr;
@@ -10,15 +10,15 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HealthPolicy {
-    pub path: String,
-    pub interval: Duration,
-    pub threshold: u32,
-    pub timeout: Duration,
+pub(crate) struct HealthPolicy {
+    pub(crate) path: String,
+    pub(crate) interval: Duration,
+    pub(crate) threshold: u32,
+    pub(crate) timeout: Duration,
 }
 
 impl HealthPolicy {
-    pub fn from_spec(spec: &ProjectSpec) -> Self {
+    pub(crate) fn from_spec(spec: &ProjectSpec) -> Self {
         HealthPolicy {
             path: spec.health_path.clone(),
             interval: Duration::from_millis(spec.health_interval_ms),
@@ -34,7 +34,7 @@ impl HealthPolicy {
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum HealthError {
+pub(crate) enum HealthError {
     #[error(
         "{addr} did not pass the health check GET {path} {threshold} times in a row within {timeout_s}s \
          (passes in a row at the end: {passes}; last result: {last}). Check that the app listens on that \
@@ -55,7 +55,7 @@ pub enum HealthError {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     Healthy,
     Wait,
     TimedOut,
@@ -63,7 +63,7 @@ pub enum Verdict {
 
 /// Counts consecutive passes against a deadline (pure: time comes in as `now`).
 #[derive(Debug, Clone)]
-pub struct HealthGate {
+pub(crate) struct HealthGate {
     threshold: u32,
     deadline: Instant,
     passes: u32,
@@ -72,7 +72,7 @@ pub struct HealthGate {
 }
 
 impl HealthGate {
-    pub fn new(policy: &HealthPolicy, now: Instant) -> Self {
+    pub(crate) fn new(policy: &HealthPolicy, now: Instant) -> Self {
         HealthGate {
             threshold: policy.threshold,
             deadline: now + policy.timeout,
@@ -83,7 +83,7 @@ impl HealthGate {
     }
 
     /// Records one probe result: `Ok(status)` for an HTTP answer, `Err` for no answer.
-    pub fn record(&mut self, result: &Result<u16, ProbeError>, now: Instant) -> Verdict {
+    pub(crate) fn record(&mut self, result: &Result<u16, ProbeError>, now: Instant) -> Verdict {
         match result {
             Ok(code) if (200..300).contains(code) => self.passes += 1,
             Ok(_) | Err(_) => self.passes = 0,
@@ -102,16 +102,16 @@ impl HealthGate {
         }
     }
 
-    pub fn passes(&self) -> u32 {
+    pub(crate) fn passes(&self) -> u32 {
         self.passes
     }
-    pub fn last(&self) -> &str {
+    pub(crate) fn last(&self) -> &str {
         &self.last
     }
 }
 
 /// Probes until the gate passes, times out or is cancelled; `report` sees each result.
-pub async fn wait_healthy(
+pub(crate) async fn wait_healthy(
     addr: SocketAddr,
     policy: &HealthPolicy,
     cancel: &CancellationToken,

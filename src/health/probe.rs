@@ -9,7 +9,7 @@ use tokio::net::TcpStream;
 
 /// Why a probe got no HTTP status code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ProbeError {
+pub(crate) enum ProbeError {
     #[error("cannot connect: {message}")]
     Connect { kind: ErrorKind, message: String },
     #[error("cannot send: {message}")]
@@ -25,7 +25,7 @@ pub enum ProbeError {
 impl ProbeError {
     /// Nothing answers at that address at all: refused, reset, or closed without a word (as Docker's
     /// port proxy does when nothing listens inside the container).
-    pub fn nothing_listens(&self) -> bool {
+    pub(crate) fn nothing_listens(&self) -> bool {
         let gone = |kind: &ErrorKind| matches!(kind, ErrorKind::ConnectionRefused | ErrorKind::ConnectionReset);
         match self {
             ProbeError::Connect { kind, .. } | ProbeError::Send { kind, .. } | ProbeError::Read { kind, .. } => {
@@ -42,7 +42,7 @@ fn io(make: fn(ErrorKind, String) -> ProbeError) -> impl Fn(std::io::Error) -> P
 }
 
 /// One `GET path` over HTTP/1.1; the status code, or what went wrong in words.
-pub async fn probe(addr: SocketAddr, path: &str, timeout: Duration) -> Result<u16, ProbeError> {
+pub(crate) async fn probe(addr: SocketAddr, path: &str, timeout: Duration) -> Result<u16, ProbeError> {
     match tokio::time::timeout(timeout, probe_once(addr, path)).await {
         Ok(result) => result,
         Err(_) => Err(ProbeError::Timeout(timeout.as_millis())),
@@ -68,7 +68,7 @@ async fn probe_once(addr: SocketAddr, path: &str) -> Result<u16, ProbeError> {
 }
 
 /// `HTTP/1.1 200 OK` → 200.
-pub fn parse_status_line(head: &[u8]) -> Option<u16> {
+pub(crate) fn parse_status_line(head: &[u8]) -> Option<u16> {
     let line = head.split(|b| *b == b'\n').next()?;
     let text = std::str::from_utf8(line).ok()?;
     let mut parts = text.split_whitespace();

@@ -7,15 +7,15 @@ use pingora::http::RequestHeader;
 use std::time::Duration;
 
 /// Request line plus every header field, in bytes (nginx's default buffers hold 32 KiB).
-pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_HEADER_BYTES: usize = 64 * 1024;
 /// Header fields in one request.
-pub const MAX_HEADER_FIELDS: usize = 100;
+pub(crate) const MAX_HEADER_FIELDS: usize = 100;
 /// Longest wait for the next piece of a request body, and for a client to take the next piece of
 /// a response. The request header has Pingora's own 60 s read timeout.
-pub const CLIENT_IDLE: Duration = Duration::from_secs(30);
+pub(crate) const CLIENT_IDLE: Duration = Duration::from_secs(30);
 
 /// Why a request header is refused with 431, if it is.
-pub fn oversized(req: &RequestHeader) -> Option<String> {
+pub(crate) fn oversized(req: &RequestHeader) -> Option<String> {
     let fields = req.headers.len();
     if fields > MAX_HEADER_FIELDS {
         return Some(format!("{fields} header fields; at most {MAX_HEADER_FIELDS} are accepted"));

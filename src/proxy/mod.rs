@@ -32,13 +32,13 @@ use std::time::{Duration, Instant};
 const UPSTREAM_IDLE: Duration = Duration::from_secs(5);
 const UPSTREAM_CONNECT: Duration = Duration::from_secs(3);
 
-pub struct Gateway {
+pub(crate) struct Gateway {
     routes: Arc<Routes>,
 }
 
 /// Per-request state: where it was routed and which in-flight gauge it holds.
 #[derive(Default)]
-pub struct RequestCtx {
+pub(crate) struct RequestCtx {
     route: Option<Arc<ProjectRoute>>,
     upstream: Option<(SocketAddr, Slot)>,
     inflight: Option<IntGauge>,
@@ -67,7 +67,7 @@ impl RequestCtx {
 }
 
 impl Gateway {
-    pub fn new(routes: Arc<Routes>) -> Self {
+    pub(crate) fn new(routes: Arc<Routes>) -> Self {
         Gateway { routes }
     }
 

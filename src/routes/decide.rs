@@ -6,23 +6,23 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// The cookie that keeps a client on one side of a rollout split.
-pub const CANARY_COOKIE: &str = "vg_canary";
+pub(crate) const CANARY_COOKIE: &str = "vg_canary";
 
 /// What the decision needs to know about one request.
 #[derive(Debug, Clone, Copy)]
-pub struct RequestFacts<'a> {
+pub(crate) struct RequestFacts<'a> {
     /// Normalised host (see [`super::normalize_host`]); empty when the request named none.
-    pub host: &'a str,
-    pub path: &'a str,
+    pub(crate) host: &'a str,
+    pub(crate) path: &'a str,
     /// The raw `Cookie` header, read only when the project runs a rollout.
-    pub cookie: Option<&'a str>,
+    pub(crate) cookie: Option<&'a str>,
     /// A random number: the weighted pick of a client new to a rollout, and ties between equal members.
-    pub roll: u32,
+    pub(crate) roll: u32,
 }
 
 /// What a request gets.
 #[derive(Debug)]
-pub enum Decision<'t> {
+pub(crate) enum Decision<'t> {
     /// The request is for `public_host` and goes to the admin server.
     Admin(SocketAddr),
     /// `public_host` with a path the admin server shows only on its own listener.
@@ -37,15 +37,15 @@ pub enum Decision<'t> {
 
 /// The member a proxied request goes to.
 #[derive(Debug)]
-pub struct Pick<'t> {
-    pub route: &'t Arc<ProjectRoute>,
-    pub member: &'t Member,
+pub(crate) struct Pick<'t> {
+    pub(crate) route: &'t Arc<ProjectRoute>,
+    pub(crate) member: &'t Member,
     /// A client new to a rollout: the deployment to remember in [`CANARY_COOKIE`].
-    pub remember: Option<i64>,
+    pub(crate) remember: Option<i64>,
 }
 
 /// The one decision of the request path.
-pub fn decide<'t>(req: &RequestFacts<'_>, table: &'t RouteTable) -> Decision<'t> {
+pub(crate) fn decide<'t>(req: &RequestFacts<'_>, table: &'t RouteTable) -> Decision<'t> {
     if let Some((_, addr)) = table.admin.as_ref().filter(|(h, _)| h == req.host) {
         return if public_admin_path(req.path) { Decision::Admin(*addr) } else { Decision::AdminHidden };
     }
@@ -86,7 +86,7 @@ fn canary_cookie(header: &str) -> Option<i64> {
 
 /// What the admin server shows the outside world through `public_host`: webhooks, the API (token-protected)
 /// and the dashboard; never `/metrics` or `/healthz`.
-pub fn public_admin_path(path: &str) -> bool {
+pub(crate) fn public_admin_path(path: &str) -> bool {
     !matches!(path.trim_end_matches('/'), "/metrics" | "/healthz") && !path.starts_with("/metrics/")
 }
 

@@ -5,11 +5,11 @@
 //! is the only writer: it reads the desired state from the store, builds a whole new [`RouteTable`] and
 //! publishes it with one atomic store, so a reader sees either the old or the new table, never a mix.
 
-pub mod decide;
-pub mod state;
-pub mod table;
+pub(crate) mod decide;
+pub(crate) mod state;
+pub(crate) mod table;
 
-pub use decide::{decide, Decision, Pick, RequestFacts, CANARY_COOKIE};
+pub(crate) use decide::{decide, Decision, RequestFacts, CANARY_COOKIE};
 pub use state::{MemberRow, PoolChange, PoolKind, ProjectInput, RouteState, TargetRow, Traffic};
 pub use table::{Backend, Member, Pool, Pools, ProjectRoute, Rollout, RouteTable, TableOptions};
 

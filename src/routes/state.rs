@@ -19,7 +19,7 @@ pub enum PoolKind {
 }
 
 impl PoolKind {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             PoolKind::Active => "active",
             PoolKind::Warm => "warm",
@@ -27,7 +27,7 @@ impl PoolKind {
         }
     }
 
-    pub fn parse(s: &str) -> Option<PoolKind> {
+    pub(crate) fn parse(s: &str) -> Option<PoolKind> {
         [PoolKind::Active, PoolKind::Warm, PoolKind::Rollout].into_iter().find(|p| p.as_str() == s)
     }
 }
@@ -43,7 +43,7 @@ pub enum Traffic {
 }
 
 impl Traffic {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Traffic::Serving => "serving",
             Traffic::Paused => "paused",
@@ -51,7 +51,7 @@ impl Traffic {
         }
     }
 
-    pub fn parse(s: &str) -> Option<Traffic> {
+    pub(crate) fn parse(s: &str) -> Option<Traffic> {
         [Traffic::Serving, Traffic::Paused, Traffic::Maintenance].into_iter().find(|t| t.as_str() == s)
     }
 }
@@ -74,8 +74,8 @@ pub struct ProjectInput {
 pub struct TargetRow {
     pub project: String,
     pub traffic: String,
-    pub message: Option<String>,
-    pub rollout_percent: Option<i64>,
+    pub(crate) message: Option<String>,
+    pub(crate) rollout_percent: Option<i64>,
 }
 
 /// One deployment serving in one pool (a `route_members` row joined with its deployment).

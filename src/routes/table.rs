@@ -14,11 +14,11 @@ use std::sync::Arc;
 pub struct Member {
     pub addr: SocketAddr,
     pub deployment_id: i64,
-    pub slot: Slot,
-    pub weight: u32,
+    pub(crate) slot: Slot,
+    pub(crate) weight: u32,
     /// Requests routed to this member whose response has not ended; shared by every table that holds it,
     /// so a drain sees requests that began on an older snapshot.
-    pub inflight: IntGauge,
+    pub(crate) inflight: IntGauge,
 }
 
 /// Members that share the same role; a request goes to the one with the fewest in flight.
@@ -28,19 +28,22 @@ pub struct Pool {
 }
 
 impl Pool {
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.members.is_empty()
     }
 
-    /// The member with the fewest requests in flight; `roll` breaks ties so equal members share the load.
-    pub fn pick(&self, roll: u32) -> Option<&Member> {
+    /// The member with the fewest requests in flight for its weight (a member of weight 2 takes twice the
+    /// load); `roll` breaks ties so equal members share the load.
+    pub(crate) fn pick(&self, roll: u32) -> Option<&Member> {
         match self.members.as_slice() {
             [] => None,
             [only] => Some(only),
             members => {
                 let start = roll as usize % members.len();
                 let rotated = members[start..].iter().chain(&members[..start]);
-                rotated.min_by_key(|m| m.inflight.get())
+                // a/wa < b/wb without division: a * wb < b * wa.
+                let load = |m: &Member, other: &Member| m.inflight.get().max(0) as u64 * u64::from(other.weight);
+                rotated.min_by(|a, b| load(a, b).cmp(&load(b, a)))
             }
         }
     }
@@ -53,21 +56,21 @@ impl Pool {
 /// A canary: `percent` of clients go to `pool`, the rest to the active pool.
 #[derive(Debug, Clone)]
 pub struct Rollout {
-    pub pool: Pool,
-    pub percent: u8,
+    pub(crate) pool: Pool,
+    pub(crate) percent: u8,
 }
 
 /// Who serves a project that proxies: the active pool, the warm pool and an optional rollout.
 #[derive(Debug, Clone, Default)]
 pub struct Pools {
     pub active: Pool,
-    pub warm: Pool,
-    pub rollout: Option<Rollout>,
+    pub(crate) warm: Pool,
+    pub(crate) rollout: Option<Rollout>,
 }
 
 impl Pools {
     /// True while `addr` still serves the project in any pool.
-    pub fn serves(&self, addr: SocketAddr) -> bool {
+    pub(crate) fn serves(&self, addr: SocketAddr) -> bool {
         self.active.contains(addr)
             || self.warm.contains(addr)
             || self.rollout.as_ref().is_some_and(|r| r.pool.contains(addr))
@@ -75,7 +78,7 @@ impl Pools {
 
     /// Where a request that failed on `failed` may be tried once more: a warm member first, then another
     /// active one.
-    pub fn retry_member(&self, failed: SocketAddr) -> Option<&Member> {
+    pub(crate) fn retry_member(&self, failed: SocketAddr) -> Option<&Member> {
         let warm = self.warm.members.iter();
         warm.chain(&self.active.members).find(|m| m.addr != failed)
     }
@@ -107,12 +110,12 @@ pub struct ProjectRoute {
     pub domains: Vec<String>,
     pub backend: Backend,
     /// Counters shared by every table that holds this project, so a rebuild keeps them.
-    pub metrics: Arc<ProjectMetrics>,
+    pub(crate) metrics: Arc<ProjectMetrics>,
 }
 
 impl ProjectRoute {
     /// The slot of the first active member: the project's live slot.
-    pub fn live_slot(&self) -> Option<Slot> {
+    pub(crate) fn live_slot(&self) -> Option<Slot> {
         self.backend.pools().active.members.first().map(|m| m.slot)
     }
 }
@@ -121,7 +124,7 @@ impl ProjectRoute {
 #[derive(Debug, Clone, Default)]
 pub struct TableOptions {
     /// `[admin] public_host` and the admin server it leads to.
-    pub admin: Option<(String, SocketAddr)>,
+    pub(crate) admin: Option<(String, SocketAddr)>,
 }
 
 /// An immutable snapshot: host → project route.
@@ -185,7 +188,7 @@ impl RouteTable {
         self.projects.get(name)
     }
 
-    pub fn projects(&self) -> impl Iterator<Item = &Arc<ProjectRoute>> {
+    pub(crate) fn projects(&self) -> impl Iterator<Item = &Arc<ProjectRoute>> {
         self.projects.values()
     }
 }

@@ -135,3 +135,20 @@ fn the_pick_takes_the_member_with_the_fewest_in_flight_and_retries_elsewhere() {
     assert_eq!(picked.len(), 2, "equal members share the load");
     assert_eq!(pools.retry_member("127.0.0.1:1".parse().unwrap()).unwrap().deployment_id, 2);
 }
+
+#[test]
+fn a_heavier_member_takes_more_in_flight_before_the_lighter_one_is_picked() {
+    let m = Metrics::new().unwrap();
+    let mut s = state(
+        &[("a", &["a.test"])],
+        &[("a", "active", 1, "blue", "127.0.0.1:1"), ("a", "active", 2, "green", "127.0.0.1:2")],
+    );
+    s.members[0].weight = 3;
+    let (t, _) = build(&s, &m);
+    let pools = t.project("a").unwrap().backend.pools();
+    pools.active.members[0].inflight.add(2);
+    pools.active.members[1].inflight.inc();
+    assert_eq!(pools.active.pick(0).unwrap().deployment_id, 1, "2 of weight 3 is less than 1 of weight 1");
+    pools.active.members[0].inflight.add(2);
+    assert_eq!(pools.active.pick(0).unwrap().deployment_id, 2, "4 of weight 3 is more than 1 of weight 1");
+}

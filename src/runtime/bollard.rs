@@ -18,14 +18,14 @@ use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 
 /// Connects on first use and negotiates the API version, since VPSs run old engines (Debian's speaks 1.41).
-pub struct DockerEngine {
+pub(crate) struct DockerEngine {
     host: String,
     client: OnceCell<Docker>,
 }
 
 impl DockerEngine {
     /// `host` empty means `DOCKER_HOST` or the local socket.
-    pub fn new(host: &str) -> Self {
+    pub(crate) fn new(host: &str) -> Self {
         DockerEngine { host: host.to_owned(), client: OnceCell::new() }
     }
 

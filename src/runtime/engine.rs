@@ -24,26 +24,26 @@ pub enum EngineError {
 
 /// What to build: a packed context, the Dockerfile inside it, and how to name the image.
 pub struct BuildRequest {
-    pub context: Vec<u8>,
-    pub dockerfile: String,
-    pub tag: String,
-    pub labels: HashMap<String, String>,
-    pub timeout: Duration,
+    pub(crate) context: Vec<u8>,
+    pub(crate) dockerfile: String,
+    pub(crate) tag: String,
+    pub(crate) labels: HashMap<String, String>,
+    pub(crate) timeout: Duration,
 }
 
 /// One slot container: `<project>-<slot>`, published on 127.0.0.1 only.
 pub struct RunRequest {
-    pub project: String,
-    pub slot: Slot,
-    pub deployment_id: i64,
-    pub image: String,
-    pub host_port: u16,
-    pub container_port: u16,
-    pub env: Vec<String>,
+    pub(crate) project: String,
+    pub(crate) slot: Slot,
+    pub(crate) deployment_id: i64,
+    pub(crate) image: String,
+    pub(crate) host_port: u16,
+    pub(crate) container_port: u16,
+    pub(crate) env: Vec<String>,
     /// 0 means no limit.
-    pub memory_mb: u64,
+    pub(crate) memory_mb: u64,
     /// Cores; 0 means no limit.
-    pub cpus: f64,
+    pub(crate) cpus: f64,
 }
 
 /// How a container is doing, for the health gate's fail-fast rule.

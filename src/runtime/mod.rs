@@ -4,13 +4,13 @@
 //! images and runs containers through a [`ContainerEngine`]; `external` routes to a process the user runs.
 //! Later kinds (`swarm`, `static`) are further implementations of the same trait.
 
-pub mod bollard;
+pub(crate) mod bollard;
 mod docker;
-pub mod engine;
+pub(crate) mod engine;
 mod external;
 mod request;
 
-pub use bollard::DockerEngine;
+pub(crate) use bollard::DockerEngine;
 pub use engine::{
     container_name, image_tag, release_container_name, BuildRequest, ContainerEngine, EngineError, Liveness, RunRequest,
 };
@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 /// Why a runtime step failed. Each `Display` is what lands in the deployment's `error`.
 #[derive(Debug, thiserror::Error)]
-pub enum RuntimeError {
+pub(crate) enum RuntimeError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("stored target `{0}` is not an address; deploy again with a HOST:PORT target")]
@@ -64,7 +64,7 @@ impl From<EngineError> for RuntimeError {
 
 /// What a runtime step records about its deployment: log lines, phases, and what it resolved to.
 #[async_trait]
-pub trait Journal: Send + Sync {
+pub(crate) trait Journal: Send + Sync {
     /// A line in the deployment's log.
     async fn log(&self, line: &str);
     /// The deployment enters `phase`, or is confirmed in it (where the test hook may act).
@@ -76,25 +76,25 @@ pub trait Journal: Send + Sync {
 }
 
 /// One deployment as a runtime step sees it.
-pub struct Job<'a> {
-    pub deployment: &'a Deployment,
-    pub record: &'a ProjectRecord,
-    pub cancel: &'a CancellationToken,
-    pub journal: &'a dyn Journal,
+pub(crate) struct Job<'a> {
+    pub(crate) deployment: &'a Deployment,
+    pub(crate) record: &'a ProjectRecord,
+    pub(crate) cancel: &'a CancellationToken,
+    pub(crate) journal: &'a dyn Journal,
 }
 
 /// What the operator surfaces show of a runtime, so they never ask which kind it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RuntimeTraits {
-    pub name: &'static str,
+pub(crate) struct RuntimeTraits {
+    pub(crate) name: &'static str,
     /// Builds images from a repository: branch, release command, retained images and env redeploys apply.
-    pub builds: bool,
+    pub(crate) builds: bool,
     /// The deploy form's field (`ref` or `target`), its label and an example.
-    pub deploy_field: (&'static str, &'static str, &'static str),
+    pub(crate) deploy_field: (&'static str, &'static str, &'static str),
 }
 
 #[async_trait]
-pub trait Runtime: Send + Sync {
+pub(crate) trait Runtime: Send + Sync {
     fn traits(&self) -> RuntimeTraits;
     /// Checks a deploy request and says what the new deployment stores.
     async fn request(&self, record: &ProjectRecord, request: &DeployRequest) -> Result<NewDeployment, RequestError>;
@@ -130,22 +130,22 @@ pub trait Runtime: Send + Sync {
 
 /// Where the runtimes keep their files and what they build from.
 #[derive(Debug, Clone, Default)]
-pub struct RuntimeOptions {
+pub(crate) struct RuntimeOptions {
     /// Clones live in `data_dir/repos/<project>`.
-    pub data_dir: PathBuf,
+    pub(crate) data_dir: PathBuf,
     /// Base images for generated Dockerfiles.
-    pub images: BaseImages,
+    pub(crate) images: BaseImages,
 }
 
 /// One runtime per kind; the only place that maps a project's `runtime` to its implementation.
 #[derive(Clone)]
-pub struct Runtimes {
+pub(crate) struct Runtimes {
     docker: Arc<dyn Runtime>,
     external: Arc<dyn Runtime>,
 }
 
 impl Runtimes {
-    pub fn new(engine: Arc<dyn ContainerEngine>, options: RuntimeOptions) -> Runtimes {
+    pub(crate) fn new(engine: Arc<dyn ContainerEngine>, options: RuntimeOptions) -> Runtimes {
         Runtimes {
             docker: Arc::new(docker::DockerRuntime::new(engine, options)),
             external: Arc::new(external::ExternalRuntime),
@@ -158,7 +158,7 @@ impl Runtimes {
         Runtimes { docker: runtime.clone(), external: runtime }
     }
 
-    pub fn of(&self, spec: &ProjectSpec) -> &dyn Runtime {
+    pub(crate) fn of(&self, spec: &ProjectSpec) -> &dyn Runtime {
         match spec.runtime {
             RuntimeKind::Docker => &*self.docker,
             RuntimeKind::External => &*self.external,

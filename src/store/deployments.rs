@@ -39,7 +39,7 @@ impl Deployment {
 
     /// A finished API deployment of project `p` with nothing resolved, for unit tests to adjust.
     #[cfg(test)]
-    pub fn sample(id: i64, status: Status) -> Deployment {
+    pub(crate) fn sample(id: i64, status: Status) -> Deployment {
         Deployment {
             id,
             project: "p".into(),
@@ -103,7 +103,7 @@ impl Store {
 
     /// The latest deployment before `before` that went live and can be returned to: SUPERSEDED, with an
     /// image (docker) or an address (external).
-    pub async fn previous_good(&self, project: &str, before: i64) -> Result<Option<Deployment>> {
+    pub(crate) async fn previous_good(&self, project: &str, before: i64) -> Result<Option<Deployment>> {
         let sql = concat!(
             "SELECT ",
             columns!(),
@@ -115,7 +115,7 @@ impl Store {
     }
 
     /// True when the project has a deployment waiting to run.
-    pub async fn has_queued(&self, project: &str) -> Result<bool> {
+    pub(crate) async fn has_queued(&self, project: &str) -> Result<bool> {
         let row = sqlx::query("SELECT id FROM deployments WHERE project = $1 AND status = 'QUEUED' LIMIT 1")
             .bind(project)
             .fetch_optional(&self.pool)

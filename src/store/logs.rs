@@ -9,15 +9,15 @@ pub struct LogLine {
     /// Increases with every line of the database; resume a stream after it.
     pub seq: i64,
     pub line: String,
-    pub at: i64,
+    pub(crate) at: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DeploymentEvent {
     pub status: Status,
-    pub phase: Phase,
-    pub message: String,
-    pub at: i64,
+    pub(crate) phase: Phase,
+    pub(crate) message: String,
+    pub(crate) at: i64,
 }
 
 impl Store {
@@ -45,7 +45,7 @@ impl Store {
     }
 
     /// Every line of a deployment's log, in order, read a page at a time.
-    pub async fn log_lines(&self, deployment_id: i64) -> Result<Vec<String>> {
+    pub(crate) async fn log_lines(&self, deployment_id: i64) -> Result<Vec<String>> {
         let mut lines = Vec::new();
         let mut after = 0;
         loop {

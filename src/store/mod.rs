@@ -19,8 +19,8 @@ mod routes;
 mod transitions;
 
 pub use deployments::{Deployment, NewDeployment};
-pub use logs::{DeploymentEvent, LogLine};
-pub use projects::ProjectRecord;
+pub(crate) use logs::DeploymentEvent;
+pub(crate) use projects::ProjectRecord;
 
 use crate::config::mask_url_password;
 use crate::deployment::DeploymentError;
@@ -51,7 +51,7 @@ pub enum StoreError {
     Secret(#[from] crate::secrets::SecretError),
 }
 
-pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+pub(crate) type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// A handle to the database; cheap to clone.
 #[derive(Clone, Debug)]
@@ -90,7 +90,7 @@ impl Store {
     }
 
     /// Encrypts env values, webhook secrets and git tokens at rest from now on.
-    pub fn with_secrets(mut self, secrets: std::sync::Arc<crate::secrets::SecretBox>) -> Store {
+    pub(crate) fn with_secrets(mut self, secrets: std::sync::Arc<crate::secrets::SecretBox>) -> Store {
         self.secrets = Some(secrets);
         self
     }
@@ -104,7 +104,7 @@ impl Store {
     }
 
     /// True when the database answers a trivial query.
-    pub async fn ping(&self) -> bool {
+    pub(crate) async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
 }

@@ -51,7 +51,7 @@ impl Store {
     }
 
     /// Creates the project, or updates it when it exists (projects from the config file).
-    pub async fn upsert_project(
+    pub(crate) async fn upsert_project(
         &self,
         spec: ProjectSpec,
         now: i64,

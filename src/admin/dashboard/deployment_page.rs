@@ -11,7 +11,7 @@ use axum::extract::Path;
 use axum::response::{Html, IntoResponse};
 use std::fmt::Write;
 
-pub async fn show(viewer: Viewer, Path(id): Path<i64>) -> PageResult {
+pub(crate) async fn show(viewer: Viewer, Path(id): Path<i64>) -> PageResult {
     let store = viewer.state.controller.store();
     let d = store.deployment(id).await?.ok_or_else(|| ApiError::not_found(format!("deployment {id}")))?;
     let events = store.events(id).await?;
@@ -22,7 +22,7 @@ pub async fn show(viewer: Viewer, Path(id): Path<i64>) -> PageResult {
     Ok(Html(page(viewer.frame(&format!("Deployment #{id}")), &body)).into_response())
 }
 
-pub fn render(d: &Deployment, events: &[DeploymentEvent], log: &[String], csrf: &str, now: i64) -> String {
+pub(crate) fn render(d: &Deployment, events: &[DeploymentEvent], log: &[String], csrf: &str, now: i64) -> String {
     let settled = d.status.is_settled(d.phase);
     let cancel = if matches!(d.status, Status::Queued | Status::Deploying) {
         button_form(&format!("/deployments/{}/cancel", d.id), csrf, "Cancel this deployment", "danger", &[])

@@ -16,7 +16,7 @@ use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 
 #[derive(Deserialize)]
-pub struct DeployForm {
+pub(crate) struct DeployForm {
     #[serde(default)]
     csrf: String,
     #[serde(rename = "ref")]
@@ -24,7 +24,7 @@ pub struct DeployForm {
     target: Option<String>,
 }
 
-pub async fn deploy(viewer: Viewer, Path(name): Path<String>, Form(f): Form<DeployForm>) -> PageResult {
+pub(crate) async fn deploy(viewer: Viewer, Path(name): Path<String>, Form(f): Form<DeployForm>) -> PageResult {
     viewer.check(&f.csrf)?;
     let clean = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
     let request =
@@ -39,13 +39,13 @@ pub async fn deploy(viewer: Viewer, Path(name): Path<String>, Form(f): Form<Depl
 }
 
 #[derive(Deserialize)]
-pub struct RollbackForm {
+pub(crate) struct RollbackForm {
     #[serde(default)]
     csrf: String,
     to: Option<i64>,
 }
 
-pub async fn rollback(viewer: Viewer, Path(name): Path<String>, Form(f): Form<RollbackForm>) -> PageResult {
+pub(crate) async fn rollback(viewer: Viewer, Path(name): Path<String>, Form(f): Form<RollbackForm>) -> PageResult {
     viewer.check(&f.csrf)?;
     match viewer.state.controller.rollback(&name, f.to).await {
         Ok(d) => {
@@ -57,12 +57,12 @@ pub async fn rollback(viewer: Viewer, Path(name): Path<String>, Form(f): Form<Ro
 }
 
 #[derive(Deserialize)]
-pub struct CsrfOnly {
+pub(crate) struct CsrfOnly {
     #[serde(default)]
     csrf: String,
 }
 
-pub async fn cancel(viewer: Viewer, Path(id): Path<i64>, Form(f): Form<CsrfOnly>) -> PageResult {
+pub(crate) async fn cancel(viewer: Viewer, Path(id): Path<i64>, Form(f): Form<CsrfOnly>) -> PageResult {
     viewer.check(&f.csrf)?;
     match viewer.state.controller.cancel(id).await {
         Ok(d) => {
@@ -77,7 +77,11 @@ pub async fn cancel(viewer: Viewer, Path(id): Path<i64>, Form(f): Form<CsrfOnly>
 }
 
 /// The settings form posts every field as text; empty write-only fields keep their value.
-pub async fn settings(viewer: Viewer, Path(name): Path<String>, Form(f): Form<HashMap<String, String>>) -> PageResult {
+pub(crate) async fn settings(
+    viewer: Viewer,
+    Path(name): Path<String>,
+    Form(f): Form<HashMap<String, String>>,
+) -> PageResult {
     viewer.check(f.get("csrf").map_or("", String::as_str))?;
     let changes = match settings_changes(&f) {
         Ok(changes) => changes,
@@ -96,7 +100,7 @@ const NUMBERS: [&str; 5] = ["healthy_threshold", "health_timeout_s", "drain_time
 const TEXTS: [&str; 3] = ["branch", "health_path", "release_command"];
 
 /// Turns the form into a PATCH body: numbers must be numbers, env lines `KEY=value`.
-pub fn settings_changes(f: &HashMap<String, String>) -> Result<Map<String, Value>, String> {
+pub(crate) fn settings_changes(f: &HashMap<String, String>) -> Result<Map<String, Value>, String> {
     let mut changes = Map::new();
     if let Some(domains) = f.get("domains") {
         let list: Vec<&str> = domains.split([',', ' ', '\n']).map(str::trim).filter(|d| !d.is_empty()).collect();
@@ -129,7 +133,7 @@ pub fn settings_changes(f: &HashMap<String, String>) -> Result<Map<String, Value
     Ok(changes)
 }
 
-pub fn settings_form(record: &ProjectRecord, traits: RuntimeTraits, csrf: &str) -> String {
+pub(crate) fn settings_form(record: &ProjectRecord, traits: RuntimeTraits, csrf: &str) -> String {
     let spec = &record.spec;
     let field = |key: &str, label: &str, value: String| {
         format!(

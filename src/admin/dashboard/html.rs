@@ -7,7 +7,7 @@ use crate::deployment::Status;
 use std::fmt::Write;
 
 /// Escapes text for HTML element content and double-quoted attributes.
-pub fn esc(text: &str) -> String {
+pub(crate) fn esc(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -23,14 +23,14 @@ pub fn esc(text: &str) -> String {
 }
 
 /// What the frame around every page needs.
-pub struct Frame<'a> {
-    pub title: &'a str,
+pub(crate) struct Frame<'a> {
+    pub(crate) title: &'a str,
     /// The session's CSRF token; `None` on the login page (no logout button).
-    pub csrf: Option<&'a str>,
-    pub notice: Option<Notice>,
+    pub(crate) csrf: Option<&'a str>,
+    pub(crate) notice: Option<Notice>,
 }
 
-pub fn page(frame: Frame<'_>, body: &str) -> String {
+pub(crate) fn page(frame: Frame<'_>, body: &str) -> String {
     let logout = frame.csrf.map_or(String::new(), |csrf| {
         format!(
             r#"<form method="post" action="/logout" class="inline">{}<button class="link" type="submit">Log out</button></form>"#,
@@ -51,23 +51,23 @@ pub fn page(frame: Frame<'_>, body: &str) -> String {
     )
 }
 
-pub fn csrf_field(csrf: &str) -> String {
+pub(crate) fn csrf_field(csrf: &str) -> String {
     format!(r#"<input type="hidden" name="csrf" value="{}">"#, esc(csrf))
 }
 
 /// A status is always a word, coloured by its class.
-pub fn status(status: Status) -> String {
+pub(crate) fn status(status: Status) -> String {
     let word = status.as_str();
     format!(r#"<span class="status status-{}">{word}</span>"#, word.to_ascii_lowercase())
 }
 
 /// "3 min ago" with the exact UTC time on hover.
-pub fn ago(at_ms: i64, now_ms: i64) -> String {
+pub(crate) fn ago(at_ms: i64, now_ms: i64) -> String {
     let exact = super::super::views::time(at_ms);
     format!(r#"<time datetime="{exact}" title="{exact}">{}</time>"#, relative(now_ms - at_ms))
 }
 
-pub fn relative(elapsed_ms: i64) -> String {
+pub(crate) fn relative(elapsed_ms: i64) -> String {
     let s = elapsed_ms.max(0) / 1000;
     match s {
         0..=4 => "just now".into(),
@@ -79,7 +79,7 @@ pub fn relative(elapsed_ms: i64) -> String {
 }
 
 /// A duration for people: "850 ms", "12.3 s", "4 min 05 s".
-pub fn duration(ms: i64) -> String {
+pub(crate) fn duration(ms: i64) -> String {
     match ms.max(0) {
         ms @ 0..=999 => format!("{ms} ms"),
         ms @ 1000..=59_999 => format!("{:.1} s", ms as f64 / 1000.0),
@@ -87,12 +87,12 @@ pub fn duration(ms: i64) -> String {
     }
 }
 
-pub fn short_sha(commit: &str) -> &str {
+pub(crate) fn short_sha(commit: &str) -> &str {
     commit.get(..7).unwrap_or(commit)
 }
 
 /// A form with one button that posts to `action`.
-pub fn button_form(action: &str, csrf: &str, label: &str, class: &str, hidden: &[(&str, &str)]) -> String {
+pub(crate) fn button_form(action: &str, csrf: &str, label: &str, class: &str, hidden: &[(&str, &str)]) -> String {
     let mut fields = csrf_field(csrf);
     for (name, value) in hidden {
         let _ = write!(fields, r#"<input type="hidden" name="{}" value="{}">"#, esc(name), esc(value));

@@ -18,11 +18,11 @@ use serde::Deserialize;
 const NONCE_COOKIE: &str = "vg_login";
 
 #[derive(Deserialize)]
-pub struct LoginQuery {
+pub(crate) struct LoginQuery {
     expired: Option<String>,
 }
 
-pub async fn form(Query(q): Query<LoginQuery>) -> PageResult {
+pub(crate) async fn form(Query(q): Query<LoginQuery>) -> PageResult {
     let notice = q.expired.map(|_| Notice {
         ok: false,
         text: "Your session expired (or the gateway restarted). Log in again to continue.".into(),
@@ -47,14 +47,14 @@ fn login_page(status: StatusCode, notice: Option<Notice>) -> PageResult {
 }
 
 #[derive(Deserialize)]
-pub struct LoginForm {
+pub(crate) struct LoginForm {
     #[serde(default)]
     token: String,
     #[serde(default)]
     nonce: String,
 }
 
-pub async fn submit(
+pub(crate) async fn submit(
     State(state): State<AdminState>,
     extensions: Extensions,
     headers: HeaderMap,
@@ -85,12 +85,12 @@ fn start_session(state: &AdminState) -> PageResult {
 }
 
 #[derive(Deserialize)]
-pub struct CsrfForm {
+pub(crate) struct CsrfForm {
     #[serde(default)]
     csrf: String,
 }
 
-pub async fn logout(viewer: Viewer, Form(f): Form<CsrfForm>) -> PageResult {
+pub(crate) async fn logout(viewer: Viewer, Form(f): Form<CsrfForm>) -> PageResult {
     viewer.check(&f.csrf)?;
     viewer.state.sessions.lock().unwrap_or_else(|e| e.into_inner()).end(&viewer.id);
     let clear = format!("{SESSION_COOKIE}=; Max-Age=0; HttpOnly; SameSite=Strict; Path=/");

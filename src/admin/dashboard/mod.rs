@@ -10,7 +10,7 @@ mod login;
 mod new_project;
 mod overview;
 mod project_page;
-pub mod session;
+pub(crate) mod session;
 
 use super::error::ApiError;
 use super::AdminState;
@@ -22,9 +22,9 @@ use axum::routing::{get, post};
 use axum::Router;
 use session::{session_id, Lookup, Notice};
 
-pub use session::SESSION_COOKIE;
+pub(crate) use session::SESSION_COOKIE;
 
-pub fn router() -> Router<AdminState> {
+pub(crate) fn router() -> Router<AdminState> {
     Router::new()
         .route("/", get(overview::show))
         .route("/login", get(login::form).post(login::submit))
@@ -46,11 +46,11 @@ async fn asset(kind: &'static str, body: &'static str) -> Response {
 }
 
 /// A logged-in visitor. Without a session, pages redirect to the login page (saying why if it expired).
-pub struct Viewer {
-    pub id: String,
-    pub csrf: String,
-    pub notice: Option<Notice>,
-    pub state: AdminState,
+pub(crate) struct Viewer {
+    pub(crate) id: String,
+    pub(crate) csrf: String,
+    pub(crate) notice: Option<Notice>,
+    pub(crate) state: AdminState,
 }
 
 impl FromRequestParts<AdminState> for Viewer {
@@ -73,7 +73,7 @@ impl FromRequestParts<AdminState> for Viewer {
 
 impl Viewer {
     /// Refuses a form whose CSRF token is not this session's.
-    pub fn check(&self, csrf: &str) -> Result<(), PageError> {
+    pub(crate) fn check(&self, csrf: &str) -> Result<(), PageError> {
         if session::tokens_match(csrf, &self.csrf) {
             return Ok(());
         }
@@ -85,19 +85,19 @@ impl Viewer {
     }
 
     /// Shows `text` once on the next page.
-    pub fn tell(&self, ok: bool, text: impl Into<String>) {
+    pub(crate) fn tell(&self, ok: bool, text: impl Into<String>) {
         let mut sessions = self.state.sessions.lock().unwrap_or_else(|e| e.into_inner());
         sessions.set_notice(&self.id, Notice { ok, text: text.into() });
     }
 
-    pub fn frame<'a>(&'a self, title: &'a str) -> html::Frame<'a> {
+    pub(crate) fn frame<'a>(&'a self, title: &'a str) -> html::Frame<'a> {
         html::Frame { title, csrf: Some(&self.csrf), notice: self.notice.clone() }
     }
 }
 
 /// Any failure on a dashboard page: the API's error, shown as a page that says what to do.
 #[derive(Debug)]
-pub struct PageError(pub ApiError);
+pub(crate) struct PageError(pub ApiError);
 
 impl<E: Into<ApiError>> From<E> for PageError {
     fn from(e: E) -> Self {
@@ -121,7 +121,7 @@ impl IntoResponse for PageError {
     }
 }
 
-pub type PageResult = Result<Response, PageError>;
+pub(crate) type PageResult = Result<Response, PageError>;
 
 /// A posted form from literal pairs, for the form handlers' unit tests.
 #[cfg(test)]

@@ -21,7 +21,7 @@ const FIELDS: [(&str, &str, &str); 8] = [
     ("webhook_secret", "Webhook secret", "optional: GitHub's HMAC secret (write-only)"),
 ];
 
-pub async fn form(viewer: Viewer) -> PageResult {
+pub(crate) async fn form(viewer: Viewer) -> PageResult {
     let defaults = ProjectSpec::default();
     let values = HashMap::from([
         ("runtime".to_owned(), "docker".to_owned()),
@@ -32,7 +32,7 @@ pub async fn form(viewer: Viewer) -> PageResult {
     Ok(Html(page(viewer.frame("New project"), &render(&values, &[], &viewer.csrf))).into_response())
 }
 
-pub async fn submit(viewer: Viewer, Form(values): Form<HashMap<String, String>>) -> PageResult {
+pub(crate) async fn submit(viewer: Viewer, Form(values): Form<HashMap<String, String>>) -> PageResult {
     viewer.check(values.get("csrf").map_or("", String::as_str))?;
     let spec = match spec_from(&values) {
         Ok(spec) => spec,
@@ -62,7 +62,7 @@ fn invalid(
 }
 
 /// The spec the form describes, or every problem in it.
-pub fn spec_from(values: &HashMap<String, String>) -> Result<ProjectSpec, Vec<ProjectError>> {
+pub(crate) fn spec_from(values: &HashMap<String, String>) -> Result<ProjectSpec, Vec<ProjectError>> {
     let get = |k: &str| values.get(k).map_or("", |v| v.trim());
     let mut problems = Vec::new();
     let mut spec = ProjectSpec {
@@ -106,7 +106,7 @@ fn input_of(field: &str) -> &str {
     field.split(['[', '.']).next().unwrap_or(field)
 }
 
-pub fn render(values: &HashMap<String, String>, problems: &[ProjectError], csrf: &str) -> String {
+pub(crate) fn render(values: &HashMap<String, String>, problems: &[ProjectError], csrf: &str) -> String {
     let value = |k: &str| esc(values.get(k).map_or("", String::as_str));
     let general: String = problems
         .iter()

@@ -8,14 +8,14 @@ use axum::response::{Html, IntoResponse};
 use std::fmt::Write;
 
 /// What one row shows, gathered before rendering so rendering stays pure.
-pub struct Row {
-    pub record: ProjectRecord,
-    pub live: Option<Deployment>,
-    pub last: Option<Deployment>,
-    pub observe: Option<ObserveFigures>,
+pub(crate) struct Row {
+    pub(crate) record: ProjectRecord,
+    pub(crate) live: Option<Deployment>,
+    pub(crate) last: Option<Deployment>,
+    pub(crate) observe: Option<ObserveFigures>,
 }
 
-pub async fn show(viewer: Viewer) -> PageResult {
+pub(crate) async fn show(viewer: Viewer) -> PageResult {
     let store = viewer.state.controller.store();
     let mut rows = Vec::new();
     let mut unreadable = Vec::new();
@@ -37,7 +37,7 @@ pub async fn show(viewer: Viewer) -> PageResult {
     Ok(Html(page(viewer.frame("Projects"), &body)).into_response())
 }
 
-pub fn render(rows: &[Row], unreadable: &[String], now: i64) -> String {
+pub(crate) fn render(rows: &[Row], unreadable: &[String], now: i64) -> String {
     let mut out = String::from(
         r#"<div class="heading"><h1>Projects</h1><a class="button primary" href="/projects/new">New project</a></div>"#,
     );
@@ -84,7 +84,7 @@ fn render_row(row: &Row, now: i64) -> String {
 }
 
 /// A deployment's version: the short commit and its subject, or the external target it serves.
-pub fn version(d: &Deployment) -> String {
+pub(crate) fn version(d: &Deployment) -> String {
     match (&d.commit, &d.target) {
         (Some(commit), _) => format!(
             r#"<code title="{}">{}</code> {}"#,

@@ -13,18 +13,18 @@ use axum::response::{Html, IntoResponse};
 use std::fmt::Write;
 
 /// Everything the page shows, gathered first so rendering stays pure.
-pub struct ProjectView {
-    pub record: ProjectRecord,
+pub(crate) struct ProjectView {
+    pub(crate) record: ProjectRecord,
     /// What the project's runtime does, so the page never asks which kind it is.
-    pub traits: RuntimeTraits,
-    pub live: Option<Deployment>,
+    pub(crate) traits: RuntimeTraits,
+    pub(crate) live: Option<Deployment>,
     /// Newest first, each with its events (for the time spent in each phase).
-    pub history: Vec<(Deployment, Vec<DeploymentEvent>)>,
+    pub(crate) history: Vec<(Deployment, Vec<DeploymentEvent>)>,
     /// Deployment ids whose image is still on disk (docker projects).
-    pub images: Vec<(String, Option<i64>)>,
+    pub(crate) images: Vec<(String, Option<i64>)>,
 }
 
-pub async fn show(viewer: Viewer, Path(name): Path<String>) -> PageResult {
+pub(crate) async fn show(viewer: Viewer, Path(name): Path<String>) -> PageResult {
     let store = viewer.state.controller.store();
     let record = store.project(&name).await?.ok_or_else(|| ApiError::not_found(format!("project `{name}`")))?;
     let live = store.live_deployment(&name).await?;
@@ -46,7 +46,7 @@ pub async fn show(viewer: Viewer, Path(name): Path<String>) -> PageResult {
     Ok(Html(page(viewer.frame(&name), &body)).into_response())
 }
 
-pub fn render(v: &ProjectView, csrf: &str, now: i64) -> String {
+pub(crate) fn render(v: &ProjectView, csrf: &str, now: i64) -> String {
     let spec = &v.record.spec;
     let domains = spec.domains.iter().map(|d| format!("<code>{}</code>", esc(d))).collect::<Vec<_>>().join(" ");
     let mut out = format!(
@@ -178,7 +178,7 @@ fn rollback_button(v: &ProjectView, d: &Deployment, csrf: &str) -> String {
 }
 
 /// Time spent in each phase, from the deployment's events (the last phase runs until `end`).
-pub fn phase_times(events: &[DeploymentEvent], end: i64) -> Vec<(Phase, i64)> {
+pub(crate) fn phase_times(events: &[DeploymentEvent], end: i64) -> Vec<(Phase, i64)> {
     let mut out: Vec<(Phase, i64)> = Vec::new();
     for (i, e) in events.iter().enumerate() {
         let until = events.get(i + 1).map_or(end, |next| next.at);

@@ -7,26 +7,26 @@ use std::collections::HashMap;
 use subtle::ConstantTimeEq;
 
 /// A session ends after this long without a request.
-pub const IDLE_LIMIT_MS: i64 = 12 * 60 * 60 * 1000;
+pub(crate) const IDLE_LIMIT_MS: i64 = 12 * 60 * 60 * 1000;
 /// At most this many sessions are kept; logging in past it ends the least recently used one.
 const MAX_SESSIONS: usize = 1000;
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Session {
-    pub csrf: String,
-    pub last_seen: i64,
+pub(crate) struct Session {
+    pub(crate) csrf: String,
+    pub(crate) last_seen: i64,
     /// Shown once on the next page, then cleared: what the last action did.
-    pub notice: Option<Notice>,
+    pub(crate) notice: Option<Notice>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Notice {
-    pub ok: bool,
-    pub text: String,
+pub(crate) struct Notice {
+    pub(crate) ok: bool,
+    pub(crate) text: String,
 }
 
 #[derive(Debug, PartialEq)]
-pub enum Lookup {
+pub(crate) enum Lookup {
     Valid(Session),
     /// The cookie named a session that ended (idle too long, logged out, or the gateway restarted).
     Expired,
@@ -35,12 +35,12 @@ pub enum Lookup {
 }
 
 #[derive(Debug, Default)]
-pub struct Sessions {
+pub(crate) struct Sessions {
     by_id: HashMap<String, Session>,
 }
 
 impl Sessions {
-    pub fn create(&mut self, id: String, csrf: String, now: i64) {
+    pub(crate) fn create(&mut self, id: String, csrf: String, now: i64) {
         self.by_id.retain(|_, s| now - s.last_seen < IDLE_LIMIT_MS);
         if self.by_id.len() >= MAX_SESSIONS {
             if let Some(oldest) = self.by_id.iter().min_by_key(|(_, s)| s.last_seen).map(|(k, _)| k.clone()) {
@@ -51,7 +51,7 @@ impl Sessions {
     }
 
     /// Finds the session and marks it used at `now`.
-    pub fn touch(&mut self, id: Option<&str>, now: i64) -> Lookup {
+    pub(crate) fn touch(&mut self, id: Option<&str>, now: i64) -> Lookup {
         let Some(id) = id else { return Lookup::Missing };
         match self.by_id.get_mut(id) {
             Some(s) if now - s.last_seen < IDLE_LIMIT_MS => {
@@ -66,36 +66,36 @@ impl Sessions {
         }
     }
 
-    pub fn end(&mut self, id: &str) {
+    pub(crate) fn end(&mut self, id: &str) {
         self.by_id.remove(id);
     }
 
-    pub fn set_notice(&mut self, id: &str, notice: Notice) {
+    pub(crate) fn set_notice(&mut self, id: &str, notice: Notice) {
         if let Some(s) = self.by_id.get_mut(id) {
             s.notice = Some(notice);
         }
     }
 
-    pub fn take_notice(&mut self, id: &str) -> Option<Notice> {
+    pub(crate) fn take_notice(&mut self, id: &str) -> Option<Notice> {
         self.by_id.get_mut(id).and_then(|s| s.notice.take())
     }
 }
 
 /// Constant-time comparison of a submitted token with the expected one; an empty expectation never matches.
-pub fn tokens_match(given: &str, expected: &str) -> bool {
+pub(crate) fn tokens_match(given: &str, expected: &str) -> bool {
     !expected.is_empty() && bool::from(given.as_bytes().ct_eq(expected.as_bytes()))
 }
 
 /// The value of cookie `name` in a `Cookie` header.
-pub fn cookie<'a>(header: &'a str, name: &str) -> Option<&'a str> {
+pub(crate) fn cookie<'a>(header: &'a str, name: &str) -> Option<&'a str> {
     header.split(';').filter_map(|pair| pair.trim().split_once('=')).find(|(k, _)| *k == name).map(|(_, v)| v)
 }
 
 /// The name of the dashboard's session cookie.
-pub const SESSION_COOKIE: &str = "vg_session";
+pub(crate) const SESSION_COOKIE: &str = "vg_session";
 
 /// The session id a request's cookies carry, if any.
-pub fn session_id(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn session_id(headers: &HeaderMap) -> Option<&str> {
     let cookies = headers.get(header::COOKIE).and_then(|v| v.to_str().ok())?;
     cookie(cookies, SESSION_COOKIE).filter(|v| !v.is_empty())
 }

@@ -6,7 +6,7 @@ use crate::runtime::engine::ContainerEngine;
 use crate::store::Deployment;
 
 /// The images to keep (pure): pinned ones, then the newest distinct images that went live, `keep` in all.
-pub fn keep(deployments_newest_first: &[Deployment], keep: usize) -> Vec<String> {
+pub(crate) fn keep(deployments_newest_first: &[Deployment], keep: usize) -> Vec<String> {
     let went_live = |d: &&Deployment| matches!(d.status, Status::Active | Status::Superseded | Status::RolledBack);
     let live = deployments_newest_first.iter().find(|d| d.status == Status::Active);
     let previous = deployments_newest_first.iter().find(|d| d.status == Status::Superseded);
