@@ -1,6 +1,6 @@
 //! Rendering a generated Dockerfile from a recipe (pure).
 
-use super::plan::{PlanOptions, Recipe, Runtime};
+use super::recipe::{PlanOptions, Recipe, Runtime};
 
 /// Used when the repo has no `.dockerignore` of its own.
 pub(crate) const DOCKERIGNORE: &str = ".git\nnode_modules\n__pycache__\n.venv\n";

@@ -1,7 +1,8 @@
 //! Golden plans: one repository shape per case, and the plan it must produce.
 //! Bun has no Debian package, so Bun is covered here only, not end to end.
 
-use super::plan::{plan, BaseImages, Builder, Listing, PlanError, PlanOptions, Runtime};
+use super::plan::plan;
+use super::recipe::{BaseImages, Builder, Listing, PlanError, PlanOptions, Runtime};
 
 /// A repository shape: `(path, contents)` pairs.
 type Files<'a> = &'a [(&'a str, &'a str)];

@@ -1,6 +1,6 @@
 //! Reading a checkout into a [`Listing`] for the planner: every path (bounded), and the files it reads.
 
-use super::plan::{wants_contents, Listing};
+use super::recipe::{wants_contents, Listing};
 use std::path::Path;
 
 const MAX_FILES: usize = 20_000;

@@ -11,5 +11,6 @@ pub(crate) mod listing;
 mod node;
 pub mod plan;
 mod python;
+pub(crate) mod recipe;
 
 pub(crate) use dockerfile::DOCKERIGNORE;

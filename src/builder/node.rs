@@ -1,6 +1,6 @@
 //! Node.js and Bun detection (pure): package manager, install, build and start commands, version.
 
-use super::plan::{procfile_web, Listing, PlanError, Recipe, Runtime};
+use super::recipe::{procfile_web, Listing, PlanError, Recipe, Runtime};
 use serde_json::Value;
 
 /// The current Node.js LTS line, used when the repo names no version.

@@ -1,6 +1,6 @@
 //! Python detection (pure): package manager, install and start commands, version.
 
-use super::plan::{procfile_web, Listing, PlanError, Recipe, Runtime};
+use super::recipe::{procfile_web, Listing, PlanError, Recipe, Runtime};
 
 pub(crate) const PYTHON_DEFAULT: &str = "3.12";
 
