@@ -47,6 +47,9 @@ fn lookup(c: &mut Criterion) {
     c.bench_function("lookup exact of 100 projects", |b| {
         b.iter(|| routes.current().lookup(black_box("app42.example.com")).map(|r| live(r)))
     });
+    c.bench_function("lookup exact of 100 projects, found only", |b| {
+        b.iter(|| routes.current().lookup(black_box("app42.example.com")).is_some())
+    });
     c.bench_function("lookup wildcard of 100 projects", |b| {
         b.iter(|| routes.current().lookup(black_box("acme.t42.example.com")).map(|r| live(r)))
     });
