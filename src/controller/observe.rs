@@ -6,6 +6,7 @@ use super::drain::{drain, Upstream};
 use super::failure::PipelineError;
 use super::Inner;
 use crate::deployment::{Phase, Status, Trigger};
+use crate::project::ProjectSpec;
 use crate::runtime::Runtime;
 use crate::store::{now_ms, Deployment, NewDeployment, ProjectRecord};
 use serde::Serialize;
@@ -48,6 +49,8 @@ struct Window<'a> {
     runtime: &'a dyn Runtime,
     new: Upstream,
     old: Upstream,
+    /// The new slot's responses and 5xx counted before the window, so only the window's own count.
+    base: (u64, u64),
 }
 
 pub(super) async fn observe(
@@ -55,8 +58,8 @@ pub(super) async fn observe(
     d: &Deployment,
     record: &ProjectRecord,
     runtime: &dyn Runtime,
-    new: Upstream,
-    old: Upstream,
+    (new, old): (Upstream, Upstream),
+    base: (u64, u64),
 ) -> Result<Outcome, PipelineError> {
     let spec = &record.spec;
     if spec.observe_s == 0 {
@@ -74,7 +77,7 @@ pub(super) async fn observe(
             &format!("observing for {}s; the {} slot stays warm for an instant rollback", window.as_secs(), old.slot),
         )
         .await;
-    let w = Window { inner, d, record, runtime, new, old };
+    let w = Window { inner, d, record, runtime, new, old, base };
     let outcome = watch_window(&w, window, &figures, &mut rx).await;
     inner.watches.lock().unwrap_or_else(|e| e.into_inner()).remove(&d.project);
     outcome
@@ -88,7 +91,7 @@ async fn watch_window(
 ) -> Result<Outcome, PipelineError> {
     let (inner, d, spec, new) = (w.inner, w.d, &w.record.spec, w.new);
     let metrics = inner.metrics.project(&d.project);
-    let (base_total, base_errors) = metrics.responses(new.slot);
+    let (base_total, base_errors) = w.base;
     let started = Instant::now();
     for tick in 0u64.. {
         tokio::select! {
@@ -109,12 +112,7 @@ async fn watch_window(
             error_rate: rate,
             seconds_left: left.as_secs(),
         };
-        if requests_seen >= spec.min_requests.max(1) && rate > spec.max_error_rate {
-            let reason = format!(
-                "auto rollback: {errors_seen} of {requests_seen} responses were 5xx ({:.1}%), over max_error_rate {:.1}%",
-                rate * 100.0,
-                spec.max_error_rate * 100.0
-            );
+        if let Some(reason) = verdict(requests_seen, errors_seen, spec) {
             flip(w, Trigger::AutoRollback, &reason).await?;
             return Ok(Outcome::RolledBack);
         }
@@ -149,6 +147,19 @@ async fn watch_window(
     Ok(Outcome::Passed)
 }
 
+/// The observe rule (pure): why the window rolls back, once at least `min_requests` answers were seen and
+/// more than `max_error_rate` of them were 5xx.
+pub(crate) fn verdict(requests: u64, errors: u64, spec: &ProjectSpec) -> Option<String> {
+    let rate = if requests == 0 { 0.0 } else { errors as f64 / requests as f64 };
+    (requests >= spec.min_requests.max(1) && rate > spec.max_error_rate).then(|| {
+        format!(
+            "auto rollback: {errors} of {requests} responses were 5xx ({:.1}%), over max_error_rate {:.1}%",
+            rate * 100.0,
+            spec.max_error_rate * 100.0
+        )
+    })
+}
+
 /// Traffic back to the warm slot: `d` becomes ROLLED_BACK and a new `trigger` deployment serves the old slot.
 async fn flip(w: &Window<'_>, trigger: Trigger, reason: &str) -> Result<Deployment, PipelineError> {
     let (inner, d, record, new, old) = (w.inner, w.d, w.record, w.new, w.old);
@@ -172,4 +183,22 @@ async fn flip(w: &Window<'_>, trigger: Trigger, reason: &str) -> Result<Deployme
     drain(inner, &live, new, timeout).await;
     inner.log(live.id, &w.runtime.retire(&record.spec, new.slot, new.addr).await).await;
     Ok(inner.store.set_phase(live.id, Phase::Done, now_ms()).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rule_waits_for_min_requests_then_compares_the_5xx_share() {
+        let spec = ProjectSpec { min_requests: 20, max_error_rate: 0.05, ..ProjectSpec::default() };
+        assert_eq!(verdict(19, 19, &spec), None, "too few answers to judge, even all failing");
+        assert_eq!(verdict(20, 1, &spec), None, "5 % is not over 5 %");
+        let reason = verdict(20, 2, &spec).unwrap();
+        assert_eq!(reason, "auto rollback: 2 of 20 responses were 5xx (10.0%), over max_error_rate 5.0%");
+        assert_eq!(verdict(0, 0, &spec), None);
+        let eager = ProjectSpec { min_requests: 0, max_error_rate: 0.0, ..ProjectSpec::default() };
+        assert!(verdict(1, 1, &eager).is_some(), "min_requests 0 still needs one answer");
+        assert_eq!(verdict(0, 0, &eager), None);
+    }
 }

@@ -73,9 +73,12 @@ async fn finish(
 ) -> Result<(), PipelineError> {
     let observing = record.spec.observe_s > 0 && live_before.is_some_and(|l| l.slot != upstream.slot);
     let phase = if observing { Phase::Observing } else { Phase::Draining };
+    // The observe rule counts the new slot's answers from the switch on.
+    let base = inner.metrics.project(&d.project).responses(upstream.slot);
     let previous = switch(inner, d, upstream, phase).instrument(info_span!("switch", slot = %upstream.slot)).await?;
     if let Some(old) = previous.filter(|_| observing) {
-        let outcome = observe(inner, d, record, runtime, upstream, old).instrument(info_span!("observe")).await?;
+        let outcome =
+            observe(inner, d, record, runtime, (upstream, old), base).instrument(info_span!("observe")).await?;
         if outcome == Outcome::RolledBack {
             return Ok(());
         }

@@ -206,7 +206,7 @@ async fn errors_in_the_observe_window_flip_traffic_back() {
     let second = rig.controller.submit("app", DeployRequest::default()).await.unwrap();
     let metrics = rig.controller.inner.metrics.project("app");
     for _ in 0..200 {
-        if rig.live().is_some_and(|(_, id)| id == second.id) {
+        if rig.controller.observe_figures("app", second.id).is_some() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -219,6 +219,13 @@ async fn errors_in_the_observe_window_flip_traffic_back() {
     }
     let bad = rig.deploy_wait(second.id).await;
     assert_eq!(bad.status, Status::RolledBack, "{:?}", bad.error);
+    // The flip is committed first, then synced into the table.
+    for _ in 0..200 {
+        if rig.live().is_some_and(|(addr, _)| addr == rig.blue.addr) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let (addr, live_id) = rig.live().unwrap();
     assert_eq!(addr, rig.blue.addr, "traffic is back on the warm slot");
     let live = rig.controller.store().deployment(live_id).await.unwrap().unwrap();
