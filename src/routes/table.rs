@@ -5,6 +5,7 @@ use super::state::{MemberRow, PoolKind, ProjectInput, RouteState, TargetRow, Tra
 use crate::metrics::ProjectMetrics;
 use crate::project::Slot;
 use prometheus::IntGauge;
+use smallvec::SmallVec;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,7 +25,8 @@ pub struct Member {
 /// Members that share the same role; a request goes to the one with the fewest in flight.
 #[derive(Debug, Clone, Default)]
 pub struct Pool {
-    pub members: Vec<Member>,
+    /// One member is held inline: the common case reads its address without another pointer to follow.
+    pub members: SmallVec<[Member; 1]>,
 }
 
 impl Pool {
