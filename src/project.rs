@@ -18,18 +18,6 @@ pub enum RuntimeKind {
     External,
 }
 
-impl std::str::FromStr for RuntimeKind {
-    type Err = ProjectError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "docker" => Ok(RuntimeKind::Docker),
-            "external" => Ok(RuntimeKind::External),
-            other => Err(invalid("runtime", format!("`{other}` is not a runtime; use \"docker\" or \"external\""))),
-        }
-    }
-}
-
 /// Every project field of INTERFACE.md, with its default.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

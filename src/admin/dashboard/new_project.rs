@@ -67,7 +67,7 @@ pub(crate) fn spec_from(values: &HashMap<String, String>) -> Result<ProjectSpec,
     let mut problems = Vec::new();
     let mut spec = ProjectSpec {
         name: get("name").to_owned(),
-        runtime: get("runtime").parse().unwrap_or_default(),
+        runtime: serde_json::from_value(serde_json::Value::from(get("runtime"))).unwrap_or_default(),
         domains: get("domains").split([',', ' ']).filter(|d| !d.is_empty()).map(str::to_owned).collect(),
         repo_url: get("repo_url").to_owned(),
         webhook_secret: get("webhook_secret").into(),
