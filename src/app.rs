@@ -4,6 +4,7 @@
 //! service depends on it, and Pingora starts the proxy's listeners only once the control
 //! plane says it is ready: after the routes are restored from the store.
 
+use crate::acme::{AcmeOptions, CertManager, Method};
 use crate::admin::{self, load_or_create_token, AdminState, AuthError};
 use crate::config::Config;
 use crate::controller::{Controller, ControllerOptions, TestHook};
@@ -14,7 +15,10 @@ use crate::routes::{Routes, TableOptions};
 use crate::runtime::DockerEngine;
 use crate::secrets::SecretBox;
 use crate::store::Store;
+use crate::tls::alpn::AlpnChallengeHook;
+use crate::tls::{Certs, Challenges, Resolver};
 use async_trait::async_trait;
+use pingora::listeners::tls::TlsSettings;
 use pingora::listeners::{L4BufferSettings, ListenerConfig};
 use pingora::server::configuration::ServerConf;
 use pingora::server::{Server, ShutdownWatch};
@@ -33,6 +37,8 @@ pub enum AppError {
     Token(#[from] AuthError),
     #[error(transparent)]
     Metrics(#[from] MetricsError),
+    #[error("cannot set up the TLS listener: {0}")]
+    Tls(String),
     #[error("cannot listen on {key} = {addr}: {source}. Is another versiongate or web server using it? Change {key} or stop that process")]
     Listen { key: &'static str, addr: String, source: std::io::Error },
 }
@@ -42,6 +48,9 @@ pub fn run(config: Config) -> Result<(), AppError> {
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|source| AppError::DataDir { path: config.data_dir.clone(), source })?;
     check_listen("proxy.http_listen", &config.proxy.http_listen)?;
+    if !config.proxy.https_listen.is_empty() {
+        check_listen("proxy.https_listen", &config.proxy.https_listen)?;
+    }
     check_listen("admin.listen", &config.admin.listen)?;
     make_private(&config.data_dir);
     crate::source::limit_network_waits(Duration::from_secs(30), Duration::from_secs(120));
@@ -56,22 +65,36 @@ pub fn run(config: Config) -> Result<(), AppError> {
     tracing::info!("{}", source.describe());
     let routes = Arc::new(Routes::new());
     let metrics = Arc::new(Metrics::new()?);
+    let certs = Arc::new(Certs::new());
+    let challenges = Arc::new(Challenges::new());
 
     let mut server = Server::new_with_opt_and_conf(None, server_conf(&config));
     server.bootstrap();
-    let control =
-        ControlPlane { config: config.clone(), routes: routes.clone(), metrics: metrics.clone(), token: token.into() };
+    let control = ControlPlane {
+        config: config.clone(),
+        routes: routes.clone(),
+        metrics: metrics.clone(),
+        token: token.into(),
+        certs: certs.clone(),
+        challenges: challenges.clone(),
+    };
     let mut control = background_service("control", control);
     control.threads = Some(2);
     let control = server.add_service(control);
 
-    let gateway = Gateway::new(routes);
+    let https_port = crate::config::parse_addr(&config.proxy.https_listen).map(|a| a.port());
+    let gateway = Gateway::new(routes, certs.clone(), challenges.clone(), https_port);
     let mut proxy = pingora::proxy::http_proxy_service_with_name(&server.configuration, gateway, "proxy");
     proxy.add_listener(proxy_listener(&config.proxy.http_listen));
+    if https_port.is_some() {
+        proxy.add_listener(tls_listener(&config.proxy.https_listen, certs)?);
+        proxy.endpoints().set_pre_tls_callback(Arc::new(AlpnChallengeHook(challenges)));
+    }
     proxy.threads = Some(config.proxy_threads());
     let proxy = server.add_service(proxy);
     proxy.add_dependency(&control);
-    tracing::info!("proxy on {}, admin API on {}", config.proxy.http_listen, config.admin.listen);
+    let https = if https_port.is_some() { format!(", https on {}", config.proxy.https_listen) } else { String::new() };
+    tracing::info!("proxy on {}{https}, admin API on {}", config.proxy.http_listen, config.admin.listen);
     server.run_forever()
 }
 
@@ -80,6 +103,14 @@ pub fn run(config: Config) -> Result<(), AppError> {
 /// (docs/BENCHMARKS.md). Public so `examples/pingora_floor.rs` measures Pingora with the same listener.
 pub fn proxy_listener(addr: &str) -> ListenerConfig {
     ListenerConfig::tcp(addr).l4_buffer(L4BufferSettings::new(0, 1460))
+}
+
+/// The TLS listener: certificates per SNI from the in-memory map, ALPN `h2` then `http/1.1`.
+fn tls_listener(addr: &str, certs: Arc<Certs>) -> Result<ListenerConfig, AppError> {
+    let mut tls = TlsSettings::intermediate("", "").map_err(|e| AppError::Tls(e.to_string()))?;
+    tls.set_cert_resolver(Arc::new(Resolver(certs)));
+    tls.enable_h2();
+    Ok(proxy_listener(addr).tls(tls))
 }
 
 /// `VERSIONGATE_TEST_HOOK`, read only by a build with the `test-hooks` feature.
@@ -138,6 +169,8 @@ struct ControlPlane {
     routes: Arc<Routes>,
     metrics: Arc<Metrics>,
     token: Arc<str>,
+    certs: Arc<Certs>,
+    challenges: Arc<Challenges>,
 }
 
 #[async_trait]
@@ -175,12 +208,21 @@ impl ControlPlane {
         let images = self.config.build.clone();
         let hook = test_hook();
         let table = TableOptions { admin: public_admin(&self.config) };
-        let options = ControllerOptions { data_dir: self.config.data_dir.clone(), nginx, images, hook, table };
+        let synced = Arc::new(tokio::sync::Notify::new());
+        let data_dir = self.config.data_dir.clone();
+        let options = ControllerOptions { data_dir, nginx, images, hook, table, synced: synced.clone() };
         let controller = Controller::new(store, self.routes.clone(), self.metrics.clone(), runtime, options);
         let mut problems = Vec::new();
         for spec in &self.config.projects {
             if let Err(e) = controller.upsert_project(spec.clone()).await {
                 problems.push(format!("config project `{}`: {e}", spec.name));
+            }
+        }
+        let certs = self.cert_manager(controller.store(), synced);
+        match certs.publish().await {
+            Ok(problems) => problems.iter().for_each(|p| tracing::warn!("certificate not served: {p}")),
+            Err(e) => {
+                tracing::error!("cannot load the stored certificates: {e}; HTTPS serves none until the next round")
             }
         }
         let listener = tokio::net::TcpListener::bind(&self.config.admin.listen)
@@ -196,8 +238,23 @@ impl ControlPlane {
             restore: Arc::new(Mutex::new(report)),
             backoff: Arc::default(),
             sessions: Arc::default(),
+            certs,
         };
         Ok((state, listener))
+    }
+
+    fn cert_manager(&self, store: &Store, wake: Arc<tokio::sync::Notify>) -> CertManager {
+        let acme = &self.config.acme;
+        let options = AcmeOptions {
+            enabled: !self.config.proxy.https_listen.is_empty(),
+            directory_url: acme.directory_url.clone(),
+            email: acme.email.clone(),
+            ca_file: acme.ca_file.clone(),
+            methods: acme.challenges.iter().filter_map(|m| Method::parse(m)).collect(),
+            public_host: self.config.admin.public_host.to_ascii_lowercase(),
+        };
+        let (certs, challenges, metrics) = (self.certs.clone(), self.challenges.clone(), self.metrics.clone());
+        CertManager::new(store.clone(), certs, challenges, metrics, options, wake)
     }
 
     async fn serve(&self, state: AdminState, listener: tokio::net::TcpListener, mut shutdown: ShutdownWatch) {
@@ -206,6 +263,9 @@ impl ControlPlane {
             Ok(n) => tracing::warn!("{n} deployments were unfinished when the gateway stopped; they are FAILED"),
             Err(e) => tracing::error!("cannot clean up unfinished deployments: {e}"),
         }
+        let certs = state.certs.clone();
+        let rounds = shutdown.clone();
+        tokio::spawn(async move { certs.run(rounds).await });
         let app = admin::router(state);
         let stop = async move {
             let _ = shutdown.changed().await;

@@ -18,6 +18,8 @@
 //! | [`controller`] | per-project queues, leases, the deploy pipeline, the one route writer (`sync`), recovery |
 //! | [`runtime`] | runtimes as strategies (`docker`, `external`) and the container engine they drive |
 //! | [`admin`] | the REST API, the dashboard (`admin::dashboard`), `/metrics`, `/healthz`, the one API error type |
+//! | [`tls`] | the TLS listener's certificate map and resolver, ACME challenge answers, certificate parsing |
+//! | [`acme`] | certificates in the control plane: ACME orders and renewals, uploads, the one map writer |
 //! | [`nginx`] | the optional include-file output for an nginx in front |
 //! | [`source`] | getting one commit of a repo onto disk (git2) |
 //! | [`builder`] | what gets built: the build context and, for repos without one, a generated Dockerfile |
@@ -38,6 +40,7 @@
 // One audited exception: `source::limit_network_waits` sets libgit2's global timeouts.
 #![deny(unsafe_code)]
 
+pub mod acme;
 pub mod admin;
 pub mod app;
 pub mod builder;
@@ -52,6 +55,7 @@ pub mod project;
 pub mod proxy;
 pub mod routes;
 pub mod secrets;
+pub mod tls;
 
 pub mod runtime;
 pub mod slot;

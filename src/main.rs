@@ -11,6 +11,8 @@ use versiongate::config::Config;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // One process-wide TLS crypto provider (ring), for the listener and the ACME client alike.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { config } => {

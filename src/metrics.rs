@@ -28,6 +28,9 @@ pub struct Metrics {
     deployments: IntCounterVec,
     deploy_duration: HistogramVec,
     live_slot: IntGaugeVec,
+    cert_expiry: IntGaugeVec,
+    cert_state: IntGaugeVec,
+    acme_orders: IntCounterVec,
     projects: Mutex<HashMap<String, Arc<ProjectMetrics>>>,
 }
 
@@ -110,6 +113,22 @@ impl Metrics {
         registry.register(Box::new(deployments.clone()))?;
         registry.register(Box::new(deploy_duration.clone()))?;
         registry.register(Box::new(live_slot.clone()))?;
+        let cert_expiry = IntGaugeVec::new(
+            Opts::new(
+                "versiongate_certificate_expiry_timestamp_seconds",
+                "When the served certificate of a host expires",
+            ),
+            &["host"],
+        )?;
+        let cert_state = IntGaugeVec::new(
+            Opts::new("versiongate_certificate_state", "1 for each host's certificate status (valid, pending, failed)"),
+            &["host", "source", "status"],
+        )?;
+        let acme_orders =
+            IntCounterVec::new(Opts::new("versiongate_acme_orders_total", "ACME orders by result"), &["result"])?;
+        registry.register(Box::new(cert_expiry.clone()))?;
+        registry.register(Box::new(cert_state.clone()))?;
+        registry.register(Box::new(acme_orders.clone()))?;
         let projects = Mutex::default();
         Ok(Metrics {
             registry,
@@ -119,6 +138,9 @@ impl Metrics {
             deployments,
             deploy_duration,
             live_slot,
+            cert_expiry,
+            cert_state,
+            acme_orders,
             projects,
         })
     }
@@ -151,6 +173,23 @@ impl Metrics {
         if let Some(d) = live_after {
             self.deploy_duration.with_label_values(&[project]).observe(d.as_secs_f64());
         }
+    }
+
+    /// Replaces every certificate series: `(host, source, status, not_after in ms)` per stored row.
+    pub(crate) fn set_certificates<'a>(&self, rows: impl Iterator<Item = (&'a str, &'a str, &'a str, Option<i64>)>) {
+        self.cert_expiry.reset();
+        self.cert_state.reset();
+        for (host, source, status, not_after) in rows {
+            self.cert_state.with_label_values(&[host, source, status]).set(1);
+            if let Some(ms) = not_after.filter(|_| status == "valid") {
+                self.cert_expiry.with_label_values(&[host]).set(ms / 1000);
+            }
+        }
+    }
+
+    /// `result` is `issued` or `failed`.
+    pub(crate) fn acme_order(&self, result: &str) {
+        self.acme_orders.with_label_values(&[result]).inc();
     }
 
     /// Drops a removed project's series so the scrape does not report ghosts.

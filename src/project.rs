@@ -18,6 +18,19 @@ pub enum RuntimeKind {
     External,
 }
 
+/// Where a project's certificates come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    /// One certificate per domain from ACME (when `https_listen` is set).
+    #[default]
+    Auto,
+    /// Plain HTTP only.
+    Off,
+    /// Uploaded certificates only.
+    Custom,
+}
+
 /// Every project field of INTERFACE.md, with its default.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -62,6 +75,9 @@ pub struct ProjectSpec {
     pub builder: Builder,
     /// Overrides the detected start command of a generated Dockerfile.
     pub start_command: String,
+    pub tls: TlsMode,
+    /// Once a host has a valid certificate, plain-HTTP requests get 308 to https.
+    pub https_redirect: bool,
 }
 
 impl Default for ProjectSpec {
@@ -98,6 +114,8 @@ impl Default for ProjectSpec {
             cpus: 0.0,
             builder: Builder::Auto,
             start_command: String::new(),
+            tls: TlsMode::Auto,
+            https_redirect: true,
         }
     }
 }

@@ -26,6 +26,11 @@ vg_install_packages() {
   command -v npm >/dev/null || missing+=(npm)
   python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
   command -v git >/dev/null || missing+=(git)
+  # HTTPS tests: Debian's pebble (ACME test CA, with pebble-challtestsrv) and real HTTP/2 clients.
+  command -v pebble >/dev/null || missing+=(pebble)
+  command -v h2load >/dev/null || missing+=(nghttp2-client)
+  command -v openssl >/dev/null || missing+=(openssl)
+  command -v curl >/dev/null || missing+=(curl)
   # The dashboard's end-to-end tests drive Debian's Chromium through ChromeDriver (tests/browser.rs).
   command -v chromium >/dev/null || missing+=(chromium)
   command -v chromedriver >/dev/null || missing+=(chromium-driver)

@@ -1,5 +1,6 @@
 //! The one API error type, and the one place where errors become HTTP statuses.
 
+use crate::acme::AcmeError;
 use crate::controller::ControllerError;
 use crate::project::ProjectError;
 use crate::store::StoreError;
@@ -77,6 +78,19 @@ impl From<ControllerError> for ApiError {
         match e {
             ControllerError::Store(store) => store.into(),
             other => ApiError::new(status, code, other.to_string()),
+        }
+    }
+}
+
+impl From<AcmeError> for ApiError {
+    fn from(e: AcmeError) -> Self {
+        let message = e.to_string();
+        match e {
+            AcmeError::Cert(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_certificate", message),
+            AcmeError::BadHost(_) => ApiError::new(StatusCode::BAD_REQUEST, "bad_host", message),
+            AcmeError::NotFound(host) => ApiError::not_found(format!("an uploaded certificate for {host}")),
+            AcmeError::Store(store) => store.into(),
+            _ => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message),
         }
     }
 }

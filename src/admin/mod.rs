@@ -5,6 +5,7 @@
 
 mod auth;
 mod backoff;
+mod certificates;
 pub(crate) mod dashboard;
 mod deployments;
 pub(crate) mod error;
@@ -39,6 +40,8 @@ pub(crate) struct AdminState {
     pub(crate) backoff: Arc<Mutex<backoff::Backoff>>,
     /// Dashboard logins.
     pub(crate) sessions: Arc<Mutex<dashboard::session::Sessions>>,
+    /// Certificates: the API's view and uploads.
+    pub(crate) certs: crate::acme::CertManager,
 }
 
 pub(crate) fn router(state: AdminState) -> Router {
@@ -50,6 +53,8 @@ pub(crate) fn router(state: AdminState) -> Router {
         .route("/deployments/{id}", get(deployments::show))
         .route("/deployments/{id}/logs", get(deployments::logs))
         .route("/deployments/{id}/cancel", post(deployments::cancel))
+        .route("/certificates", get(certificates::list))
+        .route("/certificates/{host}", axum::routing::put(certificates::put).delete(certificates::remove))
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token));
     Router::new()
         .nest("/api/v1", api)

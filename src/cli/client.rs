@@ -40,6 +40,10 @@ impl Client {
         self.call(Method::POST, path, Some(body)).await
     }
 
+    pub(crate) async fn put(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
+        self.call(Method::PUT, path, Some(body)).await
+    }
+
     pub(crate) async fn delete(&self, path: &str) -> Result<Value, ClientError> {
         self.call(Method::DELETE, path, None).await
     }

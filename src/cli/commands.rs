@@ -151,6 +151,7 @@ pub(crate) async fn status(client: &Client, name: Option<&str>) -> Result<(), Cl
         Some(name) => vec![client.get(&format!("/api/v1/projects/{name}")).await?],
         None => client.get("/api/v1/projects").await?.as_array().cloned().unwrap_or_default(),
     };
+    let certs = client.get("/api/v1/certificates").await.ok().and_then(|v| v.as_array().cloned()).unwrap_or_default();
     for p in projects {
         let name = text(&p["name"]);
         match p["live"].as_object() {
@@ -169,6 +170,10 @@ pub(crate) async fn status(client: &Client, name: Option<&str>) -> Result<(), Cl
                 "  observe window: {} requests, {} 5xx ({rate:.1}%), {}s left",
                 o["requests"], o["errors"], o["seconds_left"]
             );
+        }
+        let domains = p["domains"].as_array().cloned().unwrap_or_default();
+        for cert in super::certs::for_domains(&certs, &domains) {
+            println!("  https: {cert}");
         }
         let recent = client.get(&format!("/api/v1/projects/{name}/deployments?limit=5")).await?;
         for d in recent.as_array().into_iter().flatten() {

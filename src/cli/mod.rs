@@ -4,6 +4,7 @@
 //! or an invalid config for `check-config`; 2 a request the API refused or could not be reached, or
 //! `detect` found nothing to build.
 
+mod certs;
 mod client;
 mod commands;
 mod detect;
@@ -72,6 +73,11 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// HTTPS certificates: list every host's state, upload a custom certificate, remove one
+    Certs {
+        #[command(subcommand)]
+        action: CertsAction,
+    },
     /// A deployment's log
     Logs {
         id: i64,
@@ -97,6 +103,24 @@ pub enum ProjectsAction {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum CertsAction {
+    /// Every host's certificate: source (acme or custom), status, expiry and last error
+    List,
+    /// Upload a certificate for HOST (it wins over ACME; `*.example.com` for a wildcard)
+    Add {
+        host: String,
+        /// PEM chain, leaf first
+        #[arg(long)]
+        cert: PathBuf,
+        /// PEM private key
+        #[arg(long)]
+        key: PathBuf,
+    },
+    /// Remove the uploaded certificate of HOST (ACME takes over if the host wants one)
+    Remove { host: String },
+}
+
 pub const DEFAULT_CONFIG: &str = "config/versiongate.toml";
 
 /// Runs a client subcommand against `VERSIONGATE_URL` and returns the process exit code.
@@ -115,6 +139,7 @@ pub async fn run_client(command: Command) -> i32 {
         }
         Command::Rollback { name, to, wait } => commands::rollback(&client, &name, to, wait).await,
         Command::Status { name } => commands::status(&client, name.as_deref()).await.map(|()| 0),
+        Command::Certs { action } => certs::certs(&client, action).await.map(|()| 0),
         Command::Logs { id, follow } => commands::logs(&client, id, follow).await.map(|_| 0),
         Command::Serve { .. } | Command::CheckConfig { .. } | Command::Detect { .. } => Ok(0),
     };

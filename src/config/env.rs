@@ -3,7 +3,7 @@
 use super::ConfigError;
 
 /// The keys that `VERSIONGATE_<SECTION>_<KEY>` may override, and whether they are numbers.
-const ENV_KEYS: [(&str, &str, bool); 15] = [
+const ENV_KEYS: [(&str, &str, bool); 18] = [
     ("", "data_dir", false),
     ("proxy", "http_listen", false),
     ("proxy", "https_listen", false),
@@ -16,6 +16,9 @@ const ENV_KEYS: [(&str, &str, bool); 15] = [
     ("nginx", "include_dir", false),
     ("nginx", "test_command", false),
     ("nginx", "reload_command", false),
+    ("acme", "directory_url", false),
+    ("acme", "email", false),
+    ("acme", "ca_file", false),
     ("build", "node_image", false),
     ("build", "bun_image", false),
     ("build", "python_image", false),

@@ -20,6 +20,7 @@ pub struct Config {
     pub(crate) store: StoreConfig,
     pub(crate) docker: DockerConfig,
     pub(crate) nginx: NginxConfig,
+    pub(crate) acme: AcmeConfig,
     /// Base images of generated Dockerfiles (`{version}` is replaced by the detected version).
     pub(crate) build: BaseImages,
     pub(crate) projects: Vec<ProjectSpec>,
@@ -53,6 +54,33 @@ pub(crate) struct DockerConfig {
     pub(crate) host: String,
 }
 
+/// The ACME CA that issues certificates for `tls = "auto"` domains.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct AcmeConfig {
+    pub(crate) directory_url: String,
+    pub(crate) email: String,
+    /// An extra PEM root to trust for the ACME server itself (a private or test CA).
+    pub(crate) ca_file: String,
+    /// Challenge methods in order of preference (`http-01`, `tls-alpn-01`); a host whose order failed
+    /// tries the next one.
+    pub(crate) challenges: Vec<String>,
+}
+
+/// Let's Encrypt production. Staging is `https://acme-staging-v02.api.letsencrypt.org/directory`.
+pub(crate) const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
+
+impl Default for AcmeConfig {
+    fn default() -> Self {
+        AcmeConfig {
+            directory_url: LETS_ENCRYPT.into(),
+            email: String::new(),
+            ca_file: String::new(),
+            challenges: vec!["http-01".into(), "tls-alpn-01".into()],
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct NginxConfig {
@@ -70,6 +98,7 @@ impl Default for Config {
             store: StoreConfig::default(),
             docker: DockerConfig::default(),
             nginx: NginxConfig::default(),
+            acme: AcmeConfig::default(),
             build: BaseImages::default(),
             projects: Vec::new(),
         }
@@ -204,7 +233,8 @@ mod tests {
             ("[store]\nurl = \"mysql://x\"", "store.url"),
             ("[proxy]\nthreads = 1000", "proxy.threads"),
             ("[admin]\nlisten = \"\"", "admin.listen"),
-            ("[proxy]\nhttps_listen = \"0.0.0.0:443\"", "proxy.https_listen"),
+            ("[proxy]\nhttps_listen = \"443\"", "proxy.https_listen"),
+            ("[acme]\ndirectory_url = \"http://ca.test/dir\"", "acme.directory_url"),
             ("[proxy]\nhttp_lisen = \"x\"", "http_lisen"),
             ("[[projects]]\nname = \"Bad\"", "name"),
         ];

@@ -43,6 +43,7 @@ pub(super) fn from_table(table: toml::Table) -> Result<Config, Problems> {
             "store" => take(value, &key).map(|v| config.store = v),
             "docker" => take(value, &key).map(|v| config.docker = v),
             "nginx" => take(value, &key).map(|v| config.nginx = v),
+            "acme" => take(value, &key).map(|v| config.acme = v),
             "build" => take(value, &key).map(|v| config.build = v),
             "projects" => take_projects(value).map(|v| config.projects = v),
             _ => Err(vec![problem(&key, "unknown key; the README's Configuration section lists every key")]),
@@ -102,10 +103,29 @@ fn check(config: &Config) -> Vec<Problem> {
     };
     need(parse_addr(&config.proxy.http_listen).is_some(), "proxy.http_listen", "must be an address like 0.0.0.0:80");
     need(parse_addr(&config.admin.listen).is_some(), "admin.listen", "must be an address like 127.0.0.1:9080");
+    let https = &config.proxy.https_listen;
     need(
-        config.proxy.https_listen.is_empty(),
+        https.is_empty() || parse_addr(https).is_some(),
         "proxy.https_listen",
-        "TLS is not available in this version; leave it empty and terminate TLS in front",
+        "must be empty or an address like 0.0.0.0:443",
+    );
+    need(
+        https.is_empty() || https != &config.proxy.http_listen,
+        "proxy.https_listen",
+        "must differ from proxy.http_listen",
+    );
+    let directory = &config.acme.directory_url;
+    need(directory.starts_with("https://"), "acme.directory_url", "must be an https:// ACME directory URL");
+    let methods = &config.acme.challenges;
+    need(
+        !methods.is_empty() && methods.iter().all(|m| crate::acme::Method::parse(m).is_some()),
+        "acme.challenges",
+        "must list one or more of \"http-01\" and \"tls-alpn-01\"",
+    );
+    need(
+        config.acme.ca_file.is_empty() || std::path::Path::new(&config.acme.ca_file).is_file(),
+        "acme.ca_file",
+        "must name a readable PEM file, or be empty",
     );
     need(config.proxy.threads <= 256, "proxy.threads", "must be between 0 (one per core) and 256");
     let url = &config.store.url;

@@ -78,6 +78,8 @@ pub struct ControllerOptions {
     pub hook: Option<TestHook>,
     /// Route table settings that do not come from the store (the admin server's public host).
     pub table: TableOptions,
+    /// Told after every route sync, so the certificate manager sees new domains at once.
+    pub synced: Arc<tokio::sync::Notify>,
 }
 
 /// Cheap to clone; every clone drives the same queues.
@@ -105,6 +107,7 @@ struct Inner {
     table: TableOptions,
     /// Orders route syncs (see [`sync`]).
     sync_lock: tokio::sync::Mutex<()>,
+    synced: Arc<tokio::sync::Notify>,
 }
 
 impl Controller {
@@ -117,7 +120,7 @@ impl Controller {
     ) -> Self {
         let owner = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
         let (workers, running) = (Mutex::default(), Mutex::default());
-        let ControllerOptions { data_dir, nginx, images, hook, table } = options;
+        let ControllerOptions { data_dir, nginx, images, hook, table, synced } = options;
         let watches = Mutex::default();
         let runtimes = Runtimes::new(engine, RuntimeOptions { data_dir, images });
         let inner = Inner {
@@ -134,6 +137,7 @@ impl Controller {
             settling: Arc::default(),
             table,
             sync_lock: tokio::sync::Mutex::default(),
+            synced,
         };
         Controller { inner: Arc::new(inner) }
     }

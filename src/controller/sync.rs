@@ -25,6 +25,7 @@ impl Inner {
             self.metrics.set_live_slot(&route.name, route.live_slot());
         }
         self.routes.publish(table);
+        self.synced.notify_one();
         Ok(problems)
     }
 

@@ -9,11 +9,12 @@ mod request;
 mod retire;
 mod retry;
 
-use page::{escape, write_page, Page};
+use page::{escape, https_location, write_page, write_redirect, write_text, Page};
 use request::request_host;
 
 use crate::project::Slot;
 use crate::routes::{decide, Decision, Member, ProjectRoute, RequestFacts, Routes, CANARY_COOKIE};
+use crate::tls::{Certs, Challenges};
 use async_trait::async_trait;
 use bytes::Bytes;
 use pingora::http::{RequestHeader, ResponseHeader};
@@ -34,6 +35,16 @@ const UPSTREAM_CONNECT: Duration = Duration::from_secs(3);
 
 pub(crate) struct Gateway {
     routes: Arc<Routes>,
+    certs: Arc<Certs>,
+    challenges: Arc<Challenges>,
+    /// The TLS listener's port, for redirects; `None` without `https_listen`.
+    https_port: Option<u16>,
+}
+
+/// What a request that is not proxied gets.
+enum Answer {
+    Page(Page),
+    Redirect,
 }
 
 /// Per-request state: where it was routed and which in-flight gauge it holds.
@@ -49,6 +60,8 @@ pub(crate) struct RequestCtx {
     remember: Option<i64>,
     started: Option<Instant>,
     host: String,
+    /// The request came over the TLS listener.
+    tls: bool,
 }
 
 impl RequestCtx {
@@ -67,18 +80,25 @@ impl RequestCtx {
 }
 
 impl Gateway {
-    pub(crate) fn new(routes: Arc<Routes>) -> Self {
-        Gateway { routes }
+    pub(crate) fn new(
+        routes: Arc<Routes>,
+        certs: Arc<Certs>,
+        challenges: Arc<Challenges>,
+        https_port: Option<u16>,
+    ) -> Self {
+        Gateway { routes, certs, challenges, https_port }
     }
 
     /// The decision for this request, applied to `ctx`; a page to answer with when it is not proxied.
     /// The snapshot guard lives inside this function only, never across an await.
-    fn route(&self, req: &RequestHeader, ctx: &mut RequestCtx) -> Option<Page> {
+    fn route(&self, req: &RequestHeader, ctx: &mut RequestCtx) -> Option<Answer> {
         let host = request_host(req).unwrap_or_default();
         let cookie = req.headers.get(http::header::COOKIE).and_then(|v| v.to_str().ok());
         let table = self.routes.current();
-        let facts = RequestFacts { host: &host, path: req.uri.path(), cookie, roll: roll() };
-        let page = match decide(&facts, &table) {
+        let facts = RequestFacts { host: &host, path: req.uri.path(), cookie, roll: roll(), tls: ctx.tls };
+        let certs = self.certs.current();
+        let certs = ServedOverTls { listening: self.https_port.is_some(), table: &certs };
+        let page = match decide(&facts, &table, &certs) {
             Decision::Proxy(pick) => {
                 ctx.route = Some(pick.route.clone());
                 ctx.hold(pick.member);
@@ -89,10 +109,23 @@ impl Gateway {
                 ctx.admin = Some(addr);
                 None
             }
-            other => Some(Page::for_decision(&other, &host)),
+            Decision::Redirect => Some(Answer::Redirect),
+            other => Some(Answer::Page(Page::for_decision(&other, &host))),
         };
         ctx.host = host;
         page
+    }
+}
+
+/// The certificates the redirect rule may count on: none when there is no TLS listener.
+struct ServedOverTls<'a> {
+    listening: bool,
+    table: &'a crate::tls::CertTable,
+}
+
+impl crate::routes::HostCertificates for ServedOverTls<'_> {
+    fn serves(&self, host: &str) -> bool {
+        self.listening && self.table.lookup(host).is_some()
     }
 }
 
@@ -135,11 +168,22 @@ impl ProxyHttp for Gateway {
             write_page(session, 431, "Request header fields too large", &escape(&reason)).await?;
             return Ok(true);
         }
-        if let Some(page) = self.route(session.req_header(), ctx) {
-            page.write(session).await?;
-            return Ok(true);
+        ctx.tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
+        if !ctx.tls {
+            if let Some(key_authorization) = self.challenges.http01(session.req_header().uri.path()) {
+                write_text(session, key_authorization).await?;
+                return Ok(true);
+            }
         }
-        Ok(false)
+        match self.route(session.req_header(), ctx) {
+            None => Ok(false),
+            Some(Answer::Page(page)) => page.write(session).await.map(|()| true),
+            Some(Answer::Redirect) => {
+                let path = session.req_header().uri.path_and_query().map_or("/", |p| p.as_str());
+                let location = https_location(&ctx.host, self.https_port.unwrap_or(443), path);
+                write_redirect(session, &location).await.map(|()| true)
+            }
+        }
     }
 
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
@@ -168,7 +212,7 @@ impl ProxyHttp for Gateway {
             };
             up.insert_header("x-forwarded-for", forwarded)?;
         }
-        up.insert_header("x-forwarded-proto", "http")?;
+        up.insert_header("x-forwarded-proto", if ctx.tls { "https" } else { "http" })?;
         if !ctx.host.is_empty() {
             up.insert_header("x-forwarded-host", ctx.host.as_str())?;
         }

@@ -1,4 +1,5 @@
-//! The gateway's own small HTML pages (404, 503, 502, 431), written straight to the client.
+//! The gateway's own answers, written straight to the client: small HTML pages (404, 503, 502, 431), the
+//! https redirect and ACME's HTTP-01 key authorization.
 
 use crate::routes::Decision;
 use bytes::Bytes;
@@ -44,7 +45,7 @@ impl Page {
                 "This path of the admin server is only reachable on its own listener, not through the public host."
                     .into(),
             ),
-            Decision::UnknownHost | Decision::Admin(_) | Decision::Proxy(_) => page(
+            Decision::UnknownHost | Decision::Admin(_) | Decision::Proxy(_) | Decision::Redirect => page(
                 404,
                 "Unknown host",
                 format!(
@@ -87,6 +88,32 @@ async fn write_page_with(
     session.write_response_body(Some(body), true).await
 }
 
+/// `308 Permanent Redirect` (the method and body are kept, unlike 301) to `location`.
+pub(super) async fn write_redirect(session: &mut Session, location: &str) -> Result<()> {
+    let mut resp = ResponseHeader::build(308, Some(3))?;
+    resp.insert_header(header::LOCATION, location)?;
+    resp.insert_header(header::CONTENT_LENGTH, "0")?;
+    resp.insert_header(header::CACHE_CONTROL, "no-store")?;
+    session.write_response_header(Box::new(resp), true).await
+}
+
+/// A `200 text/plain` answer: ACME's HTTP-01 key authorization.
+pub(super) async fn write_text(session: &mut Session, text: String) -> Result<()> {
+    let mut resp = ResponseHeader::build(200, Some(3))?;
+    resp.insert_header(header::CONTENT_TYPE, "text/plain")?;
+    resp.insert_header(header::CONTENT_LENGTH, text.len().to_string())?;
+    session.write_response_header(Box::new(resp), false).await?;
+    session.write_response_body(Some(Bytes::from(text)), true).await
+}
+
+/// Where a plain-HTTP request moves to: the same host, path and query on https (with the listener's port
+/// when it is not 443).
+pub(super) fn https_location(host: &str, https_port: u16, path_and_query: &str) -> String {
+    let port = if https_port == 443 { String::new() } else { format!(":{https_port}") };
+    let host = if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host.to_owned() };
+    format!("https://{host}{port}{path_and_query}")
+}
+
 pub(super) fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
@@ -98,5 +125,11 @@ mod tests {
     #[test]
     fn error_pages_escape_what_the_client_sent() {
         assert_eq!(escape("<script>&\""), "&lt;script&gt;&amp;&quot;");
+    }
+
+    #[test]
+    fn redirects_keep_path_and_query_and_name_a_non_default_port() {
+        assert_eq!(https_location("a.test", 443, "/x?y=1"), "https://a.test/x?y=1");
+        assert_eq!(https_location("a.test", 8443, "/"), "https://a.test:8443/");
     }
 }

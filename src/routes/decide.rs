@@ -18,11 +18,25 @@ pub(crate) struct RequestFacts<'a> {
     pub(crate) cookie: Option<&'a str>,
     /// A random number: the weighted pick of a client new to a rollout, and ties between equal members.
     pub(crate) roll: u32,
+    /// The request came over TLS.
+    pub(crate) tls: bool,
 }
+
+/// Which hosts have a valid certificate served on the TLS listener (the redirect rule's question).
+pub(crate) trait HostCertificates {
+    fn serves(&self, host: &str) -> bool;
+}
+
+/// ACME's HTTP-01 path: never redirected, whatever the project says (RFC 8555 §8.3 wants plain HTTP).
+const ACME_HTTP01: &str = "/.well-known/acme-challenge/";
+/// GitHub does not follow redirects for webhook deliveries.
+const WEBHOOK_PATHS: &str = "/webhooks/";
 
 /// What a request gets.
 #[derive(Debug)]
 pub(crate) enum Decision<'t> {
+    /// Plain HTTP for a host with a certificate: 308 to the same path and query on https.
+    Redirect,
     /// The request is for `public_host` and goes to the admin server.
     Admin(SocketAddr),
     /// `public_host` with a path the admin server shows only on its own listener.
@@ -45,11 +59,18 @@ pub(crate) struct Pick<'t> {
 }
 
 /// The one decision of the request path.
-pub(crate) fn decide<'t>(req: &RequestFacts<'_>, table: &'t RouteTable) -> Decision<'t> {
+pub(crate) fn decide<'t>(req: &RequestFacts<'_>, table: &'t RouteTable, certs: &impl HostCertificates) -> Decision<'t> {
     if let Some((_, addr)) = table.admin.as_ref().filter(|(h, _)| h == req.host) {
-        return if public_admin_path(req.path) { Decision::Admin(*addr) } else { Decision::AdminHidden };
+        if !public_admin_path(req.path) {
+            return Decision::AdminHidden;
+        }
+        let upgrade = !req.path.starts_with(WEBHOOK_PATHS) && upgrades(req, certs);
+        return if upgrade { Decision::Redirect } else { Decision::Admin(*addr) };
     }
     let Some(route) = table.lookup(req.host) else { return Decision::UnknownHost };
+    if route.https_redirect && upgrades(req, certs) {
+        return Decision::Redirect;
+    }
     let pools = match &route.backend {
         Backend::Serve(pools) => pools,
         Backend::Paused(_) => return Decision::Paused(route),
@@ -74,6 +95,11 @@ pub(crate) fn decide<'t>(req: &RequestFacts<'_>, table: &'t RouteTable) -> Decis
         Some(member) => Decision::Proxy(Pick { route, member, remember: remember.map(|()| member.deployment_id) }),
         None => Decision::NoLive(route),
     }
+}
+
+/// A plain-HTTP request that should move to https: its host has a certificate and it is no ACME challenge.
+fn upgrades(req: &RequestFacts<'_>, certs: &impl HostCertificates) -> bool {
+    !req.tls && !req.path.starts_with(ACME_HTTP01) && certs.serves(req.host)
 }
 
 /// The deployment a `Cookie` header remembers for a rollout, if it names one.

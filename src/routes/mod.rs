@@ -9,7 +9,7 @@ pub(crate) mod decide;
 pub(crate) mod state;
 pub(crate) mod table;
 
-pub(crate) use decide::{decide, Decision, RequestFacts, CANARY_COOKIE};
+pub(crate) use decide::{decide, Decision, HostCertificates, RequestFacts, CANARY_COOKIE};
 pub use state::{MemberRow, PoolChange, PoolKind, ProjectInput, RouteState, TargetRow, Traffic};
 pub use table::{Backend, Member, Pool, Pools, ProjectRoute, Rollout, RouteTable, TableOptions};
 

@@ -67,6 +67,8 @@ impl fmt::Display for Traffic {
 pub struct ProjectInput {
     pub name: String,
     pub domains: Vec<String>,
+    /// Plain-HTTP requests for a host with a certificate get a 308 to https (`tls` not off and `https_redirect`).
+    pub https_redirect: bool,
 }
 
 /// One project's routing settings (a `route_targets` row).

@@ -111,6 +111,8 @@ pub struct ProjectRoute {
     pub name: Arc<str>,
     pub domains: Vec<String>,
     pub backend: Backend,
+    /// See [`ProjectInput::https_redirect`].
+    pub https_redirect: bool,
     /// Counters shared by every table that holds this project, so a rebuild keeps them.
     pub(crate) metrics: Arc<ProjectMetrics>,
 }
@@ -233,7 +235,8 @@ fn project_route(
             Backend::Maintenance { pools, message }
         }
     };
-    ProjectRoute { name: name.as_str().into(), domains: project.domains.clone(), backend, metrics }
+    let (domains, https_redirect) = (project.domains.clone(), project.https_redirect);
+    ProjectRoute { name: name.as_str().into(), domains, backend, https_redirect, metrics }
 }
 
 /// A usable member from its row, or `None` when the row's pool, slot or address cannot be read.

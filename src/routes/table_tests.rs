@@ -5,7 +5,11 @@ pub(crate) fn state(projects: &[(&str, &[&str])], members: &[(&str, &str, i64, &
     RouteState {
         projects: projects
             .iter()
-            .map(|(n, d)| ProjectInput { name: n.to_string(), domains: d.iter().map(|s| s.to_string()).collect() })
+            .map(|(n, d)| ProjectInput {
+                name: n.to_string(),
+                domains: d.iter().map(|s| s.to_string()).collect(),
+                https_redirect: true,
+            })
             .collect(),
         targets: Vec::new(),
         members: members

@@ -10,6 +10,7 @@ macro_rules! columns {
     };
 }
 
+mod certificates;
 mod deliveries;
 mod deployments;
 mod leases;
@@ -18,6 +19,8 @@ mod projects;
 mod routes;
 mod transitions;
 
+pub(crate) use certificates::IssuedCert;
+pub use certificates::{CertRow, CertSource, CertStatus};
 pub use deployments::{Deployment, NewDeployment};
 pub(crate) use logs::DeploymentEvent;
 pub(crate) use projects::ProjectRecord;

@@ -13,7 +13,10 @@ impl Store {
         let mut projects = Vec::new();
         for record in self.projects().await? {
             match record {
-                Ok(r) => projects.push(ProjectInput { name: r.spec.name, domains: r.spec.domains }),
+                Ok(r) => {
+                    let https_redirect = r.spec.https_redirect && r.spec.tls != crate::project::TlsMode::Off;
+                    projects.push(ProjectInput { name: r.spec.name, domains: r.spec.domains, https_redirect });
+                }
                 Err(e) => problems.push(e.to_string()),
             }
         }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod load;
+pub mod pebble;
 pub mod pg;
 
 pub mod raw;
@@ -26,6 +27,8 @@ use std::time::{Duration, Instant};
 pub struct Gateway {
     child: Option<Child>,
     pub proxy: SocketAddr,
+    /// The TLS listener, for gateways started with [`Gateway::start_https`].
+    pub https: Option<SocketAddr>,
     pub admin: SocketAddr,
     pub dir: tempfile::TempDir,
     pub token: String,
@@ -88,16 +91,31 @@ impl Gateway {
     }
 
     async fn start_config(admin_extra: &str, extra: &str) -> Gateway {
-        let dir = tempfile::tempdir().unwrap();
         let proxy = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        Gateway::start_ports(proxy, None, admin_extra, extra).await
+    }
+
+    /// A gateway with an HTTPS listener; `configure(http_port, https_port)` returns the TOML to append (the
+    /// `[acme]` section of a CA started for those ports, and anything else).
+    pub async fn start_https(admin_extra: &str, configure: impl FnOnce(u16, u16) -> String) -> Gateway {
+        let proxy = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let https = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let extra = configure(proxy.port(), https.port());
+        Gateway::start_ports(proxy, Some(https), admin_extra, &extra).await
+    }
+
+    async fn start_ports(proxy: SocketAddr, https: Option<SocketAddr>, admin_extra: &str, extra: &str) -> Gateway {
+        let dir = tempfile::tempdir().unwrap();
         let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let https_line = https.map(|a| format!("https_listen = \"{a}\"\n")).unwrap_or_default();
         let config = format!(
-            "data_dir = \"{}\"\n[proxy]\nhttp_listen = \"{proxy}\"\nthreads = 1\n[admin]\nlisten = \"{admin}\"\ntoken = \"test-token\"\n{admin_extra}{extra}",
+            "data_dir = \"{}\"\n[proxy]\nhttp_listen = \"{proxy}\"\n{https_line}threads = 1\n[admin]\nlisten = \"{admin}\"\ntoken = \"test-token\"\n{admin_extra}{extra}",
             dir.path().join("data").display()
         );
         std::fs::write(dir.path().join("versiongate.toml"), config).unwrap();
         let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-        let mut gw = Gateway { child: None, proxy, admin, dir, token: "test-token".into(), http, env: Vec::new() };
+        let mut gw =
+            Gateway { child: None, proxy, https, admin, dir, token: "test-token".into(), http, env: Vec::new() };
         gw.spawn().await;
         gw
     }

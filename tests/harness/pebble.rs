@@ -1,0 +1,155 @@
+//! Debian's `pebble` (an ACME test CA) and `pebble-challtestsrv` (its DNS) on loopback ports, one pair per
+//! test, killed by pid when dropped. challtestsrv answers every name with 127.0.0.1, so the CA validates
+//! against the gateway's own ports.
+
+use super::free_port;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Pebble {
+    ca: Child,
+    dns: Child,
+    pub dir: tempfile::TempDir,
+    pub directory_url: String,
+    /// The root of pebble's own HTTPS listener (for `[acme] ca_file`).
+    pub listener_root: PathBuf,
+    management: SocketAddr,
+    dns_management: SocketAddr,
+}
+
+impl Pebble {
+    /// A CA that validates HTTP-01 on `http_port` and TLS-ALPN-01 on `tls_port`; certificates live
+    /// `validity_s` seconds.
+    pub fn start(http_port: u16, tls_port: u16, validity_s: u64) -> Pebble {
+        let dir = tempfile::tempdir().unwrap();
+        let (acme, management, dns, dns_management) = (free_port(), free_port(), free_port(), free_port());
+        let listener_root = write_listener_cert(&dir);
+        let config = serde_json::json!({"pebble": {
+            "listenAddress": format!("127.0.0.1:{acme}"),
+            "managementListenAddress": format!("127.0.0.1:{management}"),
+            "certificate": dir.path().join("listener.pem"),
+            "privateKey": dir.path().join("listener.key"),
+            "httpPort": http_port,
+            "tlsPort": tls_port,
+            "ocspResponderURL": "",
+            "externalAccountBindingRequired": false,
+            "certificateValidityPeriod": validity_s,
+        }});
+        let config_path = dir.path().join("pebble.json");
+        std::fs::write(&config_path, config.to_string()).unwrap();
+        let log = |name: &str| std::fs::File::create(dir.path().join(name)).unwrap();
+        let dns_child = Command::new("pebble-challtestsrv")
+            .args(["-dns01", &format!("127.0.0.1:{dns}"), "-management", &format!("127.0.0.1:{dns_management}")])
+            .args(["-defaultIPv4", "127.0.0.1", "-defaultIPv6", "", "-http01", "", "-https01", "", "-tlsalpn01", ""])
+            .stdin(Stdio::null())
+            .stdout(log("challtestsrv.log"))
+            .stderr(log("challtestsrv.err"))
+            .spawn()
+            .expect("pebble-challtestsrv (Debian package pebble) must be installed: scripts/test installs it");
+        let ca = Command::new("pebble")
+            .arg("-config")
+            .arg(&config_path)
+            .args(["-dnsserver", &format!("127.0.0.1:{dns}")])
+            .env("PEBBLE_VA_NOSLEEP", "1")
+            .stdin(Stdio::null())
+            .stdout(log("pebble.log"))
+            .stderr(log("pebble.err"))
+            .spawn()
+            .expect("pebble (Debian package pebble) must be installed: scripts/test installs it");
+        let pebble = Pebble {
+            ca,
+            dns: dns_child,
+            directory_url: format!("https://127.0.0.1:{acme}/dir"),
+            listener_root,
+            management: SocketAddr::from(([127, 0, 0, 1], management)),
+            dns_management: SocketAddr::from(([127, 0, 0, 1], dns_management)),
+            dir,
+        };
+        for port in [acme, management, dns_management] {
+            wait_listening(port, &pebble);
+        }
+        pebble
+    }
+
+    /// The `[acme]` section of a gateway config that uses this CA.
+    pub fn acme_toml(&self, challenges: &str) -> String {
+        format!(
+            "[acme]\ndirectory_url = \"{}\"\nca_file = \"{}\"\nchallenges = {challenges}\n",
+            self.directory_url,
+            self.listener_root.display()
+        )
+    }
+
+    /// The root that issues the gateway's certificates (new at every pebble start), PEM, in a file.
+    pub fn issuing_root(&self) -> PathBuf {
+        let path = self.dir.path().join("issuing-root.pem");
+        // The management listener presents a certificate pebble makes up itself; it is loopback-only.
+        let out = Command::new("curl")
+            .args(["-sS", "--fail", "--insecure"])
+            .arg(format!("https://{}/roots/0", self.management))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "cannot fetch pebble's root: {}", String::from_utf8_lossy(&out.stderr));
+        std::fs::write(&path, out.stdout).unwrap();
+        path
+    }
+
+    /// Makes the CA's DNS answer `host` with another loopback address, where no gateway listens.
+    pub fn misdirect(&self, host: &str) {
+        let body = serde_json::json!({"host": format!("{host}."), "addresses": ["127.0.0.2"]}).to_string();
+        let out = Command::new("curl")
+            .args(["-sS", "--fail", "-X", "POST", "-d", &body])
+            .arg(format!("http://{}/add-a", self.dns_management))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "challtestsrv refused add-a: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    pub fn log(&self) -> String {
+        ["pebble.log", "pebble.err"]
+            .iter()
+            .map(|f| std::fs::read_to_string(self.dir.path().join(f)).unwrap_or_default())
+            .collect()
+    }
+}
+
+impl Drop for Pebble {
+    fn drop(&mut self) {
+        for child in [&mut self.ca, &mut self.dns] {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn wait_listening(port: u16, pebble: &Pebble) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("pebble did not listen on {port}:\n{}", pebble.log());
+}
+
+/// A CA and a `localhost`/127.0.0.1 leaf for pebble's own HTTPS listener; returns the CA file.
+fn write_listener_cert(dir: &tempfile::TempDir) -> PathBuf {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, SanType};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let mut leaf = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    leaf.subject_alt_names.push(SanType::IpAddress([127, 0, 0, 1].into()));
+    let cert = leaf.signed_by(&key, &issuer).unwrap();
+    std::fs::write(dir.path().join("listener.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.path().join("listener.key"), key.serialize_pem()).unwrap();
+    let root = dir.path().join("listener-root.pem");
+    std::fs::write(&root, ca_cert.pem()).unwrap();
+    root
+}
