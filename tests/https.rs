@@ -160,3 +160,84 @@ async fn a_host_the_ca_cannot_validate_fails_alone_with_the_ca_reason() {
     assert_eq!(code, 0);
     assert!(out.contains("fine.vg.test") && out.contains("valid"), "{out}");
 }
+
+/// A test CA's root file and a leaf for `names` valid from `from_days` to `to_days` around now (PEM pair).
+struct TestCa {
+    root: std::path::PathBuf,
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestCa {
+    fn new() -> TestCa {
+        let dir = tempfile::tempdir().unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.distinguished_name.push(rcgen::DnType::CommonName, "Upload Test CA");
+        let root = dir.path().join("root.pem");
+        std::fs::write(&root, params.self_signed(&key).unwrap().pem()).unwrap();
+        TestCa { root, issuer: rcgen::Issuer::new(params, key), _dir: dir }
+    }
+
+    fn leaf(&self, names: &[&str], from_days: i64, to_days: i64) -> (String, String) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+        let now = time::OffsetDateTime::now_utc();
+        params.not_before = now + time::Duration::days(from_days);
+        params.not_after = now + time::Duration::days(to_days);
+        (params.signed_by(&key, &self.issuer).unwrap().pem(), key.serialize_pem())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploaded_certificates_are_checked_then_served_and_removed_with_wildcards() {
+    let (gw, _pebble) = gateway_with_ca(r#"["http-01"]"#, 3600).await;
+    let app = Upstream::start("custom");
+    let extra = json!({ "domains": ["custom.vg.test", "*.wild.vg.test"], "tls": "custom" });
+    gw.add_external_project("custom", "placeholder.invalid", extra).await;
+    assert_eq!(gw.deploy("custom", app.addr).await["status"], "ACTIVE");
+    let ca = TestCa::new();
+    let (good_cert, good_key) = ca.leaf(&["custom.vg.test"], -1, 30);
+    let (_, other_key) = ca.leaf(&["custom.vg.test"], -1, 30);
+    let (expired_cert, expired_key) = ca.leaf(&["custom.vg.test"], -30, -1);
+    let (foreign_cert, foreign_key) = ca.leaf(&["elsewhere.vg.test"], -1, 30);
+    let put = |host: &str, cert: &str, key: &str| {
+        let body = json!({ "cert_pem": cert, "key_pem": key });
+        let path = format!("/api/v1/certificates/{host}");
+        let gw = &gw;
+        async move { gw.api("PUT", &path, Some(body)).await }
+    };
+    for (cert, key, words) in [
+        (&good_cert, &other_key, "does not belong"),
+        (&expired_cert, &expired_key, "expired"),
+        (&foreign_cert, &foreign_key, "does not cover custom.vg.test"),
+        (&"garbage".to_string(), &good_key, "no PEM certificate"),
+    ] {
+        let (status, body) = put("custom.vg.test", cert, key).await;
+        assert_eq!(status, 422, "{body}");
+        assert_eq!(body["error"]["code"], "invalid_certificate");
+        assert!(body["error"]["message"].as_str().unwrap().contains(words), "{words}: {body}");
+    }
+    assert_eq!(put("no way", &good_cert, &good_key).await.0, 400);
+    let (ok, _) = s_client(&gw, Some("custom.vg.test"));
+    assert!(!ok, "nothing is served before a good upload");
+
+    let (status, row) = put("custom.vg.test", &good_cert, &good_key).await;
+    assert_eq!((status, row["source"].as_str(), row["status"].as_str()), (200, Some("custom"), Some("valid")), "{row}");
+    let (code, _, status, body) = curl(&gw, "custom.vg.test", "/", &ca.root, "--http2");
+    assert_eq!((code, status.as_str()), (0, "200"), "{body}");
+    let (wild_cert, wild_key) = ca.leaf(&["*.wild.vg.test"], -1, 30);
+    assert_eq!(put("*.wild.vg.test", &wild_cert, &wild_key).await.0, 200);
+    let (code, _, status, body) = curl(&gw, "tenant.wild.vg.test", "/", &ca.root, "--http1.1");
+    assert_eq!((code, status.as_str()), (0, "200"), "a wildcard upload serves one label: {body}");
+    let (code, out, _) = harness::cli(&gw, &["certs", "list"]);
+    assert!(code == 0 && out.contains("*.wild.vg.test") && out.contains("custom"), "{out}");
+
+    let (code, _, err) = harness::cli(&gw, &["certs", "remove", "custom.vg.test"]);
+    assert_eq!(code, 0, "{err}");
+    let (ok, _) = s_client(&gw, Some("custom.vg.test"));
+    assert!(!ok, "a removed certificate is no longer served");
+    assert_eq!(gw.api("DELETE", "/api/v1/certificates/custom.vg.test", None).await.0, 404);
+    assert!(!gw.log().contains("ordering a certificate"), "tls = custom never orders:\n{}", gw.log());
+}

@@ -5,7 +5,7 @@ mod harness;
 use versiongate::deployment::{Event, Phase, Status, Trigger};
 use versiongate::project::{ProjectSpec, RuntimeKind, Slot};
 use versiongate::routes::PoolChange;
-use versiongate::store::{NewDeployment, Store, StoreError};
+use versiongate::store::{CertSource, CertStatus, IssuedCert, NewDeployment, Store, StoreError};
 
 /// One fresh database per test.
 struct Db {
@@ -52,6 +52,7 @@ on_both_databases!(
     a_switch_moves_the_route_pools_in_its_transaction,
     a_flip_back_and_a_restart_move_the_pools_too,
     secrets_are_stored_whole_and_never_serialised,
+    certificates_keep_per_host_state_and_the_acme_account,
 );
 
 fn spec(name: &str, domains: &[&str]) -> ProjectSpec {
@@ -297,4 +298,45 @@ async fn secrets_are_stored_whole_and_never_serialised(store: &Store) {
     let shown = serde_json::to_string(&back).unwrap();
     assert!(!shown.contains("hook-value-1") && !shown.contains("pw-value-2"), "{shown}");
     assert!(!format!("{back:?}").contains("pw-value-2"), "not in a debug print either");
+}
+
+async fn certificates_keep_per_host_state_and_the_acme_account(store: &Store) {
+    let issued = |host: &'static str, source| IssuedCert {
+        host,
+        source,
+        cert_pem: "CERT",
+        key_pem: "KEY",
+        issuer: "CN=Test",
+        not_before: 1,
+        not_after: 100,
+        renew_at: Some(60),
+    };
+    store.mark_pending("a.test", 1).await.unwrap();
+    store.record_cert_failure("b.test", "the CA said no", 500, 2).await.unwrap();
+    store.record_cert_failure("b.test", "the CA said no again", 900, 3).await.unwrap();
+    store.save_certificate(&issued("a.test", CertSource::Acme), 4).await.unwrap();
+    store.save_certificate(&issued("a.test", CertSource::Custom), 5).await.unwrap();
+    store.record_cert_failure("a.test", "renewal failed", 700, 6).await.unwrap();
+    let rows: Vec<_> = store.certificates().await.unwrap().into_iter().map(Result::unwrap).collect();
+    let seen: Vec<_> = rows.iter().map(|r| (r.host.as_str(), r.source, r.status, r.failures)).collect();
+    assert_eq!(
+        seen,
+        [
+            ("a.test", CertSource::Acme, CertStatus::Valid, 1),
+            ("a.test", CertSource::Custom, CertStatus::Valid, 0),
+            ("b.test", CertSource::Acme, CertStatus::Failed, 2),
+        ],
+        "a failed renewal keeps the certificate; two failures count twice"
+    );
+    assert_eq!((rows[0].key_pem.as_deref(), rows[0].error.as_deref()), (Some("KEY"), Some("renewal failed")));
+    assert_eq!((rows[2].retry_at, rows[2].error.as_deref()), (Some(900), Some("the CA said no again")));
+    store.save_certificate(&issued("b.test", CertSource::Acme), 7).await.unwrap();
+    let b = store.certificates().await.unwrap().into_iter().map(Result::unwrap).find(|r| r.host == "b.test").unwrap();
+    assert_eq!((b.status, b.failures, b.error, b.retry_at), (CertStatus::Valid, 0, None, None), "success clears the back-off");
+    assert!(store.remove_certificate("a.test", CertSource::Custom).await.unwrap());
+    assert!(!store.remove_certificate("a.test", CertSource::Custom).await.unwrap());
+    assert_eq!(store.acme_account("https://ca.test/dir").await.unwrap(), None);
+    store.save_acme_account("https://ca.test/dir", "{\"id\":1}", 8).await.unwrap();
+    store.save_acme_account("https://ca.test/dir", "{\"id\":2}", 9).await.unwrap();
+    assert_eq!(store.acme_account("https://ca.test/dir").await.unwrap().as_deref(), Some("{\"id\":2}"));
 }

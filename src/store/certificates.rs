@@ -48,7 +48,7 @@ pub struct CertRow {
     pub source: CertSource,
     pub status: CertStatus,
     pub cert_pem: Option<String>,
-    pub(crate) key_pem: Option<String>,
+    pub key_pem: Option<String>,
     pub issuer: Option<String>,
     pub not_before: Option<i64>,
     pub not_after: Option<i64>,
@@ -61,20 +61,20 @@ pub struct CertRow {
 
 /// A certificate to store as `valid`.
 #[derive(Debug, Clone)]
-pub(crate) struct IssuedCert<'a> {
-    pub(crate) host: &'a str,
-    pub(crate) source: CertSource,
-    pub(crate) cert_pem: &'a str,
-    pub(crate) key_pem: &'a str,
-    pub(crate) issuer: &'a str,
-    pub(crate) not_before: i64,
-    pub(crate) not_after: i64,
-    pub(crate) renew_at: Option<i64>,
+pub struct IssuedCert<'a> {
+    pub host: &'a str,
+    pub source: CertSource,
+    pub cert_pem: &'a str,
+    pub key_pem: &'a str,
+    pub issuer: &'a str,
+    pub not_before: i64,
+    pub not_after: i64,
+    pub renew_at: Option<i64>,
 }
 
 impl Store {
     /// Every row; a row that cannot be read (a corrupt or foreign-sealed key) is an error of its own host only.
-    pub(crate) async fn certificates(&self) -> Result<Vec<Result<CertRow>>> {
+    pub async fn certificates(&self) -> Result<Vec<Result<CertRow>>> {
         let rows = sqlx::query(
             "SELECT host, source, status, cert_pem, key_sealed, issuer, not_before, not_after, renew_at, error, \
              failures, retry_at FROM certificates ORDER BY host, source",
@@ -109,7 +109,7 @@ impl Store {
     }
 
     /// Stores a certificate as `valid`, clearing the host's error and back-off.
-    pub(crate) async fn save_certificate(&self, cert: &IssuedCert<'_>, now: i64) -> Result<()> {
+    pub async fn save_certificate(&self, cert: &IssuedCert<'_>, now: i64) -> Result<()> {
         let key = match &self.secrets {
             Some(secrets) => secrets.seal(cert.key_pem)?,
             None => cert.key_pem.to_owned(),
@@ -135,7 +135,7 @@ impl Store {
     }
 
     /// An ACME host whose order is about to start (a row appears at once for the API).
-    pub(crate) async fn mark_pending(&self, host: &str, now: i64) -> Result<()> {
+    pub async fn mark_pending(&self, host: &str, now: i64) -> Result<()> {
         sqlx::query(
             "INSERT INTO certificates (host, source, status, failures, updated_at) VALUES ($1, 'acme', 'pending', 0, $2) \
              ON CONFLICT (host, source) DO UPDATE SET status = CASE WHEN certificates.status = 'valid' \
@@ -149,7 +149,7 @@ impl Store {
     }
 
     /// A failed ACME order: the error and the next attempt. A host that still has a certificate stays `valid`.
-    pub(crate) async fn record_cert_failure(&self, host: &str, error: &str, retry_at: i64, now: i64) -> Result<()> {
+    pub async fn record_cert_failure(&self, host: &str, error: &str, retry_at: i64, now: i64) -> Result<()> {
         sqlx::query(
             "INSERT INTO certificates (host, source, status, error, failures, retry_at, updated_at) \
              VALUES ($1, 'acme', 'failed', $2, 1, $3, $4) ON CONFLICT (host, source) DO UPDATE SET \
@@ -166,7 +166,7 @@ impl Store {
     }
 
     /// Removes one host's certificate of one source; false when there was none.
-    pub(crate) async fn remove_certificate(&self, host: &str, source: CertSource) -> Result<bool> {
+    pub async fn remove_certificate(&self, host: &str, source: CertSource) -> Result<bool> {
         let done = sqlx::query("DELETE FROM certificates WHERE host = $1 AND source = $2")
             .bind(host)
             .bind(source.as_str())
@@ -176,7 +176,7 @@ impl Store {
     }
 
     /// The stored ACME account credentials (JSON) for a directory.
-    pub(crate) async fn acme_account(&self, directory_url: &str) -> Result<Option<String>> {
+    pub async fn acme_account(&self, directory_url: &str) -> Result<Option<String>> {
         let row = sqlx::query("SELECT credentials_sealed FROM acme_accounts WHERE directory_url = $1")
             .bind(directory_url)
             .fetch_optional(&self.pool)
@@ -190,7 +190,7 @@ impl Store {
     }
 
     /// Stores (or replaces, after the CA forgot it) the account for a directory.
-    pub(crate) async fn save_acme_account(&self, directory_url: &str, credentials: &str, now: i64) -> Result<()> {
+    pub async fn save_acme_account(&self, directory_url: &str, credentials: &str, now: i64) -> Result<()> {
         let sealed = match &self.secrets {
             Some(secrets) => secrets.seal(credentials)?,
             None => credentials.to_owned(),

@@ -19,8 +19,7 @@ mod projects;
 mod routes;
 mod transitions;
 
-pub(crate) use certificates::IssuedCert;
-pub use certificates::{CertRow, CertSource, CertStatus};
+pub use certificates::{CertRow, CertSource, CertStatus, IssuedCert};
 pub use deployments::{Deployment, NewDeployment};
 pub(crate) use logs::DeploymentEvent;
 pub(crate) use projects::ProjectRecord;
