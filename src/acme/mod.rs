@@ -12,6 +12,7 @@ pub(crate) mod schedule;
 mod uploads;
 
 pub(crate) use order::Method;
+pub(crate) use uploads::CertView;
 
 use crate::metrics::Metrics;
 use crate::store::{CertRow, CertSource, CertStatus, IssuedCert, Store, StoreError};

@@ -6,6 +6,7 @@
 mod deployment_page;
 mod forms;
 mod html;
+mod https;
 mod login;
 mod new_project;
 mod overview;

@@ -22,6 +22,8 @@ pub(crate) struct ProjectView {
     pub(crate) history: Vec<(Deployment, Vec<DeploymentEvent>)>,
     /// Deployment ids whose image is still on disk (docker projects).
     pub(crate) images: Vec<(String, Option<i64>)>,
+    /// The certificates of the project's domains.
+    pub(crate) certs: Vec<crate::acme::CertView>,
 }
 
 pub(crate) async fn show(viewer: Viewer, Path(name): Path<String>) -> PageResult {
@@ -41,7 +43,8 @@ pub(crate) async fn show(viewer: Viewer, Path(name): Path<String>) -> PageResult
             images.push((tag, image["deployment"].as_i64()));
         }
     }
-    let view = ProjectView { record, traits, live, history, images };
+    let certs = super::https::for_domains(viewer.state.certs.list().await?, &record.spec.domains);
+    let view = ProjectView { record, traits, live, history, images, certs };
     let body = render(&view, &viewer.csrf, crate::store::now_ms());
     Ok(Html(page(viewer.frame(&name), &body)).into_response())
 }
@@ -56,6 +59,7 @@ pub(crate) fn render(v: &ProjectView, csrf: &str, now: i64) -> String {
         if domains.is_empty() { "no domains".into() } else { domains }
     );
     out.push_str(&format!(r#"<div id="live" data-refresh>{}{}</div>"#, slots(v), actions(v, csrf)));
+    out.push_str(&super::https::section(&v.certs));
     out.push_str(&timeline(v, csrf, now));
     out.push_str(&super::forms::settings_form(&v.record, v.traits, csrf));
     out
@@ -222,7 +226,8 @@ mod tests {
         ];
         let images = vec![("versiongate/shop:3".into(), Some(3)), ("versiongate/shop:2".into(), Some(2))];
         let traits = RuntimeTraits { name: "docker", builds: true, deploy_field: ("ref", "Git ref", "main") };
-        let html = render(&ProjectView { record, traits, live: Some(live), history, images }, "t", 5000);
+        let view = ProjectView { record, traits, live: Some(live), history, images, certs: Vec::new() };
+        let html = render(&view, "t", 5000);
         assert!(html.contains(r#"data-slot="green""#) && html.contains("green (port 20001)"), "{html}");
         assert!(html.contains("Roll back to #2"), "a retained image can be rolled back to");
         assert!(!html.contains("Roll back to #1"), "a pruned image cannot");
