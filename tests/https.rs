@@ -182,7 +182,8 @@ impl TestCa {
 
     fn leaf(&self, names: &[&str], from_days: i64, to_days: i64) -> (String, String) {
         let key = rcgen::KeyPair::generate().unwrap();
-        let mut params = rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+        let mut params =
+            rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
         let now = time::OffsetDateTime::now_utc();
         params.not_before = now + time::Duration::days(from_days);
         params.not_after = now + time::Duration::days(to_days);

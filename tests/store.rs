@@ -332,7 +332,11 @@ async fn certificates_keep_per_host_state_and_the_acme_account(store: &Store) {
     assert_eq!((rows[2].retry_at, rows[2].error.as_deref()), (Some(900), Some("the CA said no again")));
     store.save_certificate(&issued("b.test", CertSource::Acme), 7).await.unwrap();
     let b = store.certificates().await.unwrap().into_iter().map(Result::unwrap).find(|r| r.host == "b.test").unwrap();
-    assert_eq!((b.status, b.failures, b.error, b.retry_at), (CertStatus::Valid, 0, None, None), "success clears the back-off");
+    assert_eq!(
+        (b.status, b.failures, b.error, b.retry_at),
+        (CertStatus::Valid, 0, None, None),
+        "success clears the back-off"
+    );
     assert!(store.remove_certificate("a.test", CertSource::Custom).await.unwrap());
     assert!(!store.remove_certificate("a.test", CertSource::Custom).await.unwrap());
     assert_eq!(store.acme_account("https://ca.test/dir").await.unwrap(), None);

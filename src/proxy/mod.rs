@@ -10,7 +10,7 @@ mod retire;
 mod retry;
 
 use page::{escape, https_location, write_page, write_redirect, write_text, Page};
-use request::request_host;
+use request::{request_host, roll, ServedOverTls};
 
 use crate::project::Slot;
 use crate::routes::{decide, Decision, Member, ProjectRoute, RequestFacts, Routes, CANARY_COOKIE};
@@ -23,7 +23,6 @@ use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use prometheus::IntGauge;
 use retry::retry_on_warm;
-use std::cell::Cell;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -115,36 +114,6 @@ impl Gateway {
         ctx.host = host;
         page
     }
-}
-
-/// The certificates the redirect rule may count on: none when there is no TLS listener.
-struct ServedOverTls<'a> {
-    listening: bool,
-    table: &'a crate::tls::CertTable,
-}
-
-impl crate::routes::HostCertificates for ServedOverTls<'_> {
-    fn serves(&self, host: &str) -> bool {
-        self.listening && self.table.lookup(host).is_some()
-    }
-}
-
-/// A cheap per-thread random number for the request decision (rollout picks and ties), no lock, no syscall.
-fn roll() -> u32 {
-    thread_local! {
-        static STATE: Cell<u64> = Cell::new({
-            use std::hash::{BuildHasher, Hasher};
-            std::collections::hash_map::RandomState::new().build_hasher().finish() | 1
-        });
-    }
-    STATE.with(|s| {
-        let mut x = s.get();
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        s.set(x);
-        (x >> 32) as u32
-    })
 }
 
 #[async_trait]

@@ -1,8 +1,10 @@
-//! What a request asks for: the host it names (pure).
+//! What a request asks for: the host it names (pure); the per-thread random roll and the certificate view the
+//! request decision takes.
 
 use crate::routes::normalize_host;
 use http::header;
 use pingora::http::RequestHeader;
+use std::cell::Cell;
 
 /// The host the client asked for: the URI authority (HTTP/2) first, then the Host header.
 pub(super) fn request_host(req: &RequestHeader) -> Option<String> {
@@ -11,6 +13,36 @@ pub(super) fn request_host(req: &RequestHeader) -> Option<String> {
         None => req.headers.get(header::HOST)?.to_str().ok()?,
     };
     normalize_host(raw).map(|h| h.into_owned())
+}
+
+/// The certificates the redirect rule may count on: none when there is no TLS listener.
+pub(super) struct ServedOverTls<'a> {
+    pub(super) listening: bool,
+    pub(super) table: &'a crate::tls::CertTable,
+}
+
+impl crate::routes::HostCertificates for ServedOverTls<'_> {
+    fn serves(&self, host: &str) -> bool {
+        self.listening && self.table.lookup(host).is_some()
+    }
+}
+
+/// A cheap per-thread random number for the request decision (rollout picks and ties), no lock, no syscall.
+pub(super) fn roll() -> u32 {
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new({
+            use std::hash::{BuildHasher, Hasher};
+            std::collections::hash_map::RandomState::new().build_hasher().finish() | 1
+        });
+    }
+    STATE.with(|s| {
+        let mut x = s.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        s.set(x);
+        (x >> 32) as u32
+    })
 }
 
 #[cfg(test)]
