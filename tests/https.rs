@@ -3,45 +3,12 @@
 
 mod harness;
 
-use harness::pebble::Pebble;
+use harness::pebble::{gateway_with_ca, wait_status};
 use harness::{Gateway, Upstream};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// A gateway whose ACME CA is a fresh pebble validating on its ports.
-async fn gateway_with_ca(challenges: &str, validity_s: u64) -> (Gateway, Arc<Pebble>) {
-    let slot: Arc<Mutex<Option<Arc<Pebble>>>> = Arc::default();
-    let keep = slot.clone();
-    let challenges = challenges.to_owned();
-    let gw = Gateway::start_https("", move |http, https| {
-        let pebble = Arc::new(Pebble::start(http, https, validity_s));
-        let toml = pebble.acme_toml(&challenges);
-        *keep.lock().unwrap() = Some(pebble);
-        toml
-    })
-    .await;
-    let pebble = slot.lock().unwrap().take().unwrap();
-    (gw, pebble)
-}
-
-async fn certificate(gw: &Gateway, host: &str) -> Option<Value> {
-    let (status, rows) = gw.api("GET", "/api/v1/certificates", None).await;
-    assert_eq!(status, 200, "{rows}");
-    rows.as_array()?.iter().find(|r| r["host"] == host && r["source"] == "acme").cloned()
-}
-
-async fn wait_status(gw: &Gateway, host: &str, want: &str) -> Value {
-    for _ in 0..300 {
-        if let Some(row) = certificate(gw, host).await.filter(|r| r["status"] == want) {
-            return row;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{host} never became {want}: {:?}\n{}", certificate(gw, host).await, gw.log());
-}
 
 /// `curl` to `https://host:port/path` resolved to 127.0.0.1 and verified against `root`:
 /// (exit code, the HTTP version, the status, the body).

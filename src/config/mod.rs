@@ -67,6 +67,9 @@ pub(crate) struct AcmeConfig {
     pub(crate) challenges: Vec<String>,
 }
 
+/// The ACME challenge methods versiongate answers, by their ACME names.
+pub(crate) const ACME_CHALLENGES: [&str; 2] = ["http-01", "tls-alpn-01"];
+
 /// Let's Encrypt production. Staging is `https://acme-staging-v02.api.letsencrypt.org/directory`.
 pub(crate) const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
 
@@ -76,7 +79,7 @@ impl Default for AcmeConfig {
             directory_url: LETS_ENCRYPT.into(),
             email: String::new(),
             ca_file: String::new(),
-            challenges: vec!["http-01".into(), "tls-alpn-01".into()],
+            challenges: ACME_CHALLENGES.map(String::from).to_vec(),
         }
     }
 }

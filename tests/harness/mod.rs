@@ -10,6 +10,7 @@ pub mod raw;
 pub mod repo;
 pub mod standin;
 pub mod streams;
+pub mod tls_load;
 
 pub mod upstream;
 pub mod webdriver;

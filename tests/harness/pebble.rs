@@ -2,11 +2,45 @@
 //! test, killed by pid when dropped. challtestsrv answers every name with 127.0.0.1, so the CA validates
 //! against the gateway's own ports.
 
-use super::free_port;
+use super::{free_port, Gateway};
+use serde_json::Value;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// A gateway whose ACME CA is a fresh pebble validating on its ports.
+pub async fn gateway_with_ca(challenges: &str, validity_s: u64) -> (Gateway, Arc<Pebble>) {
+    let slot: Arc<Mutex<Option<Arc<Pebble>>>> = Arc::default();
+    let keep = slot.clone();
+    let challenges = challenges.to_owned();
+    let gw = Gateway::start_https("", move |http, https| {
+        let pebble = Arc::new(Pebble::start(http, https, validity_s));
+        let toml = pebble.acme_toml(&challenges);
+        *keep.lock().unwrap() = Some(pebble);
+        toml
+    })
+    .await;
+    let pebble = slot.lock().unwrap().take().unwrap();
+    (gw, pebble)
+}
+
+pub async fn certificate(gw: &Gateway, host: &str) -> Option<Value> {
+    let (status, rows) = gw.api("GET", "/api/v1/certificates", None).await;
+    assert_eq!(status, 200, "{rows}");
+    rows.as_array()?.iter().find(|r| r["host"] == host && r["source"] == "acme").cloned()
+}
+
+pub async fn wait_status(gw: &Gateway, host: &str, want: &str) -> Value {
+    for _ in 0..300 {
+        if let Some(row) = certificate(gw, host).await.filter(|r| r["status"] == want) {
+            return row;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{host} never became {want}: {:?}\n{}", certificate(gw, host).await, gw.log());
+}
 
 pub struct Pebble {
     ca: Child,
