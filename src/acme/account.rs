@@ -7,7 +7,7 @@ use instant_acme::{Account, AccountBuilder, AccountCredentials, NewAccount};
 use std::time::Duration;
 
 /// Attempts of one order when the CA answers with a transient error.
-const ATTEMPTS: u32 = 3;
+const ATTEMPTS: u32 = 4;
 
 impl CertManager {
     /// Orders a certificate for `host`, with a fresh account if the CA forgot ours, retrying transient errors.

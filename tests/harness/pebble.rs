@@ -10,14 +10,29 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// How the CA and the gateway in front of it are set up.
+#[derive(Clone, Default)]
+pub struct CaOptions {
+    /// The gateway's `[acme] challenges`, as TOML.
+    pub challenges: &'static str,
+    pub validity_s: u64,
+    /// Percent of nonces pebble rejects with `badNonce` (pebble's default is 5).
+    pub nonce_reject: Option<u32>,
+    /// Added to the gateway's `[admin]` section.
+    pub admin_extra: &'static str,
+}
+
 /// A gateway whose ACME CA is a fresh pebble validating on its ports.
-pub async fn gateway_with_ca(challenges: &str, validity_s: u64) -> (Gateway, Arc<Pebble>) {
+pub async fn gateway_with_ca(challenges: &'static str, validity_s: u64) -> (Gateway, Arc<Pebble>) {
+    gateway_with(CaOptions { challenges, validity_s, ..CaOptions::default() }).await
+}
+
+pub async fn gateway_with(options: CaOptions) -> (Gateway, Arc<Pebble>) {
     let slot: Arc<Mutex<Option<Arc<Pebble>>>> = Arc::default();
     let keep = slot.clone();
-    let challenges = challenges.to_owned();
-    let gw = Gateway::start_https("", move |http, https| {
-        let pebble = Arc::new(Pebble::start(http, https, validity_s));
-        let toml = pebble.acme_toml(&challenges);
+    let gw = Gateway::start_https(options.admin_extra, move |http, https| {
+        let pebble = Arc::new(Pebble::start_with(http, https, options.validity_s, options.nonce_reject));
+        let toml = pebble.acme_toml(options.challenges);
         *keep.lock().unwrap() = Some(pebble);
         toml
     })
@@ -43,20 +58,27 @@ pub async fn wait_status(gw: &Gateway, host: &str, want: &str) -> Value {
 }
 
 pub struct Pebble {
-    ca: Child,
-    dns: Child,
+    ca: Option<Child>,
+    dns_server: Child,
     pub dir: tempfile::TempDir,
     pub directory_url: String,
     /// The root of pebble's own HTTPS listener (for `[acme] ca_file`).
     pub listener_root: PathBuf,
     management: SocketAddr,
     dns_management: SocketAddr,
+    config_path: PathBuf,
+    dns: u16,
+    nonce_reject: Option<u32>,
 }
 
 impl Pebble {
     /// A CA that validates HTTP-01 on `http_port` and TLS-ALPN-01 on `tls_port`; certificates live
     /// `validity_s` seconds.
     pub fn start(http_port: u16, tls_port: u16, validity_s: u64) -> Pebble {
+        Pebble::start_with(http_port, tls_port, validity_s, None)
+    }
+
+    pub fn start_with(http_port: u16, tls_port: u16, validity_s: u64, nonce_reject: Option<u32>) -> Pebble {
         let dir = tempfile::tempdir().unwrap();
         let (acme, management, dns, dns_management) = (free_port(), free_port(), free_port(), free_port());
         let listener_root = write_listener_cert(&dir);
@@ -82,29 +104,53 @@ impl Pebble {
             .stderr(log("challtestsrv.err"))
             .spawn()
             .expect("pebble-challtestsrv (Debian package pebble) must be installed: scripts/test installs it");
-        let ca = Command::new("pebble")
-            .arg("-config")
-            .arg(&config_path)
-            .args(["-dnsserver", &format!("127.0.0.1:{dns}")])
-            .env("PEBBLE_VA_NOSLEEP", "1")
-            .stdin(Stdio::null())
-            .stdout(log("pebble.log"))
-            .stderr(log("pebble.err"))
-            .spawn()
-            .expect("pebble (Debian package pebble) must be installed: scripts/test installs it");
-        let pebble = Pebble {
-            ca,
-            dns: dns_child,
+        let mut pebble = Pebble {
+            ca: None,
+            dns_server: dns_child,
             directory_url: format!("https://127.0.0.1:{acme}/dir"),
             listener_root,
             management: SocketAddr::from(([127, 0, 0, 1], management)),
             dns_management: SocketAddr::from(([127, 0, 0, 1], dns_management)),
             dir,
+            config_path,
+            dns,
+            nonce_reject,
         };
-        for port in [acme, management, dns_management] {
-            wait_listening(port, &pebble);
-        }
+        wait_listening(dns_management, &pebble);
+        pebble.spawn_ca();
         pebble
+    }
+
+    fn spawn_ca(&mut self) {
+        let log = |name: &str| {
+            std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join(name)).unwrap()
+        };
+        let mut cmd = Command::new("pebble");
+        cmd.arg("-config").arg(&self.config_path).args(["-dnsserver", &format!("127.0.0.1:{}", self.dns)]);
+        cmd.env("PEBBLE_VA_NOSLEEP", "1");
+        if let Some(percent) = self.nonce_reject {
+            cmd.env("PEBBLE_WFE_NONCEREJECT", percent.to_string());
+        }
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(log("pebble.log"))
+            .stderr(log("pebble.err"))
+            .spawn()
+            .expect("pebble (Debian package pebble) must be installed: scripts/test installs it");
+        self.ca = Some(child);
+        let acme: u16 = self.directory_url.rsplit(':').next().unwrap().trim_end_matches("/dir").parse().unwrap();
+        for port in [acme, self.management.port()] {
+            wait_listening(port, self);
+        }
+    }
+
+    /// Stops the CA and starts it again on the same ports: it has forgotten every account and order.
+    pub fn restart_ca(&mut self) {
+        if let Some(mut ca) = self.ca.take() {
+            let _ = ca.kill();
+            let _ = ca.wait();
+        }
+        self.spawn_ca();
     }
 
     /// The `[acme]` section of a gateway config that uses this CA.
@@ -151,7 +197,7 @@ impl Pebble {
 
 impl Drop for Pebble {
     fn drop(&mut self) {
-        for child in [&mut self.ca, &mut self.dns] {
+        for child in self.ca.iter_mut().chain([&mut self.dns_server]) {
             let _ = child.kill();
             let _ = child.wait();
         }
