@@ -2,7 +2,7 @@
 //! test, killed by pid when dropped. challtestsrv answers every name with 127.0.0.1, so the CA validates
 //! against the gateway's own ports.
 
-use super::{free_port, Gateway};
+use super::{free_port_pair, Gateway};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -80,7 +80,9 @@ impl Pebble {
 
     pub fn start_with(http_port: u16, tls_port: u16, validity_s: u64, nonce_reject: Option<u32>) -> Pebble {
         let dir = tempfile::tempdir().unwrap();
-        let (acme, management, dns, dns_management) = (free_port(), free_port(), free_port(), free_port());
+        // Below the ephemeral range, so no outgoing connection of a busy test takes them in between.
+        let (acme, dns) = (free_port_pair(), free_port_pair());
+        let (management, dns_management) = (acme + 1, dns + 1);
         let listener_root = write_listener_cert(&dir);
         let config = serde_json::json!({"pebble": {
             "listenAddress": format!("127.0.0.1:{acme}"),
