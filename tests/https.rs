@@ -192,6 +192,12 @@ async fn uploaded_certificates_are_checked_then_served_and_removed_with_wildcard
     assert!(!ok, "nothing is served before a good upload");
 
     let (status, row) = put("custom.vg.test", &good_cert, &good_key).await;
+    let key_body = good_key.lines().nth(1).unwrap().to_owned();
+    for file in ["versiongate.db", "versiongate.db-wal"] {
+        let bytes = std::fs::read(gw.data_dir().join(file)).unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains("PRIVATE KEY") && !text.contains(&key_body), "the key is sealed at rest ({file})");
+    }
     assert_eq!((status, row["source"].as_str(), row["status"].as_str()), (200, Some("custom"), Some("valid")), "{row}");
     let (code, _, status, body) = curl(&gw, "custom.vg.test", "/", &ca.root, "--http2");
     assert_eq!((code, status.as_str()), (0, "200"), "{body}");

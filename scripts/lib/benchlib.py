@@ -93,9 +93,9 @@ def to_ms(text):
     return float(m.group(1)) * UNITS[m.group(2)] if m else float("nan")
 
 
-def wrk(url, connections, seconds, host=None, script=None, threads=1):
+def wrk(url, connections, seconds, host=None, script=None, threads=1, extra=()):
     """One wrk run: requests/s, p50 and p99 in ms, socket errors and non-2xx answers."""
-    argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s"]
+    argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s", *extra]
     if host:
         argv += ["-H", f"Host: {host}"]
     if script:
@@ -152,7 +152,7 @@ def save_json(data):
             json.dump(data, f, indent=1)
 
 
-def start_gateway(procs, d, project_toml, name="versiongate", binary=None):
+def start_gateway(procs, d, project_toml, name="versiongate", binary=None, proxy_extra=""):
     """The release binary on free loopback ports, one proxy thread, with one `[[projects]]` section.
 
     Returns the proxy port, the admin port, the admin token and the process."""
@@ -163,6 +163,7 @@ def start_gateway(procs, d, project_toml, name="versiongate", binary=None):
 [proxy]
 http_listen = "127.0.0.1:{port}"
 threads = 1
+{proxy_extra}
 [admin]
 listen = "127.0.0.1:{admin}"
 token = "{token}"

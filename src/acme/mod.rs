@@ -223,3 +223,47 @@ pub(crate) fn build_table(rows: &[Result<CertRow, StoreError>], now: i64) -> (Ce
     problems.extend(rows.iter().filter_map(|r| r.as_ref().err()).map(ToString::to_string));
     (table, problems)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(host: &str, source: CertSource, cert_pem: &str, key_pem: &str) -> Result<CertRow, StoreError> {
+        Ok(CertRow {
+            host: host.into(),
+            source,
+            status: CertStatus::Valid,
+            cert_pem: Some(cert_pem.into()),
+            key_pem: Some(key_pem.into()),
+            issuer: None,
+            not_before: None,
+            not_after: None,
+            renew_at: None,
+            error: None,
+            failures: 0,
+            retry_at: None,
+        })
+    }
+
+    #[test]
+    fn one_hosts_bad_row_is_its_own_problem_and_uploads_win_over_acme() {
+        let made = |host: &str| rcgen::generate_simple_self_signed(vec![host.to_owned()]).unwrap();
+        let (good, other, upload) = (made("good.test"), made("bad.test"), made("good.test"));
+        let rows = vec![
+            row("good.test", CertSource::Acme, &good.cert.pem(), &good.signing_key.serialize_pem()),
+            row("bad.test", CertSource::Acme, &other.cert.pem(), &good.signing_key.serialize_pem()),
+            row("good.test", CertSource::Custom, &upload.cert.pem(), &upload.signing_key.serialize_pem()),
+            Err(StoreError::Corrupt { what: "certificate of broken.test".into(), message: "unsealable".into() }),
+        ];
+        let (table, problems) = build_table(&rows, 0);
+        assert_eq!(table.len(), 1, "only good.test is served");
+        let served = &table.lookup("good.test").unwrap().cert[0];
+        assert_eq!(served.as_ref(), upload.cert.der().as_ref(), "the upload wins over the ACME certificate");
+        assert!(table.lookup("bad.test").is_none());
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].starts_with("bad.test (acme): the private key does not belong"), "{problems:?}");
+        assert!(problems[1].contains("broken.test"), "{problems:?}");
+        let (expired_only, problems) = build_table(&rows[..1], i64::MAX);
+        assert_eq!((expired_only.len(), problems.len()), (0, 1), "an expired certificate is not served");
+    }
+}
