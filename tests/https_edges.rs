@@ -5,12 +5,12 @@ mod harness;
 
 use harness::pebble::{gateway_with, wait_status, CaOptions};
 use harness::raw::RawUpstream;
+use harness::streams::read_until;
 use harness::{Gateway, Upstream};
 use rustls_pki_types::pem::PemObject;
 use serde_json::json;
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 /// `curl` over HTTPS to `host` (resolved to 127.0.0.1, verified against `root`): the status code, or "000".
 fn status_of(gw: &Gateway, host: &str, path: &str, root: &std::path::Path) -> String {
@@ -91,16 +91,4 @@ async fn a_websocket_passes_through_http11_over_tls() {
     tls.write_all(b"hello over tls").await.unwrap();
     let echoed = read_until(&mut tls, "hello over tls").await;
     assert!(echoed.contains("hello over tls"), "{echoed}");
-}
-
-async fn read_until(conn: &mut (impl AsyncReadExt + Unpin), needle: &str) -> String {
-    let mut seen = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !String::from_utf8_lossy(&seen).contains(needle) {
-        match tokio::time::timeout(Duration::from_secs(5), conn.read(&mut buf)).await {
-            Ok(Ok(n)) if n > 0 => seen.extend_from_slice(&buf[..n]),
-            _ => break,
-        }
-    }
-    String::from_utf8_lossy(&seen).into_owned()
 }

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 
-from bench_proxy import ROUNDS, SECONDS, backend_conf, cpu_cells, write
+from bench_proxy import ROUNDS, SECONDS, backend_conf, cpu_cells, hold_connections, write
 from benchlib import (Processes, api, cpu_seconds, free_port, median_of, rss_kib, save_json, start_gateway, table,
                       wait_port, wait_settled, wrk)
 
@@ -154,28 +154,17 @@ def one_run(kind, port, conns, pid):
     return run
 
 
-async def hold_tls(port, count, batch=200):
+def client_tls():
     ctx = ssl.create_default_context()
     ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
     ctx.set_alpn_protocols(["http/1.1"])
-    conns = []
-
-    async def one():
-        reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=ctx, server_hostname=HOST)
-        writer.write(f"GET /tiny HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
-        await writer.drain()
-        await reader.readuntil(b"0123456789")
-        conns.append(writer)
-
-    for start in range(0, count, batch):
-        await asyncio.gather(*(one() for _ in range(min(batch, count - start))))
-    return conns
+    return ctx
 
 
 def kib_per_idle_tls(port, pid, count):
     async def run():
         before = rss_kib(pid)
-        conns = await hold_tls(port, count)
+        conns = await hold_connections(port, count, batch=200, tls=client_tls(), host=HOST)
         await asyncio.sleep(1)
         after = rss_kib(pid)
         for w in conns:

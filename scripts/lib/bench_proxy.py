@@ -119,13 +119,15 @@ healthy_threshold = 1
     return port, proc
 
 
-async def hold_connections(port, count, batch=500):
-    """Opens `count` keep-alive connections, each after one answered request, and keeps them open."""
+async def hold_connections(port, count, batch=500, tls=None, host=HOST):
+    """Opens `count` keep-alive connections (TLS with the `tls` context), each after one answered request, and
+    keeps them open."""
     conns = []
 
     async def one():
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(f"GET /tiny HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
+        server_hostname = host if tls else None
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=tls, server_hostname=server_hostname)
+        writer.write(f"GET /tiny HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
         await writer.drain()
         await reader.readuntil(b"0123456789")
         conns.append(writer)

@@ -8,8 +8,8 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// Reads until `needle` or the end of the stream; returns what came.
-pub async fn read_until(conn: &mut TcpStream, needle: &str) -> String {
+/// Reads until `needle` or the end of the stream (plain or TLS); returns what came.
+pub async fn read_until(conn: &mut (impl AsyncReadExt + Unpin), needle: &str) -> String {
     let mut seen = Vec::new();
     let mut buf = [0u8; 1024];
     while !String::from_utf8_lossy(&seen).contains(needle) {
