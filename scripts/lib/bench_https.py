@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 
-from bench_proxy import ROUNDS, SECONDS, backend_conf, cpu_cells, hold_connections, write
+from bench_proxy import ROUNDS, SECONDS, backend_conf, cpu_cells, haproxy_conf, hold_connections, write
 from benchlib import (Processes, api, cpu_seconds, free_port, median_of, rss_kib, save_json, start_gateway, table,
                       wait_port, wait_settled, wrk)
 
@@ -52,28 +52,9 @@ http {{ access_log off; keepalive_requests 10000000; http2_max_requests 10000000
 """
 
 
-def haproxy_conf(d, port, backend):
-    return f"""global
-  nbthread 1
-  maxconn 9000
-  tune.ssl.cachesize 0
-defaults
-  mode http
-  timeout connect 5s
-  timeout client 60s
-  timeout server 60s
-  http-reuse always
-frontend f
-  bind 127.0.0.1:{port} ssl crt {d}/both.pem alpn h2,http/1.1 no-tls-tickets
-  option forwardfor
-  unique-id-format %{{+X}}o%ci:%cp_%fi:%fp_%Ts_%rt:%pid
-  http-request set-header X-Forwarded-Proto https
-  http-request set-header X-Forwarded-Host %[req.hdr(host)]
-  http-request set-header X-Request-Id %[unique-id] unless {{ req.hdr(x-request-id) -m found }}
-  default_backend b
-backend b
-  server s1 127.0.0.1:{backend}
-"""
+def haproxy_tls_conf(d, port, backend):
+    return haproxy_conf(port, backend, f" ssl crt {d}/both.pem alpn h2,http/1.1 no-tls-tickets", "https",
+                        "  tune.ssl.cachesize 0\n")
 
 
 def caddy_conf(port, backend, cert, key):
@@ -191,7 +172,7 @@ def main():
         pids["nginx"] = procs.start("nginx", ["nginx", "-c", write(d, "tls.conf", nginx_conf(d, ports["nginx"], backend, cert, key)),
                                      "-e", f"{d}/t.err"], d).pid
         ports["haproxy"] = free_port()
-        pids["haproxy"] = procs.start("haproxy", ["haproxy", "-db", "-f", write(d, "haproxy.cfg", haproxy_conf(d, ports["haproxy"], backend))], d).pid
+        pids["haproxy"] = procs.start("haproxy", ["haproxy", "-db", "-f", write(d, "haproxy.cfg", haproxy_tls_conf(d, ports["haproxy"], backend))], d).pid
         ports["caddy"] = free_port()
         pids["caddy"] = procs.start("caddy", ["caddy", "run", "--adapter", "caddyfile", "--config",
                                      write(d, "Caddyfile", caddy_conf(ports["caddy"], backend, cert, key))], d,

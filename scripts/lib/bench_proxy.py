@@ -61,21 +61,21 @@ http {{ access_log off; keepalive_requests 10000000;
 """
 
 
-def haproxy_conf(port, backend):
+def haproxy_conf(port, backend, bind_extra="", proto="http", global_extra=""):
     return f"""global
   nbthread 1
   maxconn 9000
-defaults
+{global_extra}defaults
   mode http
   timeout connect 5s
   timeout client 60s
   timeout server 60s
   http-reuse always
 frontend f
-  bind 127.0.0.1:{port}
+  bind 127.0.0.1:{port}{bind_extra}
   option forwardfor
   unique-id-format %{{+X}}o%ci:%cp_%fi:%fp_%Ts_%rt:%pid
-  http-request set-header X-Forwarded-Proto http
+  http-request set-header X-Forwarded-Proto {proto}
   http-request set-header X-Forwarded-Host %[req.hdr(host)]
   http-request set-header X-Request-Id %[unique-id] unless {{ req.hdr(x-request-id) -m found }}
   default_backend b
