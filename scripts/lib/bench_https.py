@@ -14,7 +14,8 @@ import subprocess
 import sys
 import tempfile
 
-from bench_proxy import ROUNDS, SECONDS, backend_conf, cpu_cells, haproxy_conf, hold_connections, write
+from bench_proxy import (ROUNDS, SECONDS, backend_conf, cpu_cells, haproxy_conf, hold_connections, nginx_proxy_conf,
+                         write)
 from benchlib import (Processes, api, cpu_seconds, free_port, median_of, rss_kib, save_json, start_gateway, table,
                       wait_port, wait_settled, wrk)
 
@@ -35,21 +36,9 @@ def make_cert(d):
 
 
 def nginx_conf(d, port, backend, cert, key):
-    return f"""worker_processes 1; daemon off; pid {d}/tls.pid; error_log {d}/tls-error.log;
-worker_rlimit_nofile 65536;
-events {{ worker_connections 30000; }}
-http {{ access_log off; keepalive_requests 10000000; http2_max_requests 10000000;
-  upstream backend {{ server 127.0.0.1:{backend}; keepalive 64; }}
-  map $http_x_request_id $vg_request_id {{ "" $request_id; default $http_x_request_id; }}
-  server {{ listen 127.0.0.1:{port} ssl http2 backlog=4096;
-    ssl_certificate {cert}; ssl_certificate_key {key}; ssl_session_cache off; ssl_session_tickets off;
-    location / {{ proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection "";
-                  proxy_set_header Host $host;
-                  proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-                  proxy_set_header X-Forwarded-Proto $scheme;
-                  proxy_set_header X-Forwarded-Host $host;
-                  proxy_set_header X-Request-Id $vg_request_id; }} }} }}
-"""
+    return nginx_proxy_conf(d, port, backend, " ssl http2",
+                            f"ssl_certificate {cert}; ssl_certificate_key {key}; ssl_session_cache off; "
+                            "ssl_session_tickets off;", "http2_max_requests 10000000;")
 
 
 def haproxy_tls_conf(d, port, backend):

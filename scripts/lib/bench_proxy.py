@@ -44,14 +44,14 @@ http {{ access_log off; keepalive_requests 10000000; keepalive_timeout 300s;
 
 # Every proxy does the work versiongate does on each request: it adds X-Forwarded-For, -Proto and -Host, and an
 # X-Request-Id unless the client sent one, so the comparison is between the same jobs.
-def nginx_proxy_conf(d, port, backend):
+def nginx_proxy_conf(d, port, backend, listen_extra="", server_extra="", http_extra=""):
     return f"""worker_processes 1; daemon off; pid {d}/proxy.pid; error_log {d}/proxy-error.log;
 worker_rlimit_nofile 65536;
 events {{ worker_connections 30000; }}
-http {{ access_log off; keepalive_requests 10000000;
+http {{ access_log off; keepalive_requests 10000000; {http_extra}
   upstream backend {{ server 127.0.0.1:{backend}; keepalive 64; }}
   map $http_x_request_id $vg_request_id {{ "" $request_id; default $http_x_request_id; }}
-  server {{ listen 127.0.0.1:{port} backlog=4096;
+  server {{ listen 127.0.0.1:{port}{listen_extra} backlog=4096; {server_extra}
     location / {{ proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection "";
                   proxy_set_header Host $host;
                   proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;

@@ -95,9 +95,9 @@ impl Gateway {
         let cookie = req.headers.get(http::header::COOKIE).and_then(|v| v.to_str().ok());
         let table = self.routes.current();
         let facts = RequestFacts { host: &host, path: req.uri.path(), cookie, roll: roll(), tls: ctx.tls };
-        let certs = self.certs.current();
-        let certs = ServedOverTls { listening: self.https_port.is_some(), table: &certs };
-        let page = match decide(&facts, &table, &certs) {
+        // Only a plain request on a gateway with a TLS listener may be redirected: no certificate map read otherwise.
+        let certs = (self.https_port.is_some() && !ctx.tls).then(|| self.certs.current());
+        let page = match decide(&facts, &table, &ServedOverTls(certs.as_deref().map(|t| &**t))) {
             Decision::Proxy(pick) => {
                 ctx.route = Some(pick.route.clone());
                 ctx.hold(pick.member);

@@ -15,15 +15,13 @@ pub(super) fn request_host(req: &RequestHeader) -> Option<String> {
     normalize_host(raw).map(|h| h.into_owned())
 }
 
-/// The certificates the redirect rule may count on: none when there is no TLS listener.
-pub(super) struct ServedOverTls<'a> {
-    pub(super) listening: bool,
-    pub(super) table: &'a crate::tls::CertTable,
-}
+/// The certificates the redirect rule may count on.
+/// `None` when the request came over TLS or there is no TLS listener: nothing to redirect to.
+pub(super) struct ServedOverTls<'a>(pub(super) Option<&'a crate::tls::CertTable>);
 
 impl crate::routes::HostCertificates for ServedOverTls<'_> {
     fn serves(&self, host: &str) -> bool {
-        self.listening && self.table.lookup(host).is_some()
+        self.0.is_some_and(|table| table.lookup(host).is_some())
     }
 }
 

@@ -1,0 +1,59 @@
+use super::*;
+
+fn spec(name: &str) -> ProjectSpec {
+    ProjectSpec { name: name.into(), ..ProjectSpec::default() }
+}
+
+#[test]
+fn names_follow_the_contract_pattern() {
+    for ok in ["a", "myapp", "0app", "my-app-2", &"a".repeat(40)] {
+        assert!(spec(ok).validate().is_ok(), "{ok}");
+    }
+    for bad in ["", "-app", "My", "my_app", "app.x", &"a".repeat(41), "ápp"] {
+        assert_eq!(spec(bad).validate().unwrap_err().field, "name", "{bad}");
+    }
+}
+
+#[test]
+fn domains_are_lowercased_and_checked() {
+    let mut s = spec("app");
+    s.domains = vec!["App.Example.COM".into(), "*.example.com".into()];
+    let s = s.validate().unwrap();
+    assert_eq!(s.domains, ["app.example.com", "*.example.com"]);
+    for bad in ["", "a..b", "-a.com", "a_b.com", "*.", "a.*.com", "http://a.com"] {
+        let mut s = spec("app");
+        s.domains = vec!["ok.com".into(), bad.into()];
+        assert_eq!(s.validate().unwrap_err().field, "domains[1]", "{bad}");
+    }
+    let mut dup = spec("app");
+    dup.domains = vec!["a.com".into(), "A.com".into()];
+    assert!(dup.validate().unwrap_err().message.contains("twice"));
+}
+
+#[test]
+fn numeric_fields_have_ranges() {
+    type Change = Box<dyn Fn(&mut ProjectSpec)>;
+    let cases: Vec<(&str, Change)> = vec![
+        ("base_port", Box::new(|s| s.base_port = Some(80))),
+        ("base_port", Box::new(|s| s.base_port = Some(65535))),
+        ("container_port", Box::new(|s| s.container_port = 0)),
+        ("healthy_threshold", Box::new(|s| s.healthy_threshold = 0)),
+        ("health_interval_ms", Box::new(|s| s.health_interval_ms = 0)),
+        ("max_error_rate", Box::new(|s| s.max_error_rate = 1.5)),
+        ("health_path", Box::new(|s| s.health_path = "health".into())),
+    ];
+    for (field, change) in cases {
+        let mut s = spec("app");
+        change(&mut s);
+        assert_eq!(s.validate().unwrap_err().field, field);
+    }
+}
+
+#[test]
+fn unknown_keys_are_rejected_by_name() {
+    let err = toml::from_str::<ProjectSpec>("name = \"a\"\nhealth_pth = \"/\"").unwrap_err();
+    assert!(err.to_string().contains("health_pth"), "{err}");
+    let parsed: ProjectSpec = toml::from_str("name = \"a\"").unwrap();
+    assert_eq!(parsed.healthy_threshold, 3);
+    assert_eq!(parsed.branch, "main");
+}
