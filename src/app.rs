@@ -239,6 +239,7 @@ impl ControlPlane {
             backoff: Arc::default(),
             sessions: Arc::default(),
             certs,
+            started_at: crate::store::now_ms(),
         };
         Ok((state, listener))
     }

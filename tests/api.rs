@@ -16,7 +16,10 @@ async fn api_needs_the_token_but_health_and_metrics_do_not() {
     let wrong = gw.http.get(&url).bearer_auth("test-tokeN").send().await.unwrap();
     assert_eq!(wrong.status(), 401);
     let health = gw.http.get(format!("{}/healthz", gw.admin_url())).send().await.unwrap();
-    assert_eq!(health.json::<serde_json::Value>().await.unwrap()["status"], "ok");
+    let health = health.json::<serde_json::Value>().await.unwrap();
+    assert_eq!((health["status"].as_str(), health["version"].as_str()), (Some("ok"), Some(env!("CARGO_PKG_VERSION"))));
+    assert_eq!(health["pid"].as_u64(), Some(u64::from(gw.pid())), "{health}");
+    assert!(health["started_at"].as_str().is_some_and(|t| t.ends_with('Z')), "{health}");
     let metrics = gw.http.get(format!("{}/metrics", gw.admin_url())).send().await.unwrap();
     assert_eq!(metrics.status(), 200);
     assert_eq!(gw.api("GET", "/api/v1/projects", None).await, (200, json!([])));

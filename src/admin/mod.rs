@@ -42,6 +42,8 @@ pub(crate) struct AdminState {
     pub(crate) sessions: Arc<Mutex<dashboard::session::Sessions>>,
     /// Certificates: the API's view and uploads.
     pub(crate) certs: crate::acme::CertManager,
+    /// When this process started serving (Unix ms), for `/healthz`.
+    pub(crate) started_at: i64,
 }
 
 pub(crate) fn router(state: AdminState) -> Router {
@@ -79,6 +81,9 @@ async fn healthz(State(state): State<AdminState>) -> Json<serde_json::Value> {
     let report = state.restore.lock().unwrap_or_else(|e| e.into_inner()).clone();
     Json(json!({
         "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "pid": std::process::id(),
+        "started_at": views::time(state.started_at),
         "store": if store_ok { "ok" } else { "unreachable" },
         "projects": report.projects,
         "live": report.live,

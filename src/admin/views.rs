@@ -2,11 +2,9 @@
 
 use crate::store::{Deployment, ProjectRecord};
 use serde_json::{json, Value};
-use std::time::{Duration, UNIX_EPOCH};
 
 pub(crate) fn time(ms: i64) -> String {
-    let at = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
-    humantime::format_rfc3339_millis(at).to_string()
+    crate::store::rfc3339(ms)
 }
 
 pub(crate) fn deployment(d: &Deployment) -> Value {

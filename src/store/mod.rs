@@ -136,6 +136,12 @@ pub fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
+/// Unix milliseconds as an RFC 3339 UTC time with milliseconds, the form every time takes in JSON and messages.
+pub(crate) fn rfc3339(ms: i64) -> String {
+    let at = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_millis(at).to_string()
+}
+
 /// Maps a unique-key violation to a conflict with the given words.
 fn conflict_or(e: sqlx::Error, message: impl FnOnce() -> String) -> StoreError {
     match &e {

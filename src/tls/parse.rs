@@ -147,13 +147,7 @@ pub(crate) fn check_upload(host: &str, cert: &ParsedCert, now_ms: i64) -> Result
     Ok(())
 }
 
-/// Unix milliseconds as an RFC 3339 UTC time, for messages.
-pub(crate) fn rfc3339(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_else(|| format!("{ms} ms"))
-}
+pub(crate) use crate::store::rfc3339;
 
 #[cfg(test)]
 #[path = "parse_tests.rs"]

@@ -203,6 +203,11 @@ impl Gateway {
         }
     }
 
+    /// The gateway process's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
     pub fn log_path(&self) -> PathBuf {
         self.dir.path().join("gateway.log")
     }
