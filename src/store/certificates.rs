@@ -88,10 +88,7 @@ impl Store {
         let host: String = get(row, "host")?;
         let corrupt = |message: String| StoreError::Corrupt { what: format!("certificate of {host}"), message };
         let sealed: Option<String> = get(row, "key_sealed")?;
-        let key_pem = match (sealed, &self.secrets) {
-            (Some(s), Some(secrets)) => Some(secrets.open(&s).map_err(|e| corrupt(e.to_string()))?),
-            (other, _) => other,
-        };
+        let key_pem = sealed.map(|s| self.open_text(&s).map_err(|e| corrupt(e.to_string()))).transpose()?;
         Ok(CertRow {
             source: parse_col(row, "source")?,
             status: parse_col(row, "status")?,
@@ -110,10 +107,7 @@ impl Store {
 
     /// Stores a certificate as `valid`, clearing the host's error and back-off.
     pub async fn save_certificate(&self, cert: &IssuedCert<'_>, now: i64) -> Result<()> {
-        let key = match &self.secrets {
-            Some(secrets) => secrets.seal(cert.key_pem)?,
-            None => cert.key_pem.to_owned(),
-        };
+        let key = self.seal_text(cert.key_pem)?;
         sqlx::query(
             "INSERT INTO certificates (host, source, status, cert_pem, key_sealed, issuer, not_before, not_after, \
              renew_at, error, failures, retry_at, updated_at) VALUES ($1, $2, 'valid', $3, $4, $5, $6, $7, $8, NULL, 0, NULL, $9) \
@@ -183,18 +177,12 @@ impl Store {
             .await?;
         let Some(row) = row else { return Ok(None) };
         let sealed: String = get(&row, "credentials_sealed")?;
-        Ok(Some(match &self.secrets {
-            Some(secrets) => secrets.open(&sealed)?,
-            None => sealed,
-        }))
+        Ok(Some(self.open_text(&sealed)?))
     }
 
     /// Stores (or replaces, after the CA forgot it) the account for a directory.
     pub async fn save_acme_account(&self, directory_url: &str, credentials: &str, now: i64) -> Result<()> {
-        let sealed = match &self.secrets {
-            Some(secrets) => secrets.seal(credentials)?,
-            None => credentials.to_owned(),
-        };
+        let sealed = self.seal_text(credentials)?;
         sqlx::query(
             "INSERT INTO acme_accounts (directory_url, credentials_sealed, created_at) VALUES ($1, $2, $3) \
              ON CONFLICT (directory_url) DO UPDATE SET credentials_sealed = $2, created_at = $3",
@@ -205,5 +193,20 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Seals a write-only value when the store has the secret key (the gateway always does).
+    fn seal_text(&self, plain: &str) -> Result<String> {
+        Ok(match &self.secrets {
+            Some(secrets) => secrets.seal(plain)?,
+            None => plain.to_owned(),
+        })
+    }
+
+    fn open_text(&self, stored: &str) -> Result<String> {
+        Ok(match &self.secrets {
+            Some(secrets) => secrets.open(stored)?,
+            None => stored.to_owned(),
+        })
     }
 }
