@@ -26,6 +26,7 @@
 //! | [`webhook`] | authenticated GitHub events → deploy decisions (pure) |
 //! | [`secrets`] | write-only values encrypted at rest (AES-256-GCM) and the key file |
 //! | [`metrics`] | every metric name, label and bucket |
+//! | [`upgrade`] | replacing the running gateway with a new binary: socket hand-over, retirement, signals |
 //! | [`cli`] | the client subcommands that talk to the admin API |
 //!
 //! # How a route change flows
@@ -37,7 +38,8 @@
 //! it with one atomic store. On every request the proxy takes the current snapshot and asks the pure
 //! [`routes::decide`] what to do, then does the I/O. Nobody edits the table in place, and nobody reads it
 //! to learn what is live: the store says.
-// One audited exception: `source::limit_network_waits` sets libgit2's global timeouts.
+// Two audited exceptions: `source::limit_network_waits` sets libgit2's global timeouts, and
+// `upgrade::listener::adopt` turns the admin socket handed over by an upgrade into a listener.
 #![deny(unsafe_code)]
 
 pub mod acme;
@@ -56,6 +58,7 @@ pub mod proxy;
 pub mod routes;
 pub mod secrets;
 pub mod tls;
+pub mod upgrade;
 
 pub mod runtime;
 pub mod slot;

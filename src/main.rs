@@ -18,6 +18,7 @@ fn main() -> ExitCode {
         Command::Serve { config } => {
             init_tracing();
             if let Err(e) = load_config(config).and_then(|c| versiongate::app::run(c).map_err(Into::into)) {
+                versiongate::app::report_start_failure(&format!("{e:#}"));
                 eprintln!("versiongate: {e:#}");
                 return ExitCode::from(1);
             }

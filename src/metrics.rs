@@ -161,6 +161,13 @@ impl Metrics {
         made
     }
 
+    /// Proxied requests and streams this process has open, every project and slot together.
+    pub(crate) fn inflight_total(&self) -> i64 {
+        use prometheus::core::Collector;
+        let families = self.inflight.collect();
+        families.iter().flat_map(|f| f.get_metric()).map(|m| m.get_gauge().get_value() as i64).sum()
+    }
+
     pub(crate) fn set_live_slot(&self, project: &str, live: Option<Slot>) {
         for slot in [Slot::Blue, Slot::Green] {
             let value = i64::from(live == Some(slot));

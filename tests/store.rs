@@ -284,7 +284,7 @@ async fn a_flip_back_and_a_restart_move_the_pools_too(store: &Store) {
         ("warm".to_string(), bad, "green".to_string(), "127.0.0.1:4002".to_string()),
     ];
     assert_eq!(pools(store).await, expected, "the flip and its route are one transaction");
-    store.clear_warm_pools(15).await.unwrap();
+    store.clear_warm_pools(&[], 15).await.unwrap();
     assert_eq!(pools(store).await, expected[..1], "after a restart nothing is warm");
 }
 

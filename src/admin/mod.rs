@@ -10,6 +10,7 @@ pub(crate) mod dashboard;
 mod deployments;
 pub(crate) mod error;
 mod projects;
+mod upgrade;
 mod views;
 mod webhook;
 
@@ -44,6 +45,8 @@ pub(crate) struct AdminState {
     pub(crate) certs: crate::acme::CertManager,
     /// When this process started serving (Unix ms), for `/healthz`.
     pub(crate) started_at: i64,
+    /// Replaces this process with the binary at its path (`POST /api/v1/upgrade`).
+    pub(crate) upgrader: crate::upgrade::Upgrader,
 }
 
 pub(crate) fn router(state: AdminState) -> Router {
@@ -55,6 +58,7 @@ pub(crate) fn router(state: AdminState) -> Router {
         .route("/deployments/{id}", get(deployments::show))
         .route("/deployments/{id}/logs", get(deployments::logs))
         .route("/deployments/{id}/cancel", post(deployments::cancel))
+        .route("/upgrade", get(upgrade::show).post(upgrade::start))
         .route("/certificates", get(certificates::list))
         .route("/certificates/{host}", axum::routing::put(certificates::put).delete(certificates::remove))
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token));

@@ -32,6 +32,13 @@ impl Client {
         Client { base: base.trim_end_matches('/').to_owned(), token: token.to_owned(), http: reqwest::Client::new() }
     }
 
+    /// The same client opening a new connection per request: while a gateway is replaced, a kept-alive
+    /// connection would keep asking the old process.
+    pub(crate) fn unpooled(self) -> Client {
+        let http = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap_or(self.http);
+        Client { http, ..self }
+    }
+
     pub(crate) async fn get(&self, path: &str) -> Result<Value, ClientError> {
         self.call(Method::GET, path, None).await
     }

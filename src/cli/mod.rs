@@ -8,6 +8,7 @@ mod certs;
 mod client;
 mod commands;
 mod detect;
+mod upgrade;
 
 pub(crate) use client::Client;
 pub use detect::detect;
@@ -78,6 +79,13 @@ pub enum Command {
         #[command(subcommand)]
         action: CertsAction,
     },
+    /// Replace the running gateway with the binary now at its path, same config, with no connection
+    /// refused; prints the old and new version and pid. Exit 1 if the new binary fails (the old one keeps serving)
+    Upgrade {
+        /// Give up waiting after this many seconds
+        #[arg(long, default_value_t = 120)]
+        timeout: u64,
+    },
     /// A deployment's log
     Logs {
         id: i64,
@@ -141,6 +149,7 @@ pub async fn run_client(command: Command) -> i32 {
         Command::Status { name } => commands::status(&client, name.as_deref()).await.map(|()| 0),
         Command::Certs { action } => certs::certs(&client, action).await.map(|()| 0),
         Command::Logs { id, follow } => commands::logs(&client, id, follow).await.map(|_| 0),
+        Command::Upgrade { timeout } => upgrade::upgrade(client, timeout).await,
         Command::Serve { .. } | Command::CheckConfig { .. } | Command::Detect { .. } => Ok(0),
     };
     result.unwrap_or_else(|e| {

@@ -7,6 +7,7 @@
 mod drain;
 mod failure;
 mod gate;
+mod handover;
 mod hook;
 mod journal;
 mod observe;
@@ -32,6 +33,7 @@ use crate::project::ProjectSpec;
 use crate::routes::{Routes, TableOptions};
 use crate::runtime::{ContainerEngine, RequestError, Runtime, RuntimeOptions, Runtimes};
 use crate::store::{now_ms, Deployment, NewDeployment, ProjectRecord, Store, StoreError};
+use crate::upgrade::Retirement;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -80,6 +82,8 @@ pub struct ControllerOptions {
     pub table: TableOptions,
     /// Told after every route sync, so the certificate manager sees new domains at once.
     pub synced: Arc<tokio::sync::Notify>,
+    /// Whether a successor took over (an upgrade): then nothing new starts here.
+    pub retirement: Arc<Retirement>,
 }
 
 /// Cheap to clone; every clone drives the same queues.
@@ -99,14 +103,17 @@ struct Inner {
     workers: Mutex<HashMap<String, Arc<Notify>>>,
     /// Running observe windows, by project.
     watches: Mutex<HashMap<String, observe::Watch>>,
-    running: Mutex<HashMap<i64, CancellationToken>>,
+    /// Deployments this process runs, by id: their project and how to cancel them.
+    running: Mutex<HashMap<i64, (String, CancellationToken)>>,
+    /// Set once a successor holds the sockets: no new deployment starts here (see `upgrade`).
+    retirement: Arc<Retirement>,
     #[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
     hook: Option<TestHook>,
     /// Held for writing while recovery cleans up the engine; deployments wait for it.
     settling: Arc<tokio::sync::RwLock<()>>,
     table: TableOptions,
-    /// Orders route syncs (see [`sync`]).
-    sync_lock: tokio::sync::Mutex<()>,
+    /// Orders route syncs (see [`sync`]) and holds the state last published.
+    sync_lock: tokio::sync::Mutex<Option<crate::routes::RouteState>>,
     synced: Arc<tokio::sync::Notify>,
 }
 
@@ -120,7 +127,7 @@ impl Controller {
     ) -> Self {
         let owner = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
         let (workers, running) = (Mutex::default(), Mutex::default());
-        let ControllerOptions { data_dir, nginx, images, hook, table, synced } = options;
+        let ControllerOptions { data_dir, nginx, images, hook, table, synced, retirement } = options;
         let watches = Mutex::default();
         let runtimes = Runtimes::new(engine, RuntimeOptions { data_dir, images });
         let inner = Inner {
@@ -138,6 +145,7 @@ impl Controller {
             table,
             sync_lock: tokio::sync::Mutex::default(),
             synced,
+            retirement,
         };
         Controller { inner: Arc::new(inner) }
     }
@@ -232,7 +240,7 @@ impl Controller {
                 return Ok(done);
             }
         }
-        let token = self.inner.running.lock().unwrap_or_else(|e| e.into_inner()).get(&id).cloned();
+        let token = self.inner.running.lock().unwrap_or_else(|e| e.into_inner()).get(&id).map(|r| r.1.clone());
         let current = store.deployment(id).await?.ok_or(ControllerError::DeploymentNotFound(id))?;
         match token {
             Some(token) if !current.status.is_finished() => token.cancel(),
@@ -255,7 +263,7 @@ impl Controller {
 
     /// Cleans up after a crash: unfinished deployments fail, stale leases go.
     pub(crate) async fn reconcile(&self) -> Result<usize, ControllerError> {
-        Ok(recovery::reconcile(&self.inner).await?)
+        Ok(recovery::reconcile(&self.inner, false).await?)
     }
 }
 

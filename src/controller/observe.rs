@@ -1,6 +1,6 @@
 //! The observe window: after a switch the old slot stays warm for `observe_s`. A 5xx rate over
 //! `max_error_rate` (once `min_requests` answers were seen), a dead container, or an operator's rollback
-//! flips traffic straight back to it; a newer deployment cuts the window short.
+//! flips traffic straight back to it; a newer deployment, or an upgrade of the gateway, cuts the window short.
 
 use super::drain::{drain, Upstream};
 use super::failure::PipelineError;
@@ -124,6 +124,13 @@ async fn watch_window(
             }
             if inner.store.has_queued(&d.project).await.unwrap_or(false) {
                 inner.log(d.id, "a newer deployment is queued: the observe window ends early").await;
+                return Ok(Outcome::CutShort);
+            }
+            // The successor now serves the requests this window would count: it would watch nothing.
+            if inner.handed_over() {
+                inner
+                    .log(d.id, "the gateway was upgraded: the observe window ends early, this version stays live")
+                    .await;
                 return Ok(Outcome::CutShort);
             }
         }

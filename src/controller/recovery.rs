@@ -71,31 +71,40 @@ async fn check_live(inner: &Inner, record: &ProjectRecord) -> Option<String> {
 /// Deployments a crash left QUEUED or DEPLOYING become FAILED; an ACTIVE one cut off while
 /// draining is finished; leases of the dead process are cleared. Returns how many failed.
 ///
+/// After an upgrade (`handed_over`), the old process finished what it ran and this process may already
+/// run deployments of its own: QUEUED rows are left to the workers, and only what the old process left
+/// unfinished (it died on the way out) is settled. Deployments this process runs are never touched.
+///
 /// The store is settled before this returns. The engine work (removing leftovers, stopping an old
 /// slot, which can take a stop timeout) runs in the background while deployments wait for it, so
 /// the admin API answers at once after a restart.
-pub(super) async fn reconcile(inner: &Arc<Inner>) -> Result<usize, StoreError> {
+pub(super) async fn reconcile(inner: &Arc<Inner>, handed_over: bool) -> Result<usize, StoreError> {
     let cleared = inner.store.clear_foreign_leases(&inner.owner).await?;
     if cleared > 0 {
         tracing::info!("cleared {cleared} deploy leases left by a previous process");
     }
-    let stuck = inner.store.deployments_with_status(&[Status::Queued, Status::Deploying]).await?;
+    let ours = inner.running_deployments();
+    let unfinished = if handed_over { &[Status::Deploying][..] } else { &[Status::Queued, Status::Deploying] };
+    let stuck: Vec<_> =
+        inner.store.deployments_with_status(unfinished).await?.into_iter().filter(|d| !ours.contains(&d.id)).collect();
+    let verb = if handed_over { "gateway upgraded" } else { "gateway restarted" };
     for d in &stuck {
-        let reason = format!("gateway restarted during {}", d.phase);
+        let reason = format!("{verb} during {}", d.phase);
         inner.store.apply(d.id, Event::Fail, None, Some(&reason), now_ms()).await?;
         inner.log(d.id, &reason).await;
         inner.metrics.deployment_ended(&d.project, Status::Failed.as_str(), None);
     }
     let mut cut_off = Vec::new();
     for d in inner.store.deployments_with_status(&[Status::Active]).await? {
-        if d.phase != Phase::Done {
+        if d.phase != Phase::Done && !ours.contains(&d.id) {
             inner.store.set_phase(d.id, Phase::Done, now_ms()).await?;
-            inner.log(d.id, &format!("gateway restarted during {}; the deployment stays live", d.phase)).await;
+            inner.log(d.id, &format!("{verb} during {}; the deployment stays live", d.phase)).await;
             cut_off.push(d);
         }
     }
-    // No drain survives a restart: nothing is warm any more.
-    inner.store.clear_warm_pools(now_ms()).await?;
+    // No drain survives a restart: nothing is warm any more, but for the windows this process runs.
+    let busy = inner.running_projects();
+    inner.store.clear_warm_pools(&busy, now_ms()).await?;
     inner.sync_committed().await?;
     let failed = stuck.len();
     let settling = inner.settling.clone().write_owned().await;

@@ -2,10 +2,11 @@
 //! pure [`RouteTable::from_state`], publish it with one atomic store.
 //!
 //! Every change that moves traffic is committed to the store first and then calls [`Inner::sync`]; nothing
-//! else writes routes. (Other gateways on one PostgreSQL will call the same `sync` when notified.)
+//! else writes routes. Changes another process committed (the gateway being replaced by an upgrade, or
+//! another gateway on one PostgreSQL) are picked up by [`Inner::follow`], which publishes only on a change.
 
 use super::Inner;
-use crate::routes::RouteTable;
+use crate::routes::{RouteState, RouteTable};
 use crate::store::StoreError;
 use std::time::Duration;
 
@@ -17,16 +18,35 @@ impl Inner {
     pub(super) async fn sync(&self) -> Result<Vec<String>, StoreError> {
         // Two syncs must not publish out of order: a slow read of older state would undo a newer table.
         // Held across one store read only, never across a drain or a health wait.
-        let _in_order = self.sync_lock.lock().await;
+        let mut last = self.sync_lock.lock().await;
         let (state, mut problems) = self.store.route_state().await?;
-        let (table, found) = RouteTable::from_state(&state, &self.table, &|name| self.metrics.project(name));
-        problems.extend(found);
+        problems.extend(self.publish(&state));
+        *last = Some(state);
+        Ok(problems)
+    }
+
+    /// Publishes the stored state if it changed since the last sync: another process wrote it.
+    pub(super) async fn follow(&self) -> Result<bool, StoreError> {
+        let mut last = self.sync_lock.lock().await;
+        let (state, _) = self.store.route_state().await?;
+        if last.as_ref() == Some(&state) {
+            return Ok(false);
+        }
+        for problem in self.publish(&state) {
+            tracing::warn!("route not served: {problem}");
+        }
+        *last = Some(state);
+        Ok(true)
+    }
+
+    fn publish(&self, state: &RouteState) -> Vec<String> {
+        let (table, problems) = RouteTable::from_state(state, &self.table, &|name| self.metrics.project(name));
         for route in table.projects() {
             self.metrics.set_live_slot(&route.name, route.live_slot());
         }
         self.routes.publish(table);
         self.synced.notify_one();
-        Ok(problems)
+        problems
     }
 
     /// A sync right after a committed change: the database just answered, so a failure is transient;

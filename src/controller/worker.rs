@@ -31,6 +31,10 @@ impl Controller {
 
 async fn work_queue(inner: Arc<Inner>, project: String, notify: Arc<Notify>) {
     loop {
+        // After an upgrade's hand-over the successor takes the queue.
+        if inner.handed_over() {
+            return;
+        }
         match inner.store.take_newest_queued(&project, now_ms()).await {
             Ok(Some(d)) => {
                 run_one(&inner, d).await;
@@ -57,11 +61,13 @@ fn is_current(inner: &Inner, project: &str, notify: &Arc<Notify>) -> bool {
 async fn run_one(inner: &Arc<Inner>, d: Deployment) {
     let span = tracing::info_span!("deployment", project = %d.project, deployment_id = d.id, commit = d.commit.as_deref().unwrap_or("-"));
     async {
+        // Registered before the first await: a successor settling after an upgrade never takes it for
+        // the old process's leftovers.
+        let token = CancellationToken::new();
+        inner.running.lock().unwrap_or_else(|e| e.into_inner()).insert(d.id, (d.project.clone(), token.clone()));
         // Recovery may still be clearing this project's slots after a restart.
         drop(inner.settling.read().await);
         take_lease(inner, &d).await;
-        let token = CancellationToken::new();
-        inner.running.lock().unwrap_or_else(|e| e.into_inner()).insert(d.id, token.clone());
         let heartbeat = tokio::spawn(keep_lease(inner.clone(), d.project.clone()));
         let result = supervise(inner, &d, token).await;
         heartbeat.abort();

@@ -15,6 +15,7 @@ use request::{request_host, roll, ServedOverTls};
 use crate::project::Slot;
 use crate::routes::{decide, Decision, Member, ProjectRoute, RequestFacts, Routes, CANARY_COOKIE};
 use crate::tls::{Certs, Challenges};
+use crate::upgrade::Retirement;
 use async_trait::async_trait;
 use bytes::Bytes;
 use pingora::http::{RequestHeader, ResponseHeader};
@@ -38,6 +39,7 @@ pub(crate) struct Gateway {
     challenges: Arc<Challenges>,
     /// The TLS listener's port, for redirects; `None` without `https_listen`.
     https_port: Option<u16>,
+    retirement: Arc<Retirement>,
 }
 
 /// What a request that is not proxied gets.
@@ -84,8 +86,9 @@ impl Gateway {
         certs: Arc<Certs>,
         challenges: Arc<Challenges>,
         https_port: Option<u16>,
+        retirement: Arc<Retirement>,
     ) -> Self {
-        Gateway { routes, certs, challenges, https_port }
+        Gateway { routes, certs, challenges, https_port, retirement }
     }
 
     /// The decision for this request, applied to `ctx`; a page to answer with when it is not proxied.
@@ -130,6 +133,11 @@ impl ProxyHttp for Gateway {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         ctx.started = Some(Instant::now());
+        // Being replaced by an upgrade: this answer ends the connection, so the client's next request
+        // opens a new one, which the successor accepts (for HTTP/2, Pingora's GOAWAY does the same).
+        if self.retirement.closing() {
+            session.set_keepalive(None);
+        }
         session.set_read_timeout(Some(limits::CLIENT_IDLE));
         session.set_write_timeout(Some(limits::CLIENT_IDLE));
         if let Some(reason) = limits::oversized(session.req_header()) {

@@ -52,13 +52,16 @@ impl Store {
         Ok(())
     }
 
-    /// Every project's warm pool is emptied: after a restart no drain runs, so nothing is warm.
-    pub async fn clear_warm_pools(&self, now: i64) -> Result<()> {
+    /// Every project's warm pool but those in `except` is emptied: after a restart no drain runs, so nothing is warm.
+    pub async fn clear_warm_pools(&self, except: &[String], now: i64) -> Result<()> {
         let mut tx = self.write_tx().await?;
         let rows =
             sqlx::query("SELECT DISTINCT project FROM route_members WHERE pool = 'warm'").fetch_all(&mut *tx).await?;
         for row in &rows {
             let project: String = get(row, "project")?;
+            if except.contains(&project) {
+                continue;
+            }
             change_pools_in(&mut tx, &project, PoolChange::ClearWarm, now).await?;
         }
         tx.commit().await?;

@@ -44,6 +44,7 @@ pub async fn load(proxy: std::net::SocketAddr, spec: LoadSpec, fresh: bool, stop
             client.get(format!("http://{proxy}/"))
         };
         n += 1;
+        let began = std::time::SystemTime::now();
         match req.header("host", spec.host).send().await {
             Ok(resp) if resp.status().is_success() => {
                 let body = resp.text().await.unwrap_or_default();
@@ -55,7 +56,20 @@ pub async fn load(proxy: std::net::SocketAddr, spec: LoadSpec, fresh: bool, stop
                 }
             }
             Ok(resp) => tally.non_2xx.push(resp.status().as_u16()),
-            Err(e) => tally.transport_errors.push(e.to_string()),
+            Err(e) => {
+                // The whole chain: "error sending request" alone does not say reset, refused or closed.
+                let (began, at) = (
+                    humantime::format_rfc3339_millis(began),
+                    humantime::format_rfc3339_millis(std::time::SystemTime::now()),
+                );
+                let mut text = format!("{began}..{at} {}{e}", if fresh { "fresh: " } else { "kept-alive: " });
+                let mut source = std::error::Error::source(&e);
+                while let Some(s) = source {
+                    text.push_str(&format!(": {s}"));
+                    source = s.source();
+                }
+                tally.transport_errors.push(text)
+            }
         }
     }
     tally

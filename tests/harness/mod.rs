@@ -12,6 +12,7 @@ pub mod standin;
 pub mod streams;
 pub mod tls_load;
 
+pub mod upgrade;
 pub mod upstream;
 pub mod webdriver;
 
@@ -36,6 +37,10 @@ pub struct Gateway {
     pub http: reqwest::Client,
     /// Extra environment for the process, applied at every (re)start.
     pub env: Vec<(String, String)>,
+    /// The binary started: the build's, or a copy an upgrade test replaces.
+    pub binary: PathBuf,
+    /// Processes that took over by an upgrade (newest last), stopped by pid with the gateway.
+    pub successors: Vec<u32>,
 }
 
 /// A project name no other test uses, since container names are global to the engine.
@@ -115,15 +120,16 @@ impl Gateway {
         );
         std::fs::write(dir.path().join("versiongate.toml"), config).unwrap();
         let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-        let mut gw =
-            Gateway { child: None, proxy, https, admin, dir, token: "test-token".into(), http, env: Vec::new() };
+        let binary = PathBuf::from(env!("CARGO_BIN_EXE_versiongate"));
+        let (token, env, successors) = ("test-token".into(), Vec::new(), Vec::new());
+        let mut gw = Gateway { child: None, proxy, https, admin, dir, token, http, env, binary, successors };
         gw.spawn().await;
         gw
     }
 
     async fn spawn(&mut self) {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path()).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_versiongate"))
+        let child = Command::new(&self.binary)
             .args(["serve", "--config"])
             .arg(self.dir.path().join("versiongate.toml"))
             .env("RUST_LOG", "info")
@@ -201,11 +207,14 @@ impl Gateway {
             let _ = child.kill();
             let _ = child.wait();
         }
+        for pid in self.successors.drain(..) {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        }
     }
 
-    /// The gateway process's pid.
+    /// The serving gateway process's pid: the last successor after an upgrade.
     pub fn pid(&self) -> u32 {
-        self.child.as_ref().map_or(0, Child::id)
+        self.successors.last().copied().unwrap_or_else(|| self.child.as_ref().map_or(0, Child::id))
     }
 
     pub fn log_path(&self) -> PathBuf {

@@ -25,7 +25,7 @@ pub(crate) struct LoginQuery {
 pub(crate) async fn form(Query(q): Query<LoginQuery>) -> PageResult {
     let notice = q.expired.map(|_| Notice {
         ok: false,
-        text: "Your session expired (or the gateway restarted). Log in again to continue.".into(),
+        text: "Your session ended: it was idle for 12 hours, or the gateway restarted or was upgraded (sessions live in the running process only). Log in again to continue.".into(),
     });
     login_page(StatusCode::OK, notice)
 }

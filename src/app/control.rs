@@ -1,0 +1,244 @@
+//! The control plane as a Pingora background service: start-up (store, projects, certificates, routes),
+//! then the admin server, the certificate manager and the route follower, and at the end the retirement.
+
+use crate::acme::{AcmeOptions, CertManager, Method};
+use crate::admin::{self, AdminState};
+use crate::config::Config;
+use crate::controller::{Controller, ControllerOptions, TestHook};
+use crate::metrics::Metrics;
+use crate::nginx::NginxOutput;
+use crate::routes::{Routes, TableOptions};
+use crate::runtime::DockerEngine;
+use crate::secrets::SecretBox;
+use crate::store::Store;
+use crate::tls::{Certs, Challenges};
+use crate::upgrade::listener::AdminSocket;
+use crate::upgrade::{Retirement, Successor, Upgrader};
+use async_trait::async_trait;
+use pingora::server::ShutdownWatch;
+use pingora::services::background::BackgroundService;
+use pingora::services::ServiceReadyNotifier;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+/// Admin connections still open this long after the shutdown (dashboard log streams) are closed; the
+/// browser reconnects, to the successor after an upgrade.
+const ADMIN_GRACE: Duration = Duration::from_secs(3);
+
+pub(super) struct ControlPlane {
+    pub(super) config: Config,
+    pub(super) routes: Arc<Routes>,
+    pub(super) metrics: Arc<Metrics>,
+    pub(super) token: Arc<str>,
+    pub(super) certs: Arc<Certs>,
+    pub(super) challenges: Arc<Challenges>,
+    pub(super) retirement: Arc<Retirement>,
+    pub(super) upgrader: Upgrader,
+    pub(super) successor: Option<&'static Successor>,
+    pub(super) admin_socket: Mutex<Option<oneshot::Receiver<AdminSocket>>>,
+}
+
+#[async_trait]
+impl BackgroundService for ControlPlane {
+    async fn start_with_ready_notifier(&self, shutdown: ShutdownWatch, ready: ServiceReadyNotifier) {
+        self.upgrader.attach(tokio::runtime::Handle::current());
+        match self.start_up().await {
+            Ok(state) => {
+                ready.notify_ready();
+                self.serve(state, shutdown).await;
+            }
+            Err(message) => {
+                tracing::error!("{message}");
+                eprintln!("versiongate: {message}");
+                if let Some(successor) = &self.successor {
+                    successor.failed(&message);
+                }
+                std::process::exit(1);
+            }
+        }
+    }
+}
+
+/// A successor's step between start-up and the socket hand-over: tell the old process to send them.
+pub(super) struct Waiting(pub(super) &'static Successor);
+
+#[async_trait]
+impl BackgroundService for Waiting {
+    async fn start_with_ready_notifier(&self, _shutdown: ShutdownWatch, ready: ServiceReadyNotifier) {
+        self.0.waiting();
+        ready.notify_ready();
+    }
+}
+
+impl ControlPlane {
+    /// Everything that must hold before the proxy takes traffic.
+    async fn start_up(&self) -> Result<AdminState, String> {
+        let env_key = std::env::var("VERSIONGATE_SECRET_KEY").ok();
+        let secrets =
+            SecretBox::load_or_create(&self.config.data_dir, env_key.as_deref()).map_err(|e| e.to_string())?;
+        let store =
+            Store::open(&self.config.store_url()).await.map_err(|e| e.to_string())?.with_secrets(Arc::new(secrets));
+        let synced = Arc::new(tokio::sync::Notify::new());
+        let controller = self.controller(store, synced.clone());
+        let mut problems = Vec::new();
+        for spec in &self.config.projects {
+            if let Err(e) = controller.upsert_project(spec.clone()).await {
+                problems.push(format!("config project `{}`: {e}", spec.name));
+            }
+        }
+        let certs = self.cert_manager(controller.store(), synced);
+        match certs.publish().await {
+            Ok(problems) => problems.iter().for_each(|p| tracing::warn!("certificate not served: {p}")),
+            Err(e) => {
+                tracing::error!("cannot load the stored certificates: {e}; HTTPS serves none until the next round")
+            }
+        }
+        let mut report = controller.restore().await;
+        report.problems.extend(problems);
+        tracing::info!("routes restored: {} projects, {} live", report.projects, report.live);
+        Ok(AdminState {
+            controller,
+            metrics: self.metrics.clone(),
+            token: self.token.clone(),
+            restore: Arc::new(Mutex::new(report)),
+            backoff: Arc::default(),
+            sessions: Arc::default(),
+            certs,
+            started_at: crate::store::now_ms(),
+            upgrader: self.upgrader.clone(),
+        })
+    }
+
+    fn controller(&self, store: Store, synced: Arc<tokio::sync::Notify>) -> Controller {
+        let runtime = Arc::new(DockerEngine::new(&self.config.docker.host));
+        let nginx = &self.config.nginx;
+        let nginx = (!nginx.include_dir.is_empty()).then(|| NginxOutput {
+            include_dir: nginx.include_dir.clone().into(),
+            test_command: nginx.test_command.clone(),
+            reload_command: nginx.reload_command.clone(),
+        });
+        let options = ControllerOptions {
+            data_dir: self.config.data_dir.clone(),
+            nginx,
+            images: self.config.build.clone(),
+            hook: test_hook(),
+            table: TableOptions { admin: public_admin(&self.config) },
+            synced,
+            retirement: self.retirement.clone(),
+        };
+        Controller::new(store, self.routes.clone(), self.metrics.clone(), runtime, options)
+    }
+
+    fn cert_manager(&self, store: &Store, wake: Arc<tokio::sync::Notify>) -> CertManager {
+        let acme = &self.config.acme;
+        let options = AcmeOptions {
+            enabled: !self.config.proxy.https_listen.is_empty(),
+            directory_url: acme.directory_url.clone(),
+            email: acme.email.clone(),
+            ca_file: acme.ca_file.clone(),
+            methods: acme.challenges.iter().filter_map(|m| Method::parse(m)).collect(),
+            public_host: self.config.admin.public_host.to_ascii_lowercase(),
+        };
+        let (certs, challenges, metrics) = (self.certs.clone(), self.challenges.clone(), self.metrics.clone());
+        CertManager::new(store.clone(), certs, challenges, metrics, options, wake)
+    }
+
+    async fn serve(&self, state: AdminState, shutdown: ShutdownWatch) {
+        let controller = state.controller.clone();
+        match &self.successor {
+            Some(successor) => {
+                let (controller, old) = (controller.clone(), successor.old_pid);
+                tokio::spawn(async move { controller.take_over_from(old).await });
+            }
+            None => match controller.reconcile().await {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!("{n} deployments were unfinished when the gateway stopped; they are FAILED"),
+                Err(e) => tracing::error!("cannot clean up unfinished deployments: {e}"),
+            },
+        }
+        let follower = controller.clone();
+        tokio::spawn(async move { follower.follow_routes().await });
+        let certs = state.certs.clone();
+        let rounds = shutdown.clone();
+        tokio::spawn(async move { certs.run(rounds).await });
+        self.serve_admin(state, shutdown.clone()).await;
+        // The admin server stops at a hand-over already; the proxy runs until Pingora's shutdown.
+        let mut shutdown = shutdown;
+        while !*shutdown.borrow() {
+            if shutdown.changed().await.is_err() {
+                break;
+            }
+        }
+        let streams = controller.longest_drain().await;
+        let metrics = self.metrics.clone();
+        let cut = self.retirement.wait_until_idle(|| metrics.inflight_total(), || controller.running(), streams).await;
+        if let Some(cut) = cut {
+            tracing::warn!("exiting with {cut}");
+        }
+        tracing::info!("nothing left in flight; exiting");
+        std::process::exit(0);
+    }
+
+    /// The admin server on the socket the admin listener service opened, until the shutdown broadcast.
+    async fn serve_admin(&self, state: AdminState, mut shutdown: ShutdownWatch) {
+        let socket = self.admin_socket.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let socket = match socket {
+            Some(rx) => rx.await.unwrap_or_else(|_| Err("the admin listener service ended".into())),
+            None => Err("the admin server was started twice".into()),
+        };
+        let listener = socket.and_then(|l| tokio::net::TcpListener::from_std(l).map_err(|e| e.to_string()));
+        let listener = match listener {
+            Ok(listener) => listener,
+            Err(message) => {
+                tracing::error!("no admin API: {message}");
+                let _ = shutdown.changed().await;
+                return;
+            }
+        };
+        if let Some(successor) = &self.successor {
+            successor.serving();
+        }
+        crate::upgrade::notify_systemd_ready();
+        let app = admin::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let (mut stop, mut grace, retirement) = (shutdown.clone(), shutdown.clone(), self.retirement.clone());
+        // After a hand-over the admin socket is the successor's: new admin connections go to it at once.
+        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+            tokio::select! {
+                _ = stop.changed() => {}
+                () = retirement.until_handed_over() => {}
+            }
+        });
+        tokio::select! {
+            served = server => if let Err(e) = served {
+                tracing::error!("the admin server stopped: {e}");
+                let _ = shutdown.changed().await;
+            },
+            _ = async { let _ = grace.changed().await; tokio::time::sleep(ADMIN_GRACE).await } => {
+                tracing::info!("admin connections still open {} s after the shutdown are closed", ADMIN_GRACE.as_secs());
+            }
+        }
+    }
+}
+
+/// `VERSIONGATE_TEST_HOOK`, read only by a build with the `test-hooks` feature.
+fn test_hook() -> Option<TestHook> {
+    if !cfg!(feature = "test-hooks") {
+        return None;
+    }
+    let hook = std::env::var("VERSIONGATE_TEST_HOOK").ok().and_then(|v| TestHook::parse(&v));
+    if let Some(hook) = hook {
+        tracing::warn!("test hook armed: {hook:?}");
+    }
+    hook
+}
+
+/// `[admin] public_host` and the admin server it leads to (a wildcard listen address means loopback).
+fn public_admin(config: &Config) -> Option<(String, std::net::SocketAddr)> {
+    let mut admin = crate::config::parse_addr(&config.admin.listen)?;
+    if admin.ip().is_unspecified() {
+        admin.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let host = crate::routes::normalize_host(&config.admin.public_host).filter(|h| !h.is_empty())?;
+    Some((host.into_owned(), admin))
+}
