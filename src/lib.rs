@@ -38,8 +38,9 @@
 //! it with one atomic store. On every request the proxy takes the current snapshot and asks the pure
 //! [`routes::decide`] what to do, then does the I/O. Nobody edits the table in place, and nobody reads it
 //! to learn what is live: the store says.
-// Two audited exceptions: `source::limit_network_waits` sets libgit2's global timeouts, and
-// `upgrade::listener::adopt` turns the admin socket handed over by an upgrade into a listener.
+// Audited exceptions: `source::limit_network_waits` sets libgit2's global timeouts; in
+// `upgrade::listener`, `adopt` turns the admin socket handed over by an upgrade into a listener and
+// `set_defer_accept` sets one socket option Pingora does not offer.
 #![deny(unsafe_code)]
 
 pub mod acme;

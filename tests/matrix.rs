@@ -6,6 +6,8 @@
 mod harness;
 #[path = "matrix/https_rows.rs"]
 mod https_rows;
+#[path = "matrix/upgrade_rows.rs"]
+mod upgrade_rows;
 
 use harness::load::{load, LoadSpec, Tally};
 use harness::repo::{AppRepo, DockerCleanup, DOCKERFILE};
@@ -269,17 +271,21 @@ async fn streams() -> Row {
 #[ignore = "minutes long: run by scripts/zero-downtime-matrix"]
 async fn zero_downtime_matrix() {
     let flips_n: usize = std::env::var("MATRIX_FLIPS").ok().and_then(|v| v.parse().ok()).unwrap_or(100);
-    // `MATRIX_ONLY=https` runs the HTTPS rows alone.
-    let https_only = std::env::var("MATRIX_ONLY").is_ok_and(|v| v == "https");
+    // `MATRIX_ONLY=https` or `=upgrade` runs those rows alone.
+    let only = std::env::var("MATRIX_ONLY").unwrap_or_default();
     let mut rows = Vec::new();
-    if !https_only {
+    if only.is_empty() {
         rows = plain_rows(flips_n).await;
     }
-    for (name, pass, figures) in https_rows::flips_and_new_host().await.into_iter().chain([https_rows::renewal().await])
-    {
+    if only.is_empty() || only == "https" {
+        let https = https_rows::flips_and_new_host().await.into_iter().chain([https_rows::renewal().await]);
+        rows.extend(https.map(|(name, pass, figures)| row(name, pass, figures)));
+    }
+    if only.is_empty() || only == "upgrade" {
+        let (name, pass, figures) = upgrade_rows::upgrades_under_load().await;
         rows.push(row(name, pass, figures));
     }
-    for pending in ["gateway self-upgrade under load", "pause and resume"] {
+    for pending in ["pause and resume"] {
         rows.push(Row { name: pending, pass: None, figures: "pending: a later feature".into() });
     }
     report(&rows);

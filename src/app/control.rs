@@ -183,10 +183,15 @@ impl ControlPlane {
     /// The admin server on the socket the admin listener service opened, until the shutdown broadcast.
     async fn serve_admin(&self, state: AdminState, mut shutdown: ShutdownWatch) {
         let socket = self.admin_socket.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let socket = match socket {
-            Some(rx) => rx.await.unwrap_or_else(|_| Err("the admin listener service ended".into())),
-            None => Err("the admin server was started twice".into()),
+        let (socket, fds) = match socket {
+            Some(rx) => rx.await.unwrap_or_else(|_| (Err("the admin listener service ended".into()), None)),
+            None => (Err("the admin server was started twice".into()), None),
         };
+        if let Some(fds) = fds {
+            let proxy = [&self.config.proxy.http_listen, &self.config.proxy.https_listen];
+            let addrs = proxy.into_iter().filter(|a| !a.is_empty()).cloned().collect();
+            tokio::spawn(crate::upgrade::listener::defer_accept(fds, addrs));
+        }
         let listener = socket.and_then(|l| tokio::net::TcpListener::from_std(l).map_err(|e| e.to_string()));
         let listener = match listener {
             Ok(listener) => listener,

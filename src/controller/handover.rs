@@ -87,6 +87,11 @@ impl Controller {
     }
 }
 
+/// Whether the process named in a lease owner (`PID-…`) still runs.
+pub(super) fn owner_alive(owner: &str) -> bool {
+    owner.split('-').next().and_then(|pid| pid.parse().ok()).is_some_and(process_alive)
+}
+
 /// Alive and not a zombie (a zombie has exited; only its parent has not collected it yet).
 fn process_alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
@@ -102,5 +107,7 @@ mod tests {
     fn this_process_is_alive_and_an_unused_pid_is_not() {
         assert!(super::process_alive(std::process::id()));
         assert!(!super::process_alive(u32::MAX));
+        assert!(super::owner_alive(&format!("{}-abc", std::process::id())));
+        assert!(!super::owner_alive("4294967295-abc") && !super::owner_alive("garbage"));
     }
 }

@@ -79,14 +79,14 @@ async fn check_live(inner: &Inner, record: &ProjectRecord) -> Option<String> {
 /// slot, which can take a stop timeout) runs in the background while deployments wait for it, so
 /// the admin API answers at once after a restart.
 pub(super) async fn reconcile(inner: &Arc<Inner>, handed_over: bool) -> Result<usize, StoreError> {
-    let cleared = inner.store.clear_foreign_leases(&inner.owner).await?;
-    if cleared > 0 {
-        tracing::info!("cleared {cleared} deploy leases left by a previous process");
-    }
+    // After an upgrade an older process may still finish a deployment (several upgrades in a row):
+    // whatever a live process holds the lease of is its own business.
+    let busy_elsewhere = clear_dead_leases(inner, handed_over).await?;
     let ours = inner.running_deployments();
+    let mine = |d: &Deployment| ours.contains(&d.id) || busy_elsewhere.contains(&d.project);
     let unfinished = if handed_over { &[Status::Deploying][..] } else { &[Status::Queued, Status::Deploying] };
     let stuck: Vec<_> =
-        inner.store.deployments_with_status(unfinished).await?.into_iter().filter(|d| !ours.contains(&d.id)).collect();
+        inner.store.deployments_with_status(unfinished).await?.into_iter().filter(|d| !mine(d)).collect();
     let verb = if handed_over { "gateway upgraded" } else { "gateway restarted" };
     for d in &stuck {
         let reason = format!("{verb} during {}", d.phase);
@@ -96,14 +96,15 @@ pub(super) async fn reconcile(inner: &Arc<Inner>, handed_over: bool) -> Result<u
     }
     let mut cut_off = Vec::new();
     for d in inner.store.deployments_with_status(&[Status::Active]).await? {
-        if d.phase != Phase::Done && !ours.contains(&d.id) {
+        if d.phase != Phase::Done && !mine(&d) {
             inner.store.set_phase(d.id, Phase::Done, now_ms()).await?;
             inner.log(d.id, &format!("{verb} during {}; the deployment stays live", d.phase)).await;
             cut_off.push(d);
         }
     }
-    // No drain survives a restart: nothing is warm any more, but for the windows this process runs.
-    let busy = inner.running_projects();
+    // No drain survives a restart: nothing is warm any more, but for the windows live processes run.
+    let mut busy = inner.running_projects();
+    busy.extend(busy_elsewhere);
     inner.store.clear_warm_pools(&busy, now_ms()).await?;
     inner.sync_committed().await?;
     let failed = stuck.len();
@@ -115,6 +116,30 @@ pub(super) async fn reconcile(inner: &Arc<Inner>, handed_over: bool) -> Result<u
         drop(settling);
     });
     Ok(failed)
+}
+
+/// Clears the leases of processes that are gone; returns the projects whose lease another live process
+/// holds (only after an upgrade: at a plain start every other owner is a dead process).
+async fn clear_dead_leases(inner: &Inner, handed_over: bool) -> Result<Vec<String>, StoreError> {
+    if !handed_over {
+        let cleared = inner.store.clear_foreign_leases(&inner.owner).await?;
+        if cleared > 0 {
+            tracing::info!("cleared {cleared} deploy leases left by a previous process");
+        }
+        return Ok(Vec::new());
+    }
+    let mut busy = Vec::new();
+    for (project, owner) in inner.store.leases().await? {
+        if owner == inner.owner {
+            continue;
+        }
+        if super::handover::owner_alive(&owner) {
+            busy.push(project);
+        } else {
+            inner.store.clear_leases_of(&owner).await?;
+        }
+    }
+    Ok(busy)
 }
 
 /// What an interrupted deployment left in its runtime goes.

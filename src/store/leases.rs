@@ -53,6 +53,18 @@ impl Store {
         Ok(done.rows_affected())
     }
 
+    /// Every lease: project and owner.
+    pub async fn leases(&self) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query("SELECT project, owner FROM deploy_leases").fetch_all(&self.pool).await?;
+        rows.iter().map(|r| Ok((super::get(r, "project")?, super::get(r, "owner")?))).collect()
+    }
+
+    /// Drops the given owner's leases.
+    pub async fn clear_leases_of(&self, owner: &str) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM deploy_leases WHERE owner = $1").bind(owner).execute(&self.pool).await?;
+        Ok(done.rows_affected())
+    }
+
     /// The current holder of a project's lease, if any.
     pub async fn lease_owner(&self, project: &str) -> Result<Option<String>> {
         let row = sqlx::query("SELECT owner FROM deploy_leases WHERE project = $1")
