@@ -148,3 +148,35 @@ async fn a_deployment_running_across_an_upgrade_goes_live_and_the_queue_moves_ov
     assert_eq!(gw.get("app.test", "/").await, (200, "C".to_string()));
     eventually("the old process exits once B is done", || !Gateway::alive(old)).await;
 }
+
+/// systemd's side: `Type=notify` hears READY=1 with the serving pid as MAINPID, from the first process and
+/// again from the successor that SIGUSR2 (the unit's `ExecReload`) starts, so systemd follows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigusr2_upgrades_and_systemd_is_told_the_new_main_pid() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket_path = dir.path().join("notify.sock");
+    let notify = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    notify.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut gw = Gateway::start().await;
+    gw.env = vec![("NOTIFY_SOCKET".into(), socket_path.display().to_string())];
+    gw.crash_and_restart().await;
+    let first = gw.pid();
+    let heard = |notify: &std::os::unix::net::UnixDatagram| {
+        let mut buf = [0u8; 512];
+        let n = notify.recv(&mut buf).expect("no notification from the gateway");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    assert_eq!(heard(&notify), format!("MAINPID={first}\nREADY=1\n"));
+
+    let status = std::process::Command::new("kill").args(["-USR2", &first.to_string()]).status().unwrap();
+    assert!(status.success());
+    let message = tokio::task::spawn_blocking(move || heard(&notify)).await.unwrap();
+    let new_pid: u32 = message.strip_prefix("MAINPID=").and_then(|m| m.split('\n').next()).unwrap().parse().unwrap();
+    assert_ne!(new_pid, first, "{message}");
+    assert_eq!(message, format!("MAINPID={new_pid}\nREADY=1\n"));
+    gw.successors.push(new_pid);
+    gw.http = reqwest::Client::new();
+    let (_, health) = gw.api("GET", "/healthz", None).await;
+    assert_eq!(health["pid"].as_u64(), Some(u64::from(new_pid)), "{health}");
+    eventually("the old process exits", || !Gateway::alive(first)).await;
+}
