@@ -67,7 +67,7 @@ impl Controller {
     /// exited, settles whatever it left unfinished.
     pub(crate) async fn take_over_from(&self, old_pid: u32) {
         self.kick_queued().await;
-        while process_alive(old_pid) {
+        while recovery::process_alive(old_pid) {
             tokio::time::sleep(OLD_PROCESS_POLL).await;
         }
         tracing::info!("upgrade: the old process {old_pid} has exited; settling what it left");
@@ -84,30 +84,5 @@ impl Controller {
             Ok(queued) => queued.iter().for_each(|d| self.kick(&d.project)),
             Err(e) => tracing::error!("cannot read the deploy queue: {e}"),
         }
-    }
-}
-
-/// Whether the process named in a lease owner (`PID-…`) still runs.
-pub(super) fn owner_alive(owner: &str) -> bool {
-    owner.split('-').next().and_then(|pid| pid.parse().ok()).is_some_and(process_alive)
-}
-
-/// Alive and not a zombie (a zombie has exited; only its parent has not collected it yet).
-fn process_alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // The state follows the parenthesised command name, which may itself hold spaces or parentheses.
-        Ok(stat) => stat.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with(['Z', 'X'])),
-        Err(_) => false,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn this_process_is_alive_and_an_unused_pid_is_not() {
-        assert!(super::process_alive(std::process::id()));
-        assert!(!super::process_alive(u32::MAX));
-        assert!(super::owner_alive(&format!("{}-abc", std::process::id())));
-        assert!(!super::owner_alive("4294967295-abc") && !super::owner_alive("garbage"));
     }
 }

@@ -133,7 +133,7 @@ async fn clear_dead_leases(inner: &Inner, handed_over: bool) -> Result<Vec<Strin
         if owner == inner.owner {
             continue;
         }
-        if super::handover::owner_alive(&owner) {
+        if owner_alive(&owner) {
             busy.push(project);
         } else {
             inner.store.clear_leases_of(&owner).await?;
@@ -153,5 +153,30 @@ pub(super) async fn remove_leftovers(inner: &Inner, d: &Deployment) {
 pub(super) async fn settle_slots(inner: &Inner, d: &Deployment) {
     if let Some(runtime) = inner.runtime_of(&d.project).await {
         runtime.settle(d).await;
+    }
+}
+
+/// Whether the process named in a lease owner (`PID-…`) still runs.
+fn owner_alive(owner: &str) -> bool {
+    owner.split('-').next().and_then(|pid| pid.parse().ok()).is_some_and(process_alive)
+}
+
+/// Alive and not a zombie (a zombie has exited; only its parent has not collected it yet).
+pub(super) fn process_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the parenthesised command name, which may itself hold spaces or parentheses.
+        Ok(stat) => stat.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with(['Z', 'X'])),
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn this_process_is_alive_and_an_unused_pid_is_not() {
+        assert!(super::process_alive(std::process::id()));
+        assert!(!super::process_alive(u32::MAX));
+        assert!(super::owner_alive(&format!("{}-abc", std::process::id())));
+        assert!(!super::owner_alive("4294967295-abc") && !super::owner_alive("garbage"));
     }
 }

@@ -54,6 +54,13 @@ impl Retirement {
 
     pub(crate) fn terminating(&self) {
         self.closing.store(true, Ordering::Relaxed);
+        // The control plane normally exits once requests are done; this ends a process whose control plane
+        // never got that far (stopped during start-up) instead of Pingora's long grace period.
+        std::thread::spawn(|| {
+            std::thread::sleep(TERMINATE_LIMIT + Duration::from_secs(5));
+            tracing::warn!("still running {} s after SIGTERM; exiting", TERMINATE_LIMIT.as_secs() + 5);
+            std::process::exit(0);
+        });
     }
 
     /// True once responses should carry `Connection: close` (read on every request: one relaxed load).
