@@ -130,6 +130,10 @@ async fn a_deployment_running_across_an_upgrade_goes_live_and_the_queue_moves_ov
     assert_eq!(up.code, 0, "{}{}\n{}", up.stdout, up.stderr, gw.log());
     // Asked of the new process while the old one still finishes B: it waits for the project's lease.
     let c_id = gw.start_deploy("app", c.addr).await;
+    let (status, body) = gw.api("POST", &format!("/api/v1/deployments/{b_id}/cancel"), None).await;
+    let message = body["error"]["message"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(status, 409, "{body}");
+    assert!(message.contains(&format!("gateway process {old}, which is finishing it after an upgrade")), "{message}");
     let mut served_b = false;
     for _ in 0..200 {
         if gw.get("app.test", "/").await == (200, "B".to_string()) {

@@ -73,7 +73,9 @@ impl From<ControllerError> for ApiError {
             ControllerError::BadTarget { .. } | ControllerError::WrongRequest(_) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request")
             }
-            ControllerError::NotCancellable { .. } | ControllerError::Busy(_) => (StatusCode::CONFLICT, "conflict"),
+            ControllerError::NotCancellable { .. }
+            | ControllerError::Busy(_)
+            | ControllerError::RunElsewhere { .. } => (StatusCode::CONFLICT, "conflict"),
         };
         match e {
             ControllerError::Store(store) => store.into(),

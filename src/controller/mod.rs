@@ -57,6 +57,8 @@ pub enum ControllerError {
     NotCancellable { id: i64, status: Status },
     #[error("project `{0}` has a deployment in progress; cancel it or wait for it to end first")]
     Busy(String),
+    #[error("deployment {id} is run by the gateway process {pid}, which is finishing it after an upgrade; it cannot be cancelled from this one. Wait for it to end, then deploy or roll back")]
+    RunElsewhere { id: i64, pid: String },
 }
 
 impl From<RequestError> for ControllerError {
@@ -244,6 +246,11 @@ impl Controller {
         let current = store.deployment(id).await?.ok_or(ControllerError::DeploymentNotFound(id))?;
         match token {
             Some(token) if !current.status.is_finished() => token.cancel(),
+            None if !current.status.is_finished() => {
+                let owner = store.lease_owner(&current.project).await?.filter(|o| *o != self.inner.owner);
+                let pid = owner.as_deref().and_then(|o| o.split('-').next()).unwrap_or("?").to_owned();
+                return Err(ControllerError::RunElsewhere { id, pid });
+            }
             _ => return Err(ControllerError::NotCancellable { id, status: current.status }),
         }
         for _ in 0..100 {
