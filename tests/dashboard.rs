@@ -249,7 +249,7 @@ async fn logout_and_a_restart_end_the_session_with_a_message() {
     let res = v.get("/").await;
     assert_eq!((res.status().as_u16(), location(&res)), (303, "/login?expired=1"));
     let login = v.page("/login?expired=1").await;
-    assert!(login.contains("Your session expired"), "{login}");
+    assert!(login.contains("Your session ended") && login.contains("restarted or was upgraded"), "{login}");
     v.log_in("test-token").await;
     let out = v.submit("/", "/logout", &[]).await;
     assert_eq!((out.status().as_u16(), location(&out)), (303, "/login"));
