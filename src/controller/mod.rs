@@ -4,6 +4,7 @@
 //! queue (see [`worker`]); the steps of a deployment live in [`pipeline`], and what
 //! happens after a restart in [`recovery`].
 
+mod cancel;
 mod drain;
 mod failure;
 mod gate;
@@ -26,7 +27,7 @@ pub(crate) use observe::ObserveFigures;
 pub(crate) use recovery::RestoreReport;
 
 use crate::builder::plan::BaseImages;
-use crate::deployment::{Event, Status};
+use crate::deployment::Status;
 use crate::metrics::Metrics;
 use crate::nginx::NginxOutput;
 use crate::project::ProjectSpec;
@@ -37,7 +38,6 @@ use crate::upgrade::Retirement;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -230,37 +230,6 @@ impl Controller {
         self.inner.log(d.id, &format!("queued: deploy {what}")).await;
         self.kick(project);
         Ok(d)
-    }
-
-    /// Stops a QUEUED or DEPLOYING deployment, and waits briefly to return it ended.
-    pub(crate) async fn cancel(&self, id: i64) -> Result<Deployment, ControllerError> {
-        let store = &self.inner.store;
-        let d = store.deployment(id).await?.ok_or(ControllerError::DeploymentNotFound(id))?;
-        if d.status == Status::Queued {
-            if let Ok(done) = store.apply(id, Event::Cancel, None, Some("cancelled by the operator"), now_ms()).await {
-                self.inner.metrics.deployment_ended(&d.project, Status::Cancelled.as_str(), None);
-                return Ok(done);
-            }
-        }
-        let token = self.inner.running.lock().unwrap_or_else(|e| e.into_inner()).get(&id).map(|r| r.1.clone());
-        let current = store.deployment(id).await?.ok_or(ControllerError::DeploymentNotFound(id))?;
-        match token {
-            Some(token) if !current.status.is_finished() => token.cancel(),
-            None if !current.status.is_finished() => {
-                let owner = store.lease_owner(&current.project).await?.filter(|o| *o != self.inner.owner);
-                let pid = owner.as_deref().and_then(|o| o.split('-').next()).unwrap_or("?").to_owned();
-                return Err(ControllerError::RunElsewhere { id, pid });
-            }
-            _ => return Err(ControllerError::NotCancellable { id, status: current.status }),
-        }
-        for _ in 0..100 {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            let now = store.deployment(id).await?.ok_or(ControllerError::DeploymentNotFound(id))?;
-            if now.status.is_finished() {
-                return Ok(now);
-            }
-        }
-        Ok(current)
     }
 
     /// Restores routes from the store; the proxy may serve once this returns.

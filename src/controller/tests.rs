@@ -7,6 +7,7 @@ use crate::runtime::{Job, RequestError, RuntimeError, RuntimeTraits};
 use async_trait::async_trait;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// An app on a loopback port that answers every request with `status`.
