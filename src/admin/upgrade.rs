@@ -11,7 +11,11 @@ use serde_json::{json, Value};
 
 impl From<UpgradeError> for ApiError {
     fn from(e: UpgradeError) -> Self {
-        ApiError::new(StatusCode::CONFLICT, "upgrade_in_progress", e.to_string())
+        let code = match e {
+            UpgradeError::Starting => "starting",
+            UpgradeError::InProgress(_) | UpgradeError::HandedOver => "upgrade_in_progress",
+        };
+        ApiError::new(StatusCode::CONFLICT, code, e.to_string())
     }
 }
 

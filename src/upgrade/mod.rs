@@ -42,6 +42,8 @@ pub enum UpgradeError {
     InProgress(String),
     #[error("this gateway is already handing over to its successor")]
     HandedOver,
+    #[error("the gateway is still starting; retry once /healthz answers")]
+    Starting,
 }
 
 /// Tells systemd (when it started us with `Type=notify`) that this process serves and is the main
@@ -118,7 +120,7 @@ impl Upgrader {
     /// Starts the successor in the background; refused while another upgrade runs.
     pub(crate) fn start(&self) -> Result<(), UpgradeError> {
         let Some(runtime) = self.inner.runtime.get().cloned() else {
-            return Err(UpgradeError::InProgress("before the gateway finished starting".into()));
+            return Err(UpgradeError::Starting);
         };
         {
             let mut state = self.inner.state.lock().unwrap_or_else(|e| e.into_inner());
