@@ -25,11 +25,14 @@ pub struct NginxOutput {
     pub(crate) reload_command: String,
 }
 
-/// The include file for a project that now lives at `addr` (pure).
-pub(crate) fn render(project: &str, addr: SocketAddr) -> String {
+/// The include file for a project that now lives at `addrs`, one server per replica (pure).
+pub(crate) fn render(project: &str, addrs: &[SocketAddr]) -> String {
+    let servers: String = addrs.iter().map(|addr| format!("    server {addr};\n")).collect();
+    // nginx's least_conn is the nearest to the gateway's fewest-in-flight rule.
+    let balance = if addrs.len() > 1 { "    least_conn;\n" } else { "" };
     format!(
         "# Written by versiongate on every switch of project {project}; edits are overwritten.\n\
-         upstream versiongate_{project} {{\n    server {addr};\n    keepalive 16;\n}}\n"
+         upstream versiongate_{project} {{\n{balance}{servers}    keepalive 16;\n}}\n"
     )
 }
 
@@ -40,10 +43,10 @@ impl NginxOutput {
 
     /// Writes the block, runs the test command (restoring the old file if it fails), then reloads.
     /// Returns a warning when the reload failed: the file is valid, but nginx still serves the old one.
-    pub(crate) async fn publish(&self, project: &str, addr: SocketAddr) -> Result<Option<String>, NginxError> {
+    pub(crate) async fn publish(&self, project: &str, addrs: &[SocketAddr]) -> Result<Option<String>, NginxError> {
         let path = self.path(project);
         let previous = std::fs::read_to_string(&path).ok();
-        self.write(project, &render(project, addr))?;
+        self.write(project, &render(project, addrs))?;
         if let Err(output) = run(&self.test_command).await {
             match &previous {
                 Some(text) => self.write(project, text)?,
@@ -85,8 +88,13 @@ mod tests {
 
     #[test]
     fn the_block_names_the_project_and_its_live_address() {
-        let text = render("my-app", "127.0.0.1:20001".parse().unwrap());
+        let text = render("my-app", &["127.0.0.1:20001".parse().unwrap()]);
         assert!(text.contains("upstream versiongate_my-app {\n    server 127.0.0.1:20001;\n"), "{text}");
+        let two = render("app", &["127.0.0.1:20001".parse().unwrap(), "127.0.0.1:20003".parse().unwrap()]);
+        assert!(
+            two.contains("{\n    least_conn;\n    server 127.0.0.1:20001;\n    server 127.0.0.1:20003;\n"),
+            "{two}"
+        );
     }
 
     #[tokio::test]
@@ -98,7 +106,7 @@ mod tests {
             test_command: format!("test ! -e {}", flag.display()),
             reload_command: "true".into(),
         };
-        let (a, b) = ("127.0.0.1:1".parse().unwrap(), "127.0.0.1:2".parse().unwrap());
+        let (a, b) = (&["127.0.0.1:1".parse().unwrap()][..], &["127.0.0.1:2".parse().unwrap()][..]);
         assert_eq!(output.publish("app", a).await.unwrap(), None);
         std::fs::write(&flag, "").unwrap();
         let err = output.publish("app", b).await.unwrap_err();

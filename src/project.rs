@@ -18,6 +18,18 @@ pub enum RuntimeKind {
     External,
 }
 
+/// How a deployment replaces the live version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// Start the new version in the idle slot beside the live one, then switch.
+    #[default]
+    BlueGreen,
+    /// For single-writer apps: hold requests, stop the old container, start the new one in its slot, switch,
+    /// release the held requests.
+    HoldSwap,
+}
+
 /// Where a project's certificates come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -78,7 +90,15 @@ pub struct ProjectSpec {
     pub tls: TlsMode,
     /// Once a host has a valid certificate, plain-HTTP requests get 308 to https.
     pub https_redirect: bool,
+    /// Containers per slot (docker); requests go to the one with the fewest in flight.
+    pub replicas: u16,
+    pub strategy: Strategy,
+    /// Most requests held while the project is paused; more get 503 at once.
+    pub pause_queue: u32,
 }
+
+/// Most replicas a slot may run.
+pub(crate) const MAX_REPLICAS: u16 = 32;
 
 impl Default for ProjectSpec {
     fn default() -> Self {
@@ -116,6 +136,9 @@ impl Default for ProjectSpec {
             start_command: String::new(),
             tls: TlsMode::Auto,
             https_redirect: true,
+            replicas: 1,
+            strategy: Strategy::BlueGreen,
+            pause_queue: 1000,
         }
     }
 }
@@ -169,6 +192,7 @@ impl ProjectSpec {
         if self.base_port.is_some_and(|p| !(1024..=65534).contains(&p)) {
             out.push(invalid("base_port", "must be between 1024 and 65534 (green uses base_port + 1)"));
         }
+        out.extend(self.replica_problems());
         if self.container_port == 0 {
             out.push(invalid("container_port", "must be between 1 and 65535"));
         }
@@ -180,6 +204,32 @@ impl ProjectSpec {
             if key.is_empty() || key.contains('=') || key.contains('\0') {
                 out.push(invalid(format!("env.{key}"), "a variable name cannot be empty or contain `=`"));
             }
+        }
+        out
+    }
+
+    fn replica_problems(&self) -> Vec<ProjectError> {
+        let mut out = Vec::new();
+        if !(1..=MAX_REPLICAS).contains(&self.replicas) {
+            out.push(invalid("replicas", format!("must be between 1 and {MAX_REPLICAS}")));
+        } else if let Some(base) = self.base_port {
+            let last = crate::slot::PortRange { base, replicas: self.replicas }.last();
+            if last > 65535 {
+                let n = self.replicas;
+                out.push(invalid(
+                    "replicas",
+                    format!("{n} replicas need ports {base}–{last}, past 65535: lower base_port"),
+                ));
+            }
+        }
+        if self.runtime == RuntimeKind::External && self.replicas != 1 {
+            out.push(invalid("replicas", "external projects deploy several targets instead: {\"targets\": [...]}"));
+        }
+        if self.runtime == RuntimeKind::External && self.strategy == Strategy::HoldSwap {
+            out.push(invalid("strategy", "hold_swap stops and starts containers: it needs runtime \"docker\""));
+        }
+        if !(1..=100_000).contains(&self.pause_queue) {
+            out.push(invalid("pause_queue", "must be between 1 and 100000"));
         }
         out
     }

@@ -41,6 +41,12 @@ fn numeric_fields_have_ranges() {
         ("health_interval_ms", Box::new(|s| s.health_interval_ms = 0)),
         ("max_error_rate", Box::new(|s| s.max_error_rate = 1.5)),
         ("health_path", Box::new(|s| s.health_path = "health".into())),
+        ("replicas", Box::new(|s| s.replicas = 0)),
+        ("replicas", Box::new(|s| s.replicas = 33)),
+        ("replicas", Box::new(|s| (s.base_port, s.replicas) = (Some(65530), 4))),
+        ("replicas", Box::new(|s| (s.runtime, s.replicas) = (RuntimeKind::External, 2))),
+        ("strategy", Box::new(|s| (s.runtime, s.strategy) = (RuntimeKind::External, Strategy::HoldSwap))),
+        ("pause_queue", Box::new(|s| s.pause_queue = 0)),
     ];
     for (field, change) in cases {
         let mut s = spec("app");
@@ -56,4 +62,10 @@ fn unknown_keys_are_rejected_by_name() {
     let parsed: ProjectSpec = toml::from_str("name = \"a\"").unwrap();
     assert_eq!(parsed.healthy_threshold, 3);
     assert_eq!(parsed.branch, "main");
+    assert_eq!((parsed.replicas, parsed.strategy, parsed.pause_queue), (1, Strategy::BlueGreen, 1000));
+    let swap: ProjectSpec = toml::from_str("name = \"a\"\nstrategy = \"hold_swap\"\nreplicas = 4").unwrap();
+    assert_eq!((swap.strategy, swap.replicas), (Strategy::HoldSwap, 4));
+    let mut fits = spec("app");
+    (fits.base_port, fits.replicas) = (Some(65520), 8);
+    assert!(fits.validate().is_ok());
 }

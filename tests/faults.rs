@@ -67,6 +67,9 @@ impl ContainerEngine for FaultyEngine {
     async fn has_image(&self, _: &str) -> Result<bool, EngineError> {
         self.fail()
     }
+    async fn slot_containers(&self, _: &str, _: Slot) -> Result<Vec<String>, EngineError> {
+        self.fail()
+    }
     async fn project_images(&self, _: &str) -> Result<Vec<String>, EngineError> {
         self.fail()
     }
@@ -113,7 +116,7 @@ async fn deploy_with(fault: Fault) -> (Deployment, Live, Live) {
     let first = NewDeployment { project: "app".into(), target: Some("127.0.0.1:20000".into()), ..Default::default() };
     let first = store.create_deployment(first, now_ms()).await.unwrap();
     let addr = "127.0.0.1:20000".parse().unwrap();
-    store.start_deployment(first.id, Slot::Blue, addr, Phase::HealthChecking, now_ms()).await.unwrap();
+    store.start_deployment(first.id, Slot::Blue, &[addr], Phase::HealthChecking, now_ms()).await.unwrap();
     store.activate(first.id, Event::Supersede, Phase::Done, now_ms()).await.unwrap();
     controller.sync().await.unwrap();
     let before = live(&routes);

@@ -97,6 +97,20 @@ async fn duplicate_names_domains_and_ports_conflict(store: &Store) {
     overlapping.base_port = Some(20001);
     assert!(conflict(store.create_project(overlapping, 2, &|_| true).await).contains("overlaps project `a`"));
     assert!(store.project("b").await.unwrap().is_none(), "a refused create leaves nothing behind");
+    // Replicas widen a project's range: a (20000) with 1 replica, d picked after it; raising a's replicas
+    // into d's ports is refused and changes nothing.
+    let d = store.create_project(spec("d", &[]), 3, &|_| true).await.unwrap();
+    assert_eq!(d.base_port, 20002);
+    let mut wider = store.project("a").await.unwrap().unwrap().spec;
+    wider.replicas = 2;
+    let refused = conflict(store.update_project(wider, 4).await);
+    assert!(refused.contains("20000–20003") && refused.contains("project `d`"), "{refused}");
+    assert_eq!(store.project("a").await.unwrap().unwrap().spec.replicas, 1);
+    let mut four = spec("e", &[]);
+    four.replicas = 4;
+    let e = store.create_project(four, 5, &|_| true).await.unwrap();
+    assert_eq!(e.base_port, 20004, "the first free range of eight ports");
+    assert_eq!(store.create_project(spec("f", &[]), 6, &|_| true).await.unwrap().base_port, 20012);
 }
 
 async fn a_deployment_moves_only_by_legal_transitions(store: &Store) {

@@ -22,6 +22,7 @@ pub(crate) struct DeployBody {
     #[serde(rename = "ref")]
     git_ref: Option<String>,
     target: Option<String>,
+    targets: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -34,8 +35,16 @@ pub(crate) async fn create(
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<DeployBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let request =
-        DeployRequest { git_ref: body.git_ref, target: body.target, trigger: Some(Trigger::Api), commit: None };
+    let targets = match (body.target, body.targets) {
+        (Some(_), Some(_)) => {
+            let message = "give `target` (one address) or `targets` (a list), not both";
+            return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message));
+        }
+        (Some(one), None) => vec![one],
+        (None, Some(many)) => many,
+        (None, None) => Vec::new(),
+    };
+    let request = DeployRequest { git_ref: body.git_ref, targets, trigger: Some(Trigger::Api), commit: None };
     let d = state.controller.submit(&name, request).await?;
     Ok((StatusCode::ACCEPTED, Json(views::deployment(&d))))
 }

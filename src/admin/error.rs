@@ -75,7 +75,8 @@ impl From<ControllerError> for ApiError {
             }
             ControllerError::NotCancellable { .. }
             | ControllerError::Busy(_)
-            | ControllerError::RunElsewhere { .. } => (StatusCode::CONFLICT, "conflict"),
+            | ControllerError::RunElsewhere { .. }
+            | ControllerError::Traffic(_) => (StatusCode::CONFLICT, "conflict"),
         };
         match e {
             ControllerError::Store(store) => store.into(),

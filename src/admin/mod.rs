@@ -10,6 +10,7 @@ pub(crate) mod dashboard;
 mod deployments;
 pub(crate) mod error;
 mod projects;
+mod traffic;
 mod upgrade;
 mod views;
 mod webhook;
@@ -55,6 +56,9 @@ pub(crate) fn router(state: AdminState) -> Router {
         .route("/projects/{name}", get(projects::show).patch(projects::update).delete(projects::remove))
         .route("/projects/{name}/deployments", get(deployments::list).post(deployments::create))
         .route("/projects/{name}/rollback", post(deployments::rollback))
+        .route("/projects/{name}/pause", post(traffic::pause))
+        .route("/projects/{name}/resume", post(traffic::resume))
+        .route("/projects/{name}/maintenance", post(traffic::maintenance_on).delete(traffic::maintenance_off))
         .route("/deployments/{id}", get(deployments::show))
         .route("/deployments/{id}/logs", get(deployments::logs))
         .route("/deployments/{id}/cancel", post(deployments::cancel))

@@ -3,6 +3,7 @@
 use super::error::ApiError;
 use super::{views, AdminState, ApiJson, ApiPath};
 use crate::project::ProjectSpec;
+use crate::routes::TrafficState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -21,7 +22,8 @@ pub(crate) async fn list(State(state): State<AdminState>) -> Result<Json<Value>,
             }
         };
         let live = store.live_deployment(&record.spec.name).await?;
-        out.push(views::project(&record, live.as_ref()));
+        let traffic = store.traffic(&record.spec.name).await?;
+        out.push(views::project(&record, live.as_ref(), &traffic));
     }
     Ok(Json(Value::Array(out)))
 }
@@ -31,7 +33,7 @@ pub(crate) async fn create(
     ApiJson(spec): ApiJson<ProjectSpec>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let record = state.controller.create_project(spec.validate()?).await?;
-    Ok((StatusCode::CREATED, Json(views::project(&record, None))))
+    Ok((StatusCode::CREATED, Json(views::project(&record, None, &TrafficState::default()))))
 }
 
 pub(crate) async fn show(
@@ -41,7 +43,7 @@ pub(crate) async fn show(
     let store = state.controller.store();
     let record = store.project(&name).await?.ok_or_else(|| ApiError::not_found(format!("project `{name}`")))?;
     let live = store.live_deployment(&name).await?;
-    let mut v = views::project(&record, live.as_ref());
+    let mut v = views::project(&record, live.as_ref(), &store.traffic(&name).await?);
     if let Some(live) = &live {
         v["live"] = super::deployments::with_figures(&state, live);
     }
@@ -94,7 +96,7 @@ pub(crate) async fn apply_changes(
     let env_changed = spec.env != record.spec.env;
     let record = state.controller.update_project(spec.validate()?).await?;
     let live = store.live_deployment(&name).await?;
-    let mut v = views::project(&record, live.as_ref());
+    let mut v = views::project(&record, live.as_ref(), &store.traffic(&name).await?);
     // New env values reach the app by a redeploy of the same image, with zero downtime.
     if env_changed && state.controller.runtime(&record.spec).traits().builds {
         if let Some(d) = state.controller.redeploy_env(&name).await? {

@@ -58,7 +58,7 @@ pub(crate) async fn github(
                 let request = DeployRequest {
                     git_ref: Some(branch),
                     commit: Some(commit),
-                    target: None,
+                    targets: Vec::new(),
                     trigger: Some(Trigger::Webhook),
                 };
                 deployed = Some(state.controller.submit(&project.spec.name, request).await?);

@@ -159,6 +159,7 @@ impl ControlPlane {
         }
         let follower = controller.clone();
         tokio::spawn(async move { follower.follow_routes().await });
+        tokio::spawn(crate::health::rotation::bring_back(self.routes.clone()));
         let certs = state.certs.clone();
         let rounds = shutdown.clone();
         tokio::spawn(async move { certs.run(rounds).await });

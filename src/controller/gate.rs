@@ -9,40 +9,40 @@ use crate::runtime::{Job, Runtime};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-/// Probes until healthy; also fails fast the moment the runtime sees what it started die.
+/// Probes every replica until each is healthy; also fails fast the moment the runtime sees what it started die.
 pub(super) async fn gate(
     inner: &Inner,
     job: &Job<'_>,
     runtime: &dyn Runtime,
-    (slot, addr): (Slot, SocketAddr),
+    (slot, addrs): (Slot, &[SocketAddr]),
 ) -> Result<(), PipelineError> {
     let (d, record, cancel) = (job.deployment, job.record, job.cancel);
     job.journal.phase(Phase::HealthChecking).await?;
     let policy = HealthPolicy::from_spec(&record.spec);
+    let (path, threshold, within) = (&policy.path, policy.threshold, policy.timeout.as_secs());
+    let on = crate::routes::join_targets(addrs);
+    let every = if addrs.len() > 1 { format!("each of {} replicas, ", addrs.len()) } else { String::new() };
     inner
-        .log(
-            d.id,
-            &format!(
-                "health gate: GET {} on {addr}, {} passes in a row within {}s",
-                policy.path,
-                policy.threshold,
-                policy.timeout.as_secs()
-            ),
-        )
+        .log(d.id, &format!("health gate: GET {path} on {on}, {every}{threshold} passes in a row within {within}s"))
         .await;
     // Probe results stream into the log as they happen, without the store slowing the probes.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-    let threshold = policy.threshold;
-    let probes = async move {
-        health::wait_healthy(addr, &policy, cancel, |r, passes| {
-            let said = match r {
-                Ok(code) => format!("HTTP {code}"),
-                Err(e) => e.to_string(),
-            };
-            let _ = tx.send(format!("health probe: {said} ({passes}/{threshold} in a row)"));
-        })
-        .await
-    };
+    let named = addrs.len() > 1;
+    let probes = futures_util::future::try_join_all(addrs.iter().map(|&addr| {
+        let (tx, policy) = (tx.clone(), policy.clone());
+        async move {
+            health::wait_healthy(addr, &policy, cancel, |r, passes| {
+                let said = match r {
+                    Ok(code) => format!("HTTP {code}"),
+                    Err(e) => e.to_string(),
+                };
+                let who = if named { format!(" {addr}") } else { String::new() };
+                let _ = tx.send(format!("health probe{who}: {said} ({passes}/{threshold} in a row)"));
+            })
+            .await
+        }
+    }));
+    drop(tx);
     let writer = async {
         while let Some(line) = rx.recv().await {
             inner.log(d.id, &line).await;
@@ -61,7 +61,7 @@ pub(super) async fn gate(
         e = watch => return Err(e),
     };
     match result {
-        Ok(()) => {
+        Ok(_) => {
             inner.log(d.id, "health gate passed").await;
             Ok(())
         }

@@ -26,8 +26,8 @@ impl Journal for DeploymentJournal<'_> {
         Ok(())
     }
 
-    async fn begin(&self, slot: Slot, addr: SocketAddr, phase: Phase) -> Result<Deployment, StoreError> {
-        self.inner.store.start_deployment(self.id, slot, addr, phase, now_ms()).await
+    async fn begin(&self, slot: Slot, addrs: &[SocketAddr], phase: Phase) -> Result<Deployment, StoreError> {
+        self.inner.store.start_deployment(self.id, slot, addrs, phase, now_ms()).await
     }
 
     async fn source(&self, commit: Option<(&str, Option<&str>)>, image: Option<&str>) -> Result<(), StoreError> {

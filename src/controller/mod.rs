@@ -19,6 +19,7 @@ mod rollback;
 mod sync;
 #[cfg(test)]
 mod tests;
+mod traffic;
 mod worker;
 
 pub use crate::runtime::DeployRequest;
@@ -59,6 +60,8 @@ pub enum ControllerError {
     Busy(String),
     #[error("deployment {id} is run by the gateway process {pid}, which is finishing it after an upgrade; it cannot be cancelled from this one. Wait for it to end, then deploy or roll back")]
     RunElsewhere { id: i64, pid: String },
+    #[error("{0}")]
+    Traffic(String),
 }
 
 impl From<RequestError> for ControllerError {

@@ -171,9 +171,11 @@ pub(crate) fn verdict(requests: u64, errors: u64, spec: &ProjectSpec) -> Option<
 async fn flip(w: &Window<'_>, trigger: Trigger, reason: &str) -> Result<Deployment, PipelineError> {
     let (inner, d, record, new, old) = (w.inner, w.d, w.record, w.new, w.old);
     let previous = inner.store.deployment(old.deployment_id).await?;
+    // Every replica of the warm deployment serves again, not just the first.
+    let targets = previous.as_ref().and_then(|p| crate::runtime::served_addrs(p).ok()).unwrap_or(vec![old.addr]);
     let from = previous.unwrap_or_else(|| d.clone());
     let rollback = NewDeployment { rollback_of: Some(d.id), ..NewDeployment::again_of(&from, trigger) };
-    let (live, bad) = inner.store.record_flip(d.id, rollback, old.slot, old.addr, reason, now_ms()).await?;
+    let (live, bad) = inner.store.record_flip(d.id, rollback, old.slot, &targets, reason, now_ms()).await?;
     inner.sync_committed().await?;
     inner.metrics.deployment_ended(&d.project, Status::RolledBack.as_str(), None);
     inner.log(d.id, &format!("{reason}; traffic is back on the {} slot (deployment {})", old.slot, live.id)).await;

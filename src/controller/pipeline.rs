@@ -12,7 +12,7 @@ use super::observe::{observe, Outcome};
 use super::Inner;
 use crate::deployment::{Event, Phase, Trigger};
 use crate::project::Slot;
-use crate::runtime::{served_addr, Job, Runtime};
+use crate::runtime::{served_addrs, Job, Runtime};
 use crate::store::{now_ms, Deployment, ProjectRecord};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -35,11 +35,12 @@ pub(super) async fn run(inner: Arc<Inner>, d: Deployment, cancel: CancellationTo
         .log(d.id, &format!("the {slot} slot is {}; live now: {}", d.target.as_deref().unwrap_or("-"), describe(live)))
         .await;
     let before_switch = async {
-        let addr = served_addr(&d)?;
-        gate(&inner, &job, runtime, (slot, addr)).instrument(info_span!("health_gate", %addr)).await?;
+        let addrs = served_addrs(&d)?;
+        gate(&inner, &job, runtime, (slot, &addrs)).instrument(info_span!("health_gate", %slot)).await?;
         runtime.release(&job).instrument(info_span!("release")).await?;
-        publish_nginx(&inner, &d, addr).await?;
-        Ok::<_, PipelineError>(addr)
+        publish_nginx(&inner, &d, &addrs).await?;
+        let first = addrs.first().copied();
+        first.ok_or_else(|| PipelineError::from(crate::runtime::RuntimeError::BadTarget(String::new())))
     };
     let addr = match before_switch.await {
         Ok(addr) => addr,
@@ -52,12 +53,13 @@ pub(super) async fn run(inner: Arc<Inner>, d: Deployment, cancel: CancellationTo
 }
 
 /// Writes the nginx include before the internal switch, so both always point at the same slot.
-async fn publish_nginx(inner: &Inner, d: &Deployment, addr: SocketAddr) -> Result<(), PipelineError> {
+async fn publish_nginx(inner: &Inner, d: &Deployment, addrs: &[SocketAddr]) -> Result<(), PipelineError> {
     let Some(nginx) = &inner.nginx else { return Ok(()) };
-    if let Some(warning) = nginx.publish(&d.project, addr).await? {
+    if let Some(warning) = nginx.publish(&d.project, addrs).await? {
         inner.log(d.id, &format!("nginx include written, but the reload failed: {warning}")).await;
     } else {
-        inner.log(d.id, &format!("nginx include {}.conf now points at {addr}; nginx reloaded", d.project)).await;
+        let list = crate::routes::join_targets(addrs);
+        inner.log(d.id, &format!("nginx include {}.conf now points at {list}; nginx reloaded", d.project)).await;
     }
     Ok(())
 }

@@ -64,7 +64,7 @@ impl Runtime for FakeRuntime {
     async fn start(&self, job: &Job<'_>, slot: Slot) -> Result<Deployment, RuntimeError> {
         self.called(format!("start {slot}"));
         let addr = self.slots[usize::from(slot == Slot::Green)];
-        Ok(job.journal.begin(slot, addr, crate::deployment::Phase::HealthChecking).await?)
+        Ok(job.journal.begin(slot, &[addr], crate::deployment::Phase::HealthChecking).await?)
     }
     async fn release(&self, _: &Job<'_>) -> Result<(), RuntimeError> {
         Ok(())
@@ -275,6 +275,9 @@ impl crate::runtime::ContainerEngine for NoEngine {
         unreachable!("no engine in these tests")
     }
     async fn remove(&self, _: &str) -> Result<(), crate::runtime::EngineError> {
+        unreachable!("no engine in these tests")
+    }
+    async fn slot_containers(&self, _: &str, _: Slot) -> Result<Vec<String>, crate::runtime::EngineError> {
         unreachable!("no engine in these tests")
     }
     async fn has_image(&self, _: &str) -> Result<bool, crate::runtime::EngineError> {

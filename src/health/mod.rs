@@ -1,6 +1,8 @@
-//! Is this upstream fit for traffic: the consecutive-passes gate over HTTP probes ([`probe`]).
+//! Is this upstream fit for traffic: the consecutive-passes gate over HTTP probes ([`probe`]), and replicas
+//! brought back into rotation ([`rotation`]).
 
 mod probe;
+pub(crate) mod rotation;
 
 pub(crate) use probe::{probe, ProbeError};
 

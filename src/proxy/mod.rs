@@ -3,15 +3,17 @@
 //! Nothing here does I/O besides proxying, and nothing panics on client input: every
 //! early answer is written in `request_filter` so the client connection stays alive.
 
+mod hold;
 mod limits;
 mod page;
 mod request;
 mod retire;
 mod retry;
 
-use page::{escape, https_location, write_page, write_redirect, write_text, Page};
+use page::{https_location, write_redirect, write_text, Page};
 use request::{request_host, roll, ServedOverTls};
 
+use crate::metrics::ReplicaMetrics;
 use crate::project::Slot;
 use crate::routes::{decide, Decision, Member, ProjectRoute, RequestFacts, Routes, CANARY_COOKIE};
 use crate::tls::{Certs, Challenges};
@@ -42,10 +44,12 @@ pub(crate) struct Gateway {
     retirement: Arc<Retirement>,
 }
 
-/// What a request that is not proxied gets.
+/// What a request that is not proxied (yet) gets.
 enum Answer {
     Page(Page),
     Redirect,
+    /// The project is paused: wait up to the duration for it to serve again.
+    Hold(Arc<ProjectRoute>, Duration),
 }
 
 /// Per-request state: where it was routed and which in-flight gauge it holds.
@@ -53,7 +57,8 @@ enum Answer {
 pub(crate) struct RequestCtx {
     route: Option<Arc<ProjectRoute>>,
     upstream: Option<(SocketAddr, Slot)>,
-    inflight: Option<IntGauge>,
+    /// The in-flight gauges this request holds: its slot's and its replica's.
+    inflight: Option<(IntGauge, Arc<ReplicaMetrics>)>,
     retried: bool,
     /// Set when the request is for `public_host` and goes to the admin server.
     admin: Option<SocketAddr>,
@@ -69,13 +74,24 @@ impl RequestCtx {
     fn hold(&mut self, member: &Member) {
         self.release();
         member.inflight.inc();
-        self.inflight = Some(member.inflight.clone());
+        member.handles.inflight.inc();
+        member.handles.requests.inc();
+        self.inflight = Some((member.inflight.clone(), member.handles.clone()));
         self.upstream = Some((member.addr, member.slot));
     }
 
     fn release(&mut self) {
-        if let Some(gauge) = self.inflight.take() {
-            gauge.dec();
+        if let Some((slot, replica)) = self.inflight.take() {
+            slot.dec();
+            replica.inflight.dec();
+        }
+    }
+
+    /// The upstream refused the connection or died before answering: its replica leaves the rotation until
+    /// its health probes pass again.
+    fn upstream_failed(&self) {
+        if let Some((_, replica)) = &self.inflight {
+            replica.up.set(0);
         }
     }
 }
@@ -112,6 +128,7 @@ impl Gateway {
                 None
             }
             Decision::Redirect => Some(Answer::Redirect),
+            Decision::Paused(route, hold) => Some(Answer::Hold(route.clone(), hold)),
             other => Some(Answer::Page(Page::for_decision(&other, &host))),
         };
         ctx.host = host;
@@ -142,7 +159,7 @@ impl ProxyHttp for Gateway {
         session.set_write_timeout(Some(limits::CLIENT_IDLE));
         if let Some(reason) = limits::oversized(session.req_header()) {
             session.set_keepalive(None);
-            write_page(session, 431, "Request header fields too large", &escape(&reason)).await?;
+            Page::new(431, "Request header fields too large", "header_too_large", reason).write(session).await?;
             return Ok(true);
         }
         ctx.tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
@@ -152,9 +169,16 @@ impl ProxyHttp for Gateway {
                 return Ok(true);
             }
         }
-        match self.route(session.req_header(), ctx) {
+        let mut answer = self.route(session.req_header(), ctx);
+        if let Some(Answer::Hold(route, hold)) = answer {
+            answer = self.wait_while_paused(session.req_header(), ctx, &route, hold).await;
+        }
+        match answer {
             None => Ok(false),
             Some(Answer::Page(page)) => page.write(session).await.map(|()| true),
+            Some(Answer::Hold(route, _)) => {
+                Page::paused(&route.name, "Retry shortly.").write(session).await.map(|()| true)
+            }
             Some(Answer::Redirect) => {
                 let path = session.req_header().uri.path_and_query().map_or("/", |p| p.as_str());
                 let location = https_location(&ctx.host, self.https_port.unwrap_or(443), path);
@@ -208,6 +232,7 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
         mut e: Box<Error>,
     ) -> Box<Error> {
+        ctx.upstream_failed();
         let retry = retry_on_warm(session, ctx);
         e.set_retry(retry);
         e
@@ -227,6 +252,9 @@ impl ProxyHttp for Gateway {
         // Only a request that may be sent twice: the first attempt may have reached the app.
         let idempotent = session.req_header().method.is_idempotent();
         let unanswered = e.esource() == &ErrorSource::Upstream && session.response_written().is_none();
+        if unanswered {
+            ctx.upstream_failed();
+        }
         let retry = idempotent && unanswered && retry_on_warm(session, ctx);
         e.set_retry(retry);
         e
@@ -273,10 +301,10 @@ impl ProxyHttp for Gateway {
             _ => 502,
         };
         if code > 0 {
-            let name = ctx.route.as_ref().map(|r| escape(&r.name)).unwrap_or_default();
-            let detail =
-                format!("The live deployment of <code>{name}</code> could not be reached. Check that it is running.");
-            if let Err(write_err) = write_page(session, code, "Bad gateway", &detail).await {
+            let name = ctx.route.as_ref().map(|r| r.name.replace('`', "'")).unwrap_or_default();
+            let detail = format!("The live deployment of `{name}` could not be reached. Check that it is running.");
+            let page = Page::new(code, "Bad gateway", "bad_gateway", detail);
+            if let Err(write_err) = page.write(session).await {
                 tracing::debug!("cannot send the error page: {write_err}");
             }
         }

@@ -18,7 +18,7 @@ pub(super) fn retry_on_warm(session: &Session, ctx: &mut RequestCtx) -> bool {
         return false;
     }
     let (Some(route), Some((failed, _))) = (ctx.route.clone(), ctx.upstream) else { return false };
-    match route.backend.pools().retry_member(failed) {
+    match route.backend.pools().retry_member(failed, super::request::roll()) {
         Some(other) => {
             ctx.retried = true;
             ctx.hold(other);

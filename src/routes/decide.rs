@@ -4,6 +4,7 @@
 use super::table::{Backend, Member, ProjectRoute, RouteTable};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The cookie that keeps a client on one side of a rollout split.
 pub(crate) const CANARY_COOKIE: &str = "vg_canary";
@@ -44,7 +45,8 @@ pub(crate) enum Decision<'t> {
     UnknownHost,
     /// The project has nothing live: 503.
     NoLive(&'t Arc<ProjectRoute>),
-    Paused(&'t Arc<ProjectRoute>),
+    /// The project is paused: the request waits up to the duration for it to serve again.
+    Paused(&'t Arc<ProjectRoute>, Duration),
     Maintenance(&'t Arc<ProjectRoute>, &'t str),
     Proxy(Pick<'t>),
 }
@@ -73,7 +75,7 @@ pub(crate) fn decide<'t>(req: &RequestFacts<'_>, table: &'t RouteTable, certs: &
     }
     let pools = match &route.backend {
         Backend::Serve(pools) => pools,
-        Backend::Paused(_) => return Decision::Paused(route),
+        Backend::Paused { hold, .. } => return Decision::Paused(route, *hold),
         Backend::Maintenance { message, .. } => return Decision::Maintenance(route, message),
     };
     let Some(rollout) = &pools.rollout else {

@@ -6,11 +6,15 @@
 //! publishes it with one atomic store, so a reader sees either the old or the new table, never a mix.
 
 pub(crate) mod decide;
+pub(crate) mod hold;
 pub(crate) mod state;
 pub(crate) mod table;
 
 pub(crate) use decide::{decide, Decision, HostCertificates, RequestFacts, CANARY_COOKIE};
-pub use state::{MemberRow, PoolChange, PoolKind, ProjectInput, RouteState, TargetRow, Traffic};
+pub use state::{
+    join_targets, parse_targets, MemberRow, PoolChange, PoolKind, ProjectInput, RouteState, TargetRow, Traffic,
+    TrafficChange, TrafficState,
+};
 pub use table::{Backend, Member, Pool, Pools, ProjectRoute, Rollout, RouteTable, TableOptions};
 
 use arc_swap::ArcSwap;
@@ -21,6 +25,8 @@ use std::sync::Arc;
 #[derive(Debug, Default)]
 pub struct Routes {
     table: ArcSwap<RouteTable>,
+    /// Requests waiting for their paused project.
+    pub(crate) holds: hold::Holds,
 }
 
 impl Routes {
@@ -35,7 +41,9 @@ impl Routes {
 
     /// Replaces the whole table with one atomic store. Only the controller's `sync` calls this.
     pub fn publish(&self, table: RouteTable) {
-        self.table.store(Arc::new(table));
+        let table = Arc::new(table);
+        self.table.store(table.clone());
+        self.holds.release(&table);
     }
 }
 

@@ -6,6 +6,7 @@
 
 use serde::Serialize;
 use std::fmt;
+use std::net::SocketAddr;
 
 /// Where a serving deployment sits in its project's backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -62,6 +63,53 @@ impl fmt::Display for Traffic {
     }
 }
 
+/// A project's traffic state as the operator set it: serving, paused (with how long a request is held),
+/// or in maintenance (with the page's message).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TrafficState {
+    pub traffic: Traffic,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pause_timeout_s: Option<i64>,
+}
+
+/// What an operator asks of a project's traffic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrafficChange {
+    Pause { timeout_s: i64 },
+    Resume,
+    Maintenance { message: String },
+    EndMaintenance,
+}
+
+impl TrafficState {
+    /// The state after `change` (pure), or why the change makes no sense now (a 409 for the caller).
+    pub fn after(&self, project: &str, change: TrafficChange) -> Result<TrafficState, String> {
+        let serving = TrafficState::default();
+        match (self.traffic, change) {
+            (Traffic::Paused, TrafficChange::Pause { .. }) => {
+                Err(format!("project `{project}` is already paused; resume it first, or wait"))
+            }
+            (Traffic::Maintenance, TrafficChange::Pause { .. }) => {
+                Err(format!("project `{project}` is in maintenance; end the maintenance before pausing it"))
+            }
+            (_, TrafficChange::Pause { timeout_s }) => {
+                Ok(TrafficState { traffic: Traffic::Paused, message: None, pause_timeout_s: Some(timeout_s) })
+            }
+            (Traffic::Paused, TrafficChange::Resume) => Ok(serving),
+            (now, TrafficChange::Resume) => Err(format!("project `{project}` is not paused (it is {now})")),
+            (_, TrafficChange::Maintenance { message }) => {
+                Ok(TrafficState { traffic: Traffic::Maintenance, message: Some(message), pause_timeout_s: None })
+            }
+            (Traffic::Maintenance, TrafficChange::EndMaintenance) => Ok(serving),
+            (now, TrafficChange::EndMaintenance) => {
+                Err(format!("project `{project}` is not in maintenance (it is {now})"))
+            }
+        }
+    }
+}
+
 /// A project the table routes: its name and the hosts it claims.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProjectInput {
@@ -69,6 +117,11 @@ pub struct ProjectInput {
     pub domains: Vec<String>,
     /// Plain-HTTP requests for a host with a certificate get a 308 to https (`tls` not off and `https_redirect`).
     pub https_redirect: bool,
+    /// Where a replica out of rotation is probed, and how many passes in a row bring it back.
+    pub health_path: String,
+    pub healthy_threshold: u32,
+    /// Most requests held while paused.
+    pub pause_queue: u32,
 }
 
 /// One project's routing settings (a `route_targets` row).
@@ -78,6 +131,8 @@ pub struct TargetRow {
     pub traffic: String,
     pub(crate) message: Option<String>,
     pub(crate) rollout_percent: Option<i64>,
+    /// While paused: how long a held request waits before its 503.
+    pub(crate) pause_timeout_s: Option<i64>,
 }
 
 /// One deployment serving in one pool (a `route_members` row joined with its deployment).
@@ -88,8 +143,19 @@ pub struct MemberRow {
     pub deployment_id: i64,
     pub weight: i64,
     pub slot: Option<String>,
-    /// The address the deployment serves on, as stored.
+    /// The addresses the deployment serves on (one per replica), as stored: see [`join_targets`].
     pub target: Option<String>,
+}
+
+/// How a deployment's addresses are stored in one column: comma-separated, replica 1 first.
+pub fn join_targets(addrs: &[SocketAddr]) -> String {
+    addrs.iter().map(SocketAddr::to_string).collect::<Vec<_>>().join(",")
+}
+
+/// The stored addresses of a deployment, or `None` when any of them is not an address with a port.
+pub fn parse_targets(raw: &str) -> Option<Vec<SocketAddr>> {
+    let addrs = raw.split(',').map(|a| a.trim().parse().ok().filter(|a: &SocketAddr| a.port() != 0));
+    addrs.collect::<Option<Vec<_>>>().filter(|a| !a.is_empty())
 }
 
 /// Everything the route table is built from.
@@ -127,5 +193,34 @@ mod tests {
         }
         assert_eq!(PoolKind::parse("live"), None);
         assert_eq!(Traffic::parse("Serving"), None);
+    }
+
+    #[test]
+    fn traffic_changes_follow_the_operator_rules() {
+        let serving = TrafficState::default();
+        let paused = serving.after("a", TrafficChange::Pause { timeout_s: 30 }).unwrap();
+        assert_eq!((paused.traffic, paused.pause_timeout_s), (Traffic::Paused, Some(30)));
+        assert!(paused.after("a", TrafficChange::Pause { timeout_s: 5 }).unwrap_err().contains("already paused"));
+        assert_eq!(paused.after("a", TrafficChange::Resume), Ok(serving.clone()));
+        assert!(serving.after("a", TrafficChange::Resume).unwrap_err().contains("not paused (it is serving)"));
+        let down = paused.after("a", TrafficChange::Maintenance { message: "db move".into() }).unwrap();
+        assert_eq!((down.traffic, down.message.as_deref()), (Traffic::Maintenance, Some("db move")));
+        assert!(down.after("a", TrafficChange::Pause { timeout_s: 5 }).is_err());
+        assert!(down.after("a", TrafficChange::Resume).is_err());
+        let again = down.after("a", TrafficChange::Maintenance { message: "longer".into() }).unwrap();
+        assert_eq!(again.message.as_deref(), Some("longer"));
+        assert_eq!(down.after("a", TrafficChange::EndMaintenance), Ok(serving.clone()));
+        assert!(serving.after("a", TrafficChange::EndMaintenance).is_err());
+    }
+
+    #[test]
+    fn targets_round_trip_and_one_bad_address_spoils_the_row() {
+        let addrs: Vec<SocketAddr> = vec!["127.0.0.1:20000".parse().unwrap(), "127.0.0.1:20002".parse().unwrap()];
+        assert_eq!(join_targets(&addrs), "127.0.0.1:20000,127.0.0.1:20002");
+        assert_eq!(parse_targets(&join_targets(&addrs)), Some(addrs));
+        assert_eq!(parse_targets("127.0.0.1:1"), Some(vec!["127.0.0.1:1".parse().unwrap()]));
+        for bad in ["", "127.0.0.1:1,", "127.0.0.1:0", "x,127.0.0.1:1", "127.0.0.1"] {
+            assert_eq!(parse_targets(bad), None, "{bad}");
+        }
     }
 }

@@ -1,14 +1,15 @@
 //! The route table: an immutable snapshot of host → project backend, built from the desired state by one
 //! pure function, [`RouteTable::from_state`].
 
-use super::state::{MemberRow, PoolKind, ProjectInput, RouteState, TargetRow, Traffic};
-use crate::metrics::ProjectMetrics;
+use super::state::{parse_targets, MemberRow, PoolKind, ProjectInput, RouteState, TargetRow, Traffic};
+use crate::metrics::{ProjectMetrics, ReplicaMetrics};
 use crate::project::Slot;
 use prometheus::IntGauge;
 use smallvec::SmallVec;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// One process serving a project: where it listens, which deployment it runs, and its in-flight gauge.
 #[derive(Debug, Clone)]
@@ -17,9 +18,13 @@ pub struct Member {
     pub deployment_id: i64,
     pub(crate) slot: Slot,
     pub(crate) weight: u32,
-    /// Requests routed to this member whose response has not ended; shared by every table that holds it,
-    /// so a drain sees requests that began on an older snapshot.
+    /// Requests routed to this member's slot whose response has not ended; shared by every table that holds
+    /// it, so a drain sees requests that began on an older snapshot.
     pub(crate) inflight: IntGauge,
+    /// Which replica of its deployment (1-based).
+    pub(crate) replica: u16,
+    /// The replica's own in-flight gauge, request counter and rotation flag.
+    pub(crate) handles: Arc<ReplicaMetrics>,
 }
 
 /// Members that share the same role; a request goes to the one with the fewest in flight.
@@ -34,18 +39,22 @@ impl Pool {
         self.members.is_empty()
     }
 
-    /// The member with the fewest requests in flight for its weight (a member of weight 2 takes twice the
-    /// load); `roll` breaks ties so equal members share the load.
+    /// The member in rotation with the fewest requests in flight for its weight (a member of weight 2 takes
+    /// twice the load); `roll` breaks ties so equal members share the load. When every member is out of
+    /// rotation, the least loaded of them is still tried: a refused connection beats a certain 503.
     pub(crate) fn pick(&self, roll: u32) -> Option<&Member> {
+        self.pick_except(roll, None)
+    }
+
+    /// [`Pool::pick`] among the members not at `except`.
+    pub(crate) fn pick_except(&self, roll: u32, except: Option<SocketAddr>) -> Option<&Member> {
         match self.members.as_slice() {
             [] => None,
-            [only] => Some(only),
+            [only] => (except != Some(only.addr)).then_some(only),
             members => {
                 let start = roll as usize % members.len();
-                let rotated = members[start..].iter().chain(&members[..start]);
-                // a/wa < b/wb without division: a * wb < b * wa.
-                let load = |m: &Member, other: &Member| m.inflight.get().max(0) as u64 * u64::from(other.weight);
-                rotated.min_by(|a, b| load(a, b).cmp(&load(b, a)))
+                let rotated = || members[start..].iter().chain(&members[..start]).filter(|m| Some(m.addr) != except);
+                least_loaded(rotated().filter(|m| m.handles.in_rotation())).or_else(|| least_loaded(rotated()))
             }
         }
     }
@@ -53,6 +62,13 @@ impl Pool {
     fn contains(&self, addr: SocketAddr) -> bool {
         self.members.iter().any(|m| m.addr == addr)
     }
+}
+
+/// The member with the fewest requests in flight for its weight; the first of equals.
+fn least_loaded<'a>(members: impl Iterator<Item = &'a Member>) -> Option<&'a Member> {
+    // a/wa < b/wb without division: a * wb < b * wa.
+    let load = |m: &Member, other: &Member| m.handles.inflight.get().max(0) as u64 * u64::from(other.weight);
+    members.min_by(|a, b| load(a, b).cmp(&load(b, a)))
 }
 
 /// A canary: `percent` of clients go to `pool`, the rest to the active pool.
@@ -78,11 +94,11 @@ impl Pools {
             || self.rollout.as_ref().is_some_and(|r| r.pool.contains(addr))
     }
 
-    /// Where a request that failed on `failed` may be tried once more: a warm member first, then another
-    /// active one.
-    pub(crate) fn retry_member(&self, failed: SocketAddr) -> Option<&Member> {
-        let warm = self.warm.members.iter();
-        warm.chain(&self.active.members).find(|m| m.addr != failed)
+    /// Where a request that failed on `failed` may be tried once more: a warm member first (the version that
+    /// served before a switch), then another active replica in rotation.
+    pub(crate) fn retry_member(&self, failed: SocketAddr, roll: u32) -> Option<&Member> {
+        let warm = self.warm.members.iter().find(|m| m.addr != failed);
+        warm.or_else(|| self.active.pick_except(roll, Some(failed)))
     }
 }
 
@@ -91,8 +107,8 @@ impl Pools {
 pub enum Backend {
     /// Proxied to its pools (a 503 page while the active pool is empty).
     Serve(Pools),
-    /// New requests are held (the pools keep serving what is in flight).
-    Paused(Pools),
+    /// New requests are held for at most `hold` (the pools keep serving what is in flight).
+    Paused { pools: Pools, hold: Duration },
     /// A 503 maintenance page with the operator's message.
     Maintenance { pools: Pools, message: String },
 }
@@ -100,7 +116,7 @@ pub enum Backend {
 impl Backend {
     pub fn pools(&self) -> &Pools {
         match self {
-            Backend::Serve(pools) | Backend::Paused(pools) | Backend::Maintenance { pools, .. } => pools,
+            Backend::Serve(pools) | Backend::Paused { pools, .. } | Backend::Maintenance { pools, .. } => pools,
         }
     }
 }
@@ -113,11 +129,23 @@ pub struct ProjectRoute {
     pub backend: Backend,
     /// See [`ProjectInput::https_redirect`].
     pub https_redirect: bool,
+    /// See [`ProjectInput`]: where replicas out of rotation are probed, and the pause queue's bound.
+    pub(crate) health_path: Arc<str>,
+    pub(crate) healthy_threshold: u32,
+    pub(crate) pause_queue: u32,
     /// Counters shared by every table that holds this project, so a rebuild keeps them.
     pub(crate) metrics: Arc<ProjectMetrics>,
 }
 
 impl ProjectRoute {
+    pub(crate) fn traffic(&self) -> Traffic {
+        match self.backend {
+            Backend::Serve(_) => Traffic::Serving,
+            Backend::Paused { .. } => Traffic::Paused,
+            Backend::Maintenance { .. } => Traffic::Maintenance,
+        }
+    }
+
     /// The slot of the first active member: the project's live slot.
     pub(crate) fn live_slot(&self) -> Option<Slot> {
         self.backend.pools().active.members.first().map(|m| m.slot)
@@ -210,14 +238,14 @@ fn project_route(
     let mut rows = rows.to_vec();
     rows.sort_by_key(|m| (m.pool.clone(), m.deployment_id));
     for row in rows {
-        let Some((kind, member)) = member(row, &metrics) else {
+        let Some((kind, members)) = members(row, &metrics) else {
             problems.push(format!("project `{name}`: deployment {} has no usable address", row.deployment_id));
             continue;
         };
         match kind {
-            PoolKind::Active => pools.active.members.push(member),
-            PoolKind::Warm => pools.warm.members.push(member),
-            PoolKind::Rollout => rollout.members.push(member),
+            PoolKind::Active => pools.active.members.extend(members),
+            PoolKind::Warm => pools.warm.members.extend(members),
+            PoolKind::Rollout => rollout.members.extend(members),
         }
     }
     let traffic = target.map_or(Some(Traffic::Serving), |t| Traffic::parse(&t.traffic));
@@ -229,24 +257,48 @@ fn project_route(
     pools.rollout = percent.filter(|_| !rollout.is_empty()).map(|percent| Rollout { pool: rollout, percent });
     let backend = match traffic {
         Traffic::Serving => Backend::Serve(pools),
-        Traffic::Paused => Backend::Paused(pools),
+        Traffic::Paused => {
+            let seconds = target.and_then(|t| t.pause_timeout_s).unwrap_or(DEFAULT_HOLD_S).clamp(1, MAX_HOLD_S);
+            Backend::Paused { pools, hold: Duration::from_secs(seconds as u64) }
+        }
         Traffic::Maintenance => {
             let message = target.and_then(|t| t.message.clone()).unwrap_or_default();
             Backend::Maintenance { pools, message }
         }
     };
-    let (domains, https_redirect) = (project.domains.clone(), project.https_redirect);
-    ProjectRoute { name: name.as_str().into(), domains, backend, https_redirect, metrics }
+    ProjectRoute {
+        name: name.as_str().into(),
+        domains: project.domains.clone(),
+        backend,
+        https_redirect: project.https_redirect,
+        health_path: project.health_path.as_str().into(),
+        healthy_threshold: project.healthy_threshold,
+        pause_queue: project.pause_queue,
+        metrics,
+    }
 }
 
-/// A usable member from its row, or `None` when the row's pool, slot or address cannot be read.
-fn member(row: &MemberRow, metrics: &ProjectMetrics) -> Option<(PoolKind, Member)> {
+/// How long a pause holds a request when it was stored without a timeout, and the longest it may.
+pub(crate) const DEFAULT_HOLD_S: i64 = 30;
+pub(crate) const MAX_HOLD_S: i64 = 3600;
+
+/// The usable members of a row, one per replica, or `None` when its pool, slot or any address cannot be read.
+fn members(row: &MemberRow, metrics: &ProjectMetrics) -> Option<(PoolKind, Vec<Member>)> {
     let kind = PoolKind::parse(&row.pool)?;
     let slot = Slot::parse(row.slot.as_deref()?)?;
-    let addr: SocketAddr = row.target.as_deref()?.parse().ok().filter(|a: &SocketAddr| a.port() != 0)?;
+    let addrs = parse_targets(row.target.as_deref()?)?;
     let weight = u32::try_from(row.weight).unwrap_or(1).max(1);
-    let inflight = metrics.inflight(slot).clone();
-    Some((kind, Member { addr, deployment_id: row.deployment_id, slot, weight, inflight }))
+    let inflight = metrics.inflight(slot);
+    let members = (1..).zip(addrs).map(|(replica, addr)| Member {
+        addr,
+        deployment_id: row.deployment_id,
+        slot,
+        weight,
+        inflight: inflight.clone(),
+        replica,
+        handles: metrics.replica(slot, replica),
+    });
+    Some((kind, members.collect()))
 }
 
 #[cfg(test)]

@@ -9,6 +9,9 @@ pub(crate) fn state(projects: &[(&str, &[&str])], members: &[(&str, &str, i64, &
                 name: n.to_string(),
                 domains: d.iter().map(|s| s.to_string()).collect(),
                 https_redirect: true,
+                health_path: "/health".into(),
+                healthy_threshold: 2,
+                pause_queue: 1000,
             })
             .collect(),
         targets: Vec::new(),

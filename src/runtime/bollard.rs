@@ -1,14 +1,16 @@
 //! The Docker engine through bollard: build, run a slot, watch it, stop it. Never the docker CLI.
 
 use super::engine::{BuildRequest, ContainerEngine, EngineError, Liveness, RunRequest};
+use crate::project::Slot;
 use async_trait::async_trait;
 use bollard::errors::Error as BollardError;
 use bollard::models::{
     ContainerCreateBody, ContainerUpdateBody, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
-    BuildImageOptionsBuilder, CreateContainerOptionsBuilder, ListImagesOptions, LogsOptionsBuilder, PruneImagesOptions,
-    RemoveContainerOptionsBuilder, RemoveImageOptions, StopContainerOptionsBuilder, WaitContainerOptions,
+    BuildImageOptionsBuilder, CreateContainerOptionsBuilder, ListContainersOptionsBuilder, ListImagesOptions,
+    LogsOptionsBuilder, PruneImagesOptions, RemoveContainerOptionsBuilder, RemoveImageOptions,
+    StopContainerOptionsBuilder, WaitContainerOptions,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
@@ -132,7 +134,7 @@ impl ContainerEngine for DockerEngine {
 
     async fn run(&self, req: &RunRequest) -> Result<(), EngineError> {
         let docker = self.docker().await?;
-        let name = super::engine::container_name(&req.project, req.slot);
+        let name = req.name.clone();
         self.remove(&name).await?;
         let port = format!("{}/tcp", req.container_port);
         let binding = PortBinding { host_ip: Some("127.0.0.1".into()), host_port: Some(req.host_port.to_string()) };
@@ -140,6 +142,7 @@ impl ContainerEngine for DockerEngine {
             ("versiongate.project".to_owned(), req.project.clone()),
             ("versiongate.slot".to_owned(), req.slot.to_string()),
             ("versiongate.deployment".to_owned(), req.deployment_id.to_string()),
+            ("versiongate.replica".to_owned(), req.replica.to_string()),
         ]);
         let host_config = HostConfig {
             port_bindings: Some(HashMap::from([(port.clone(), Some(vec![binding]))])),
@@ -247,6 +250,18 @@ impl ContainerEngine for DockerEngine {
         ]);
         let _ = docker.prune_images(Some(PruneImagesOptions { filters: Some(filters) })).await;
         Ok(())
+    }
+
+    async fn slot_containers(&self, project: &str, slot: Slot) -> Result<Vec<String>, EngineError> {
+        let docker = self.docker().await?;
+        let labels = vec![format!("versiongate.project={project}"), format!("versiongate.slot={slot}")];
+        let filters = HashMap::from([("label", labels)]);
+        let options = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+        let found = docker.list_containers(Some(options)).await.map_err(engine("list the containers"))?;
+        let names = found.into_iter().filter_map(|c| c.names?.into_iter().next());
+        let mut names: Vec<String> = names.map(|n| n.trim_start_matches('/').to_owned()).collect();
+        names.sort();
+        Ok(names)
     }
 
     async fn run_once(

@@ -31,10 +31,14 @@ pub struct BuildRequest {
     pub(crate) timeout: Duration,
 }
 
-/// One slot container: `<project>-<slot>`, published on 127.0.0.1 only.
+/// One slot container: `<project>-<slot>` (or `<project>-<slot>-<n>` with replicas), published on
+/// 127.0.0.1 only.
 pub struct RunRequest {
+    pub(crate) name: String,
     pub(crate) project: String,
     pub(crate) slot: Slot,
+    /// 1-based.
+    pub(crate) replica: u16,
     pub(crate) deployment_id: i64,
     pub(crate) image: String,
     pub(crate) host_port: u16,
@@ -61,6 +65,15 @@ pub enum Liveness {
 
 pub fn container_name(project: &str, slot: Slot) -> String {
     format!("{project}-{slot}")
+}
+
+/// Replica `n` (1-based) of a slot that runs `replicas` containers; with one replica the name has no number.
+pub fn replica_container_name(project: &str, slot: Slot, n: u16, replicas: u16) -> String {
+    if replicas <= 1 {
+        container_name(project, slot)
+    } else {
+        format!("{project}-{slot}-{n}")
+    }
 }
 
 pub fn image_tag(project: &str, deployment_id: i64) -> String {
@@ -91,6 +104,8 @@ pub trait ContainerEngine: Send + Sync {
     /// SIGTERM, then SIGKILL after `grace`; the container is kept for rollback.
     async fn stop(&self, name: &str, grace: Duration) -> Result<(), EngineError>;
     async fn remove(&self, name: &str) -> Result<(), EngineError>;
+    /// The names of every container (running or not) labelled with `project` and `slot`, by name.
+    async fn slot_containers(&self, project: &str, slot: Slot) -> Result<Vec<String>, EngineError>;
     async fn has_image(&self, image: &str) -> Result<bool, EngineError>;
     /// The `versiongate/<project>:<id>` tags the engine holds.
     async fn project_images(&self, project: &str) -> Result<Vec<String>, EngineError>;

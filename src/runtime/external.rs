@@ -21,8 +21,8 @@ impl Runtime for ExternalRuntime {
     }
 
     async fn start(&self, job: &Job<'_>, slot: Slot) -> Result<Deployment, RuntimeError> {
-        let addr = super::served_addr(job.deployment)?;
-        Ok(job.journal.begin(slot, addr, Phase::HealthChecking).await?)
+        let addrs = super::served_addrs(job.deployment)?;
+        Ok(job.journal.begin(slot, &addrs, Phase::HealthChecking).await?)
     }
 
     async fn release(&self, _job: &Job<'_>) -> Result<(), RuntimeError> {
@@ -63,9 +63,9 @@ impl Runtime for ExternalRuntime {
 
     /// A superseded process is returned to by its address, if the user still runs it.
     fn return_to(&self, d: &Deployment) -> Option<NewDeployment> {
-        let target = d.target.clone()?;
+        d.target.as_ref()?;
         Some(NewDeployment {
-            target: Some(target),
+            target: Some(d.targets.join(",")),
             port: d.port,
             ..NewDeployment::again_of(d, crate::deployment::Trigger::Rollback)
         })

@@ -12,7 +12,8 @@ mod request;
 
 pub(crate) use bollard::DockerEngine;
 pub use engine::{
-    container_name, image_tag, release_container_name, BuildRequest, ContainerEngine, EngineError, Liveness, RunRequest,
+    container_name, image_tag, release_container_name, replica_container_name, BuildRequest, ContainerEngine,
+    EngineError, Liveness, RunRequest,
 };
 pub use request::{DeployRequest, RequestError};
 
@@ -69,8 +70,8 @@ pub(crate) trait Journal: Send + Sync {
     async fn log(&self, line: &str);
     /// The deployment enters `phase`, or is confirmed in it (where the test hook may act).
     async fn phase(&self, phase: Phase) -> Result<(), StoreError>;
-    /// QUEUED → DEPLOYING into `slot`, serving on `addr`, starting at `phase`.
-    async fn begin(&self, slot: Slot, addr: SocketAddr, phase: Phase) -> Result<Deployment, StoreError>;
+    /// QUEUED → DEPLOYING into `slot`, serving on `addrs` (one per replica), starting at `phase`.
+    async fn begin(&self, slot: Slot, addrs: &[SocketAddr], phase: Phase) -> Result<Deployment, StoreError>;
     /// The commit it builds (with its subject line), and the image it built.
     async fn source(&self, commit: Option<(&str, Option<&str>)>, image: Option<&str>) -> Result<(), StoreError>;
 }
@@ -166,8 +167,8 @@ impl Runtimes {
     }
 }
 
-/// Where a stored deployment serves.
-pub(crate) fn served_addr(d: &Deployment) -> Result<SocketAddr, RuntimeError> {
-    let target = d.target.clone().unwrap_or_default();
-    target.parse().map_err(|_| RuntimeError::BadTarget(target))
+/// Where a stored deployment serves: one address per replica, replica 1 first.
+pub(crate) fn served_addrs(d: &Deployment) -> Result<Vec<SocketAddr>, RuntimeError> {
+    let target = d.targets.join(",");
+    crate::routes::parse_targets(&target).ok_or(RuntimeError::BadTarget(target))
 }

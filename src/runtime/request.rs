@@ -1,6 +1,7 @@
 //! What a deploy request asks for, checked against the project's runtime (a git ref or an address).
 
 use crate::deployment::Trigger;
+use crate::project::MAX_REPLICAS;
 use crate::store::{NewDeployment, ProjectRecord};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -11,24 +12,38 @@ pub struct DeployRequest {
     pub git_ref: Option<String>,
     /// The exact commit a webhook push names; built as is, never re-resolved.
     pub commit: Option<String>,
-    pub target: Option<String>,
+    /// The address of an external process; several for replicas (`{"targets": [...]}`).
+    pub targets: Vec<String>,
     pub trigger: Option<Trigger>,
 }
 
 pub(super) async fn external(project: &str, request: &DeployRequest) -> Result<NewDeployment, RequestError> {
-    let Some(target) = request.target.as_deref().filter(|_| request.git_ref.is_none() && request.commit.is_none())
-    else {
+    if request.targets.is_empty() || request.git_ref.is_some() || request.commit.is_some() {
         return Err(RequestError::Wrong(format!(
-            "project `{project}` runs an external process: deploy it with {{\"target\": \"127.0.0.1:PORT\"}}, not a git ref"
+            "project `{project}` runs an external process: deploy it with {{\"target\": \"127.0.0.1:PORT\"}} \
+             (or several: {{\"targets\": [...]}}), not a git ref"
         )));
-    };
-    let addr = resolve_target(target).await?;
-    Ok(NewDeployment { port: Some(addr.port()), target: Some(addr.to_string()), ..NewDeployment::default() })
+    }
+    if request.targets.len() > usize::from(MAX_REPLICAS) {
+        let n = request.targets.len();
+        return Err(RequestError::Wrong(format!("{n} targets is more than the {MAX_REPLICAS} a deployment may have")));
+    }
+    let mut addrs = Vec::with_capacity(request.targets.len());
+    for target in &request.targets {
+        let addr = resolve_target(target).await?;
+        if addrs.contains(&addr) {
+            let message = format!("is listed twice (as {addr}): give each process once");
+            return Err(RequestError::BadTarget { target: target.clone(), message });
+        }
+        addrs.push(addr);
+    }
+    let target = Some(crate::routes::join_targets(&addrs));
+    Ok(NewDeployment { port: addrs.first().map(SocketAddr::port), target, ..NewDeployment::default() })
 }
 
 pub(super) fn docker(record: &ProjectRecord, request: &DeployRequest) -> Result<NewDeployment, RequestError> {
     let name = &record.spec.name;
-    if request.target.is_some() {
+    if !request.targets.is_empty() {
         return Err(RequestError::Wrong(format!(
             "project `{name}` has runtime \"docker\": a target address is only for runtime \"external\"; deploy a git ref"
         )));

@@ -16,8 +16,10 @@ pub struct Deployment {
     pub phase: Phase,
     pub slot: Option<Slot>,
     pub port: Option<u16>,
-    /// The resolved address served by an external deployment.
+    /// Where it serves: the address of replica 1 (or of the only one).
     pub target: Option<String>,
+    /// Where each replica serves, replica 1 first.
+    pub targets: Vec<String>,
     pub commit: Option<String>,
     /// The subject line of `commit`.
     pub message: Option<String>,
@@ -48,6 +50,7 @@ impl Deployment {
             slot: None,
             port: None,
             target: None,
+            targets: Vec::new(),
             commit: None,
             message: None,
             git_ref: None,
@@ -220,6 +223,8 @@ impl Store {
 
 pub(super) fn from_row(row: &AnyRow) -> Result<Deployment> {
     let slot: Option<String> = get(row, "slot")?;
+    let raw: Option<String> = get(row, "target")?;
+    let targets: Vec<String> = raw.iter().flat_map(|t| t.split(',')).map(str::to_owned).collect();
     let port: Option<i64> = get(row, "port")?;
     Ok(Deployment {
         id: get(row, "id")?,
@@ -228,7 +233,8 @@ pub(super) fn from_row(row: &AnyRow) -> Result<Deployment> {
         phase: parse_col(row, "phase")?,
         slot: slot.as_deref().and_then(Slot::parse),
         port: port.and_then(|p| u16::try_from(p).ok()),
-        target: get(row, "target")?,
+        target: targets.first().cloned(),
+        targets,
         commit: get(row, "commit_sha")?,
         message: get(row, "message")?,
         git_ref: get(row, "git_ref")?,

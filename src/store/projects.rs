@@ -2,7 +2,7 @@
 
 use super::{conflict_or, get, Result, Store, StoreError};
 use crate::project::ProjectSpec;
-use crate::slot::{pick_base_port, ports_overlap};
+use crate::slot::{pick_base_port, PortRange};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
 
@@ -127,28 +127,36 @@ impl Store {
         spec: &ProjectSpec,
         is_free: &(dyn Fn(u16) -> bool + Sync),
     ) -> Result<u16> {
-        let rows = sqlx::query("SELECT name, base_port FROM projects WHERE name <> $1")
+        let rows = sqlx::query("SELECT name, base_port, spec FROM projects WHERE name <> $1")
             .bind(&spec.name)
             .fetch_all(&mut **tx)
             .await?;
         let mut used = Vec::with_capacity(rows.len());
         for row in &rows {
-            let port: i64 = get(row, "base_port")?;
-            let name: String = get(row, "name")?;
-            let port = u16::try_from(port).unwrap_or(0);
-            if spec.base_port.is_some_and(|p| ports_overlap(p, port)) {
-                return Err(StoreError::Conflict(format!(
-                    "base_port {} overlaps project `{name}`, which uses ports {port} and {}; pick another even port",
-                    spec.base_port.unwrap_or_default(),
-                    port + 1
-                )));
+            let (name, theirs) = stored_range(row)?;
+            if let Some(ours) = spec.base_port.map(|base| PortRange { base, replicas: spec.replicas }) {
+                if ours.overlaps(theirs) {
+                    return Err(StoreError::Conflict(format!(
+                        "base_port {} with {} replica(s) holds ports {}–{}, which overlaps project `{name}` \
+                         (ports {}–{}); pick another base_port, or fewer replicas",
+                        ours.base,
+                        ours.replicas,
+                        ours.base,
+                        ours.last(),
+                        theirs.base,
+                        theirs.last()
+                    )));
+                }
             }
-            used.push(port);
+            used.push(theirs);
         }
         match spec.base_port {
             Some(p) => Ok(p),
-            None => pick_base_port(&used, is_free).ok_or_else(|| {
-                StoreError::Conflict("no free port pair is left in 20000–29999; set base_port by hand".into())
+            None => pick_base_port(&used, spec.replicas, is_free).ok_or_else(|| {
+                StoreError::Conflict(format!(
+                    "no free range of {} ports is left in 20000–29999; set base_port by hand",
+                    2 * spec.replicas
+                ))
             }),
         }
     }
@@ -189,6 +197,17 @@ impl Store {
         tx.commit().await?;
         Ok(gone.rows_affected() > 0)
     }
+}
+
+/// Another project's name and the ports it holds; a spec that cannot be read counts as one replica.
+fn stored_range(row: &AnyRow) -> Result<(String, PortRange)> {
+    let (name, base, spec): (String, i64, String) = (get(row, "name")?, get(row, "base_port")?, get(row, "spec")?);
+    let replicas = serde_json::from_str::<serde_json::Value>(&spec)
+        .ok()
+        .and_then(|v| v.get("replicas")?.as_u64())
+        .and_then(|n| u16::try_from(n).ok())
+        .unwrap_or(1);
+    Ok((name, PortRange { base: u16::try_from(base).unwrap_or(0), replicas }))
 }
 
 impl Store {

@@ -2,7 +2,7 @@
 //! change only inside the transaction of the status change that moves traffic.
 
 use super::{get, Result, Store};
-use crate::routes::{MemberRow, PoolChange, ProjectInput, RouteState, TargetRow};
+use crate::routes::{MemberRow, PoolChange, ProjectInput, RouteState, TargetRow, Traffic, TrafficState};
 use sqlx::{Any, Transaction};
 
 impl Store {
@@ -15,12 +15,19 @@ impl Store {
             match record {
                 Ok(r) => {
                     let https_redirect = r.spec.https_redirect && r.spec.tls != crate::project::TlsMode::Off;
-                    projects.push(ProjectInput { name: r.spec.name, domains: r.spec.domains, https_redirect });
+                    projects.push(ProjectInput {
+                        https_redirect,
+                        health_path: r.spec.health_path,
+                        healthy_threshold: r.spec.healthy_threshold,
+                        pause_queue: r.spec.pause_queue,
+                        name: r.spec.name,
+                        domains: r.spec.domains,
+                    });
                 }
                 Err(e) => problems.push(e.to_string()),
             }
         }
-        let rows = sqlx::query("SELECT project, traffic, message, rollout_percent FROM route_targets")
+        let rows = sqlx::query("SELECT project, traffic, message, rollout_percent, pause_timeout_s FROM route_targets")
             .fetch_all(&self.pool)
             .await?;
         let targets = rows
@@ -31,6 +38,7 @@ impl Store {
                     traffic: get(r, "traffic")?,
                     message: get(r, "message")?,
                     rollout_percent: get(r, "rollout_percent")?,
+                    pause_timeout_s: get(r, "pause_timeout_s")?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -42,6 +50,47 @@ impl Store {
         .await?;
         let members = rows.iter().map(member_row).collect::<Result<Vec<_>>>()?;
         Ok((RouteState { projects, targets, members }, problems))
+    }
+
+    /// A project's traffic state (serving when it has no row yet). An unreadable state reads as serving,
+    /// which is what the table serves too.
+    pub async fn traffic(&self, project: &str) -> Result<TrafficState> {
+        let row = sqlx::query("SELECT traffic, message, pause_timeout_s FROM route_targets WHERE project = $1")
+            .bind(project)
+            .fetch_optional(&self.pool)
+            .await?;
+        traffic_state(row)
+    }
+
+    /// Applies `change` to the stored traffic state in one transaction; `decide` turns the state read in
+    /// that transaction into the next one, or refuses (then nothing is written).
+    pub async fn change_traffic<E>(
+        &self,
+        project: &str,
+        decide: impl FnOnce(&TrafficState) -> std::result::Result<TrafficState, E>,
+        now: i64,
+    ) -> Result<std::result::Result<TrafficState, E>> {
+        let mut tx = self.write_tx().await?;
+        let row = sqlx::query("SELECT traffic, message, pause_timeout_s FROM route_targets WHERE project = $1")
+            .bind(project)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let next = match decide(&traffic_state(row)?) {
+            Ok(next) => next,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        sqlx::query(
+            "INSERT INTO route_targets (project, traffic, message, pause_timeout_s, version, updated_at)              VALUES ($1, $2, $3, $4, 1, $5) ON CONFLICT (project) DO UPDATE SET traffic = $2, message = $3,              pause_timeout_s = $4, version = route_targets.version + 1, updated_at = $5",
+        )
+        .bind(project)
+        .bind(next.traffic.as_str())
+        .bind(next.message.clone())
+        .bind(next.pause_timeout_s)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Ok(next))
     }
 
     /// A drain is over, or a restart left nothing draining: `change` applied in its own transaction.
@@ -67,6 +116,16 @@ impl Store {
         tx.commit().await?;
         Ok(())
     }
+}
+
+fn traffic_state(row: Option<sqlx::any::AnyRow>) -> Result<TrafficState> {
+    let Some(row) = row else { return Ok(TrafficState::default()) };
+    let traffic: String = get(&row, "traffic")?;
+    Ok(TrafficState {
+        traffic: Traffic::parse(&traffic).unwrap_or_default(),
+        message: get(&row, "message")?,
+        pause_timeout_s: get(&row, "pause_timeout_s")?,
+    })
 }
 
 fn member_row(r: &sqlx::any::AnyRow) -> Result<MemberRow> {

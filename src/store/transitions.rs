@@ -19,7 +19,7 @@ impl Store {
         bad: i64,
         new: NewDeployment,
         slot: Slot,
-        target: std::net::SocketAddr,
+        targets: &[std::net::SocketAddr],
         reason: &str,
         now: i64,
     ) -> Result<(Deployment, Deployment)> {
@@ -27,13 +27,7 @@ impl Store {
         let rolled_back = apply_in(&mut tx, bad, Event::RollBack, None, Some(reason), now).await?;
         let d = super::deployments::insert_in(&mut tx, new, now).await?;
         apply_in(&mut tx, d.id, Event::Start, Some(Phase::Switching), None, now).await?;
-        sqlx::query("UPDATE deployments SET slot = $2, port = $3, target = $4 WHERE id = $1")
-            .bind(d.id)
-            .bind(slot.as_str())
-            .bind(i64::from(target.port()))
-            .bind(target.to_string())
-            .execute(&mut *tx)
-            .await?;
+        set_targets_in(&mut tx, d.id, slot, targets).await?;
         let live = apply_in(&mut tx, d.id, Event::Activate, Some(Phase::Draining), None, now).await?;
         let pools = PoolChange::Activate { deployment: live.id, keep_warm: true };
         change_pools_in(&mut tx, &live.project, pools, now).await?;
@@ -76,21 +70,15 @@ impl Store {
         &self,
         id: i64,
         slot: Slot,
-        target: std::net::SocketAddr,
+        targets: &[std::net::SocketAddr],
         phase: Phase,
         now: i64,
     ) -> Result<Deployment> {
         let mut tx = self.write_tx().await?;
-        let mut d = apply_in(&mut tx, id, Event::Start, Some(phase), None, now).await?;
-        sqlx::query("UPDATE deployments SET slot = $2, port = $3, target = $4 WHERE id = $1")
-            .bind(id)
-            .bind(slot.as_str())
-            .bind(i64::from(target.port()))
-            .bind(target.to_string())
-            .execute(&mut *tx)
-            .await?;
+        apply_in(&mut tx, id, Event::Start, Some(phase), None, now).await?;
+        set_targets_in(&mut tx, id, slot, targets).await?;
+        let d = load_in(&mut tx, id).await?;
         tx.commit().await?;
-        (d.slot, d.port, d.target) = (Some(slot), Some(target.port()), Some(target.to_string()));
         Ok(d)
     }
 
@@ -187,5 +175,23 @@ async fn write_in(tx: &mut Transaction<'static, Any>, d: &Deployment) -> Result<
     .bind(d.finished_at)
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+/// Where a deployment serves: its slot, the port of replica 1 and every replica's address.
+async fn set_targets_in(
+    tx: &mut Transaction<'static, Any>,
+    id: i64,
+    slot: Slot,
+    targets: &[std::net::SocketAddr],
+) -> Result<()> {
+    let port = targets.first().map(|t| i64::from(t.port()));
+    sqlx::query("UPDATE deployments SET slot = $2, port = $3, target = $4 WHERE id = $1")
+        .bind(id)
+        .bind(slot.as_str())
+        .bind(port)
+        .bind(crate::routes::join_targets(targets))
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! The `docker` runtime: a push is fetched, built into `versiongate/<project>:<id>` and run as the
-//! container `<project>-<slot>`; the old slot's container is stopped and kept for rollback.
+//! container `<project>-<slot>` (`<project>-<slot>-<n>` per replica); the old slot's containers are stopped
+//! and kept for rollback.
 
 mod recovery;
 mod retention;
@@ -24,6 +25,18 @@ impl DockerRuntime {
     pub(super) fn new(engine: Arc<dyn ContainerEngine>, options: RuntimeOptions) -> Self {
         DockerRuntime { engine, options }
     }
+
+    /// The containers of a slot; when the engine cannot list them, the single-replica name, so cleanup
+    /// still tries the common case.
+    pub(super) async fn in_slot(&self, project: &str, slot: Slot) -> Vec<String> {
+        match self.engine.slot_containers(project, slot).await {
+            Ok(names) => names,
+            Err(e) => {
+                tracing::warn!(project, "cannot list the containers of the {slot} slot: {e}");
+                vec![container_name(project, slot)]
+            }
+        }
+    }
 }
 
 #[async_trait]
@@ -37,11 +50,14 @@ impl Runtime for DockerRuntime {
     }
 
     async fn start(&self, job: &Job<'_>, slot: Slot) -> Result<Deployment, RuntimeError> {
-        let addr = SocketAddr::from(([127, 0, 0, 1], slot.port(job.record.base_port)));
+        let base = job.record.base_port;
+        let replicas = 1..=job.record.spec.replicas.max(1);
+        let addrs: Vec<SocketAddr> =
+            replicas.map(|n| SocketAddr::from(([127, 0, 0, 1], slot.replica_port(base, n)))).collect();
         // Rollbacks and env redeploys arrive with an image: it is reused, never rebuilt.
         let reuse = job.deployment.image.clone();
         let phase = if reuse.is_some() { Phase::Starting } else { Phase::Fetching };
-        let mut d = job.journal.begin(slot, addr, phase).await?;
+        let mut d = job.journal.begin(slot, &addrs, phase).await?;
         job.journal.phase(phase).await?;
         let job = Job { deployment: &d, ..*job };
         let image = match reuse {
@@ -64,8 +80,16 @@ impl Runtime for DockerRuntime {
     }
 
     async fn died(&self, project: &str, slot: Slot) -> Option<RuntimeError> {
-        let state = self.engine.liveness(&container_name(project, slot)).await.ok()?;
-        steps::died(state)
+        let names = self.engine.slot_containers(project, slot).await.ok()?;
+        if names.is_empty() {
+            return steps::died(crate::runtime::Liveness::Missing);
+        }
+        for name in names {
+            if let Some(dead) = steps::died(self.engine.liveness(&name).await.ok()?) {
+                return Some(dead);
+            }
+        }
+        None
     }
 
     fn unreachable_hint(&self, spec: &ProjectSpec) -> Option<String> {
@@ -78,20 +102,28 @@ impl Runtime for DockerRuntime {
 
     async fn discard(&self, project: &str, slot: Slot) {
         // The idle slot is cleaned up; the live slot was never touched.
-        let _ = self.engine.remove(&container_name(project, slot)).await;
+        for name in self.in_slot(project, slot).await {
+            let _ = self.engine.remove(&name).await;
+        }
     }
 
     async fn keep(&self, project: &str, slot: Slot) -> Result<(), RuntimeError> {
-        Ok(self.engine.keep_running(&container_name(project, slot)).await?)
+        for name in self.engine.slot_containers(project, slot).await? {
+            self.engine.keep_running(&name).await?;
+        }
+        Ok(())
     }
 
-    /// Stops the old slot's container (kept, not removed, for rollback).
+    /// Stops the old slot's containers (kept, not removed, for rollback).
     async fn retire(&self, spec: &ProjectSpec, slot: Slot, _addr: SocketAddr) -> String {
-        let name = container_name(&spec.name, slot);
-        match self.engine.stop(&name, Duration::from_secs(spec.stop_timeout_s)).await {
+        let grace = Duration::from_secs(spec.stop_timeout_s);
+        let names = self.in_slot(&spec.name, slot).await;
+        let stopped = futures_util::future::join_all(names.iter().map(|name| self.engine.stop(name, grace))).await;
+        let lines = names.iter().zip(stopped).map(|(name, result)| match result {
             Ok(()) => format!("stopped {name} (kept for rollback)"),
             Err(e) => format!("could not stop {name}: {e}"),
-        }
+        });
+        lines.collect::<Vec<_>>().join("; ")
     }
 
     async fn prune(&self, spec: &ProjectSpec, history: &[Deployment]) -> Vec<String> {
@@ -100,8 +132,10 @@ impl Runtime for DockerRuntime {
 
     async fn remove_project(&self, project: &str) {
         for slot in [Slot::Blue, Slot::Green] {
-            if let Err(e) = self.engine.remove(&container_name(project, slot)).await {
-                tracing::warn!(project, "cannot remove the {slot} container of a removed project: {e}");
+            for name in self.in_slot(project, slot).await {
+                if let Err(e) = self.engine.remove(&name).await {
+                    tracing::warn!(project, "cannot remove {name} of a removed project: {e}");
+                }
             }
         }
     }

@@ -4,7 +4,7 @@
 use super::steps::run_request;
 use super::DockerRuntime;
 use crate::deployment::Phase;
-use crate::runtime::engine::{container_name, image_tag, release_container_name, Liveness};
+use crate::runtime::engine::{image_tag, release_container_name, replica_container_name, Liveness, RunRequest};
 use crate::store::{Deployment, ProjectRecord};
 use std::time::Duration;
 
@@ -29,10 +29,11 @@ pub(super) async fn remove_leftovers(docker: &DockerRuntime, d: &Deployment) {
     }
     let engine = &docker.engine;
     let Some(slot) = d.slot else { return };
-    let name = container_name(&d.project, slot);
-    if engine.container_deployment(&name).await.ok().flatten() == Some(d.id) {
-        if let Err(e) = engine.remove(&name).await {
-            tracing::warn!("cannot remove {name} of interrupted deployment {}: {e}", d.id);
+    for name in docker.in_slot(&d.project, slot).await {
+        if engine.container_deployment(&name).await.ok().flatten() == Some(d.id) {
+            if let Err(e) = engine.remove(&name).await {
+                tracing::warn!("cannot remove {name} of interrupted deployment {}: {e}", d.id);
+            }
         }
     }
     if d.phase == Phase::Releasing {
@@ -48,21 +49,35 @@ pub(super) async fn remove_leftovers(docker: &DockerRuntime, d: &Deployment) {
 /// and the other slot, no longer warm for anyone, is stopped.
 pub(super) async fn settle(docker: &DockerRuntime, d: &Deployment) {
     let (Some(slot), Some(_)) = (d.slot, &d.image) else { return };
-    let live = container_name(&d.project, slot);
-    if let Err(e) = docker.engine.keep_running(&live).await {
-        tracing::warn!("cannot set the restart policy of {live}: {e}");
+    for live in docker.in_slot(&d.project, slot).await {
+        if let Err(e) = docker.engine.keep_running(&live).await {
+            tracing::warn!("cannot set the restart policy of {live}: {e}");
+        }
     }
-    let _ = docker.engine.stop(&container_name(&d.project, slot.other()), Duration::from_secs(10)).await;
+    for other in docker.in_slot(&d.project, slot.other()).await {
+        let _ = docker.engine.stop(&other, Duration::from_secs(10)).await;
+    }
 }
 
 /// A live container that is gone or stopped (a `docker rm`, a host without restart policies) is
-/// started again from its retained image. Without the image it is a problem for this project only.
+/// started again from its retained image, replica by replica. Without the image it is a problem for this
+/// project only.
 pub(super) async fn revive(docker: &DockerRuntime, record: &ProjectRecord, live: &Deployment) -> Result<(), String> {
     let (Some(image), Some(slot)) = (&live.image, live.slot) else { return Ok(()) };
-    let (project, engine) = (&record.spec.name, &docker.engine);
-    let name = container_name(project, slot);
+    let replicas = u16::try_from(live.targets.len()).unwrap_or(1).max(1);
+    for n in 1..=replicas {
+        let mut request = run_request(record, slot, n, live.id, image);
+        // The replica count the live deployment started with, even if the spec says another now.
+        request.name = replica_container_name(&record.spec.name, slot, n, replicas);
+        revive_one(docker, record, &request).await?;
+    }
+    Ok(())
+}
+
+async fn revive_one(docker: &DockerRuntime, record: &ProjectRecord, request: &RunRequest) -> Result<(), String> {
+    let (project, engine, name, image) = (&record.spec.name, &docker.engine, &request.name, &request.image);
     // The proxy waits for this: an engine that does not answer must not hold it back.
-    match tokio::time::timeout(ENGINE_CHECK, engine.liveness(&name)).await {
+    match tokio::time::timeout(ENGINE_CHECK, engine.liveness(name)).await {
         Ok(Ok(Liveness::Running)) => return Ok(()),
         Ok(Ok(_)) => {}
         Ok(Err(e)) => return Err(format!("project `{project}`: cannot check its live container {name}: {e}")),
@@ -78,10 +93,9 @@ pub(super) async fn revive(docker: &DockerRuntime, record: &ProjectRecord, live:
             "project `{project}`: its live container {name} is gone and so is its image {image}; deploy it again"
         ));
     }
-    let request = run_request(record, slot, live.id, image);
     let started = async {
-        engine.run(&request).await?;
-        engine.keep_running(&name).await
+        engine.run(request).await?;
+        engine.keep_running(name).await
     };
     started
         .await

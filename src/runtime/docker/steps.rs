@@ -6,7 +6,9 @@ use crate::builder::plan::{self, BuildPlan, PlanOptions, GENERATED_DOCKERFILE};
 use crate::builder::{context, listing, DOCKERIGNORE};
 use crate::deployment::Phase;
 use crate::project::Slot;
-use crate::runtime::engine::{container_name, image_tag, release_container_name, BuildRequest, Liveness, RunRequest};
+use crate::runtime::engine::{
+    image_tag, release_container_name, replica_container_name, BuildRequest, Liveness, RunRequest,
+};
 use crate::runtime::{Job, RuntimeError};
 use crate::source::{self, Credentials};
 use crate::store::ProjectRecord;
@@ -133,14 +135,23 @@ impl DockerRuntime {
         Ok(image.to_owned())
     }
 
-    /// Starts the image in `slot`, replacing any stale container there.
+    /// Starts the image in every replica of `slot`, replacing what held the slot (also containers of a
+    /// larger replica count before).
     pub(super) async fn run_slot(&self, job: &Job<'_>, slot: Slot, image: &str) -> Result<(), RuntimeError> {
         job.journal.phase(Phase::Starting).await?;
-        let request = run_request(job.record, slot, job.deployment.id, image);
-        self.engine.run(&request).await?;
-        let name = container_name(&job.record.spec.name, slot);
-        let line = format!("started container {name}: 127.0.0.1:{} -> {}", request.host_port, request.container_port);
-        job.journal.log(&line).await;
+        let (record, id) = (job.record, job.deployment.id);
+        let requests: Vec<RunRequest> =
+            (1..=record.spec.replicas.max(1)).map(|n| run_request(record, slot, n, id, image)).collect();
+        for stale in self.engine.slot_containers(&record.spec.name, slot).await? {
+            if !requests.iter().any(|r| r.name == stale) {
+                self.engine.remove(&stale).await?;
+            }
+        }
+        futures_util::future::try_join_all(requests.iter().map(|r| self.engine.run(r))).await?;
+        for r in &requests {
+            let line = format!("started container {}: 127.0.0.1:{} -> {}", r.name, r.host_port, r.container_port);
+            job.journal.log(&line).await;
+        }
         Ok(())
     }
 
@@ -166,15 +177,17 @@ impl DockerRuntime {
     }
 }
 
-/// The container of deployment `id` in `slot`, as the project's spec says to run it.
-pub(super) fn run_request(record: &ProjectRecord, slot: Slot, id: i64, image: &str) -> RunRequest {
+/// Replica `n` of deployment `id` in `slot`, as the project's spec says to run it.
+pub(super) fn run_request(record: &ProjectRecord, slot: Slot, n: u16, id: i64, image: &str) -> RunRequest {
     let spec = &record.spec;
     RunRequest {
+        name: replica_container_name(&spec.name, slot, n, spec.replicas),
         project: spec.name.clone(),
         slot,
+        replica: n,
         deployment_id: id,
         image: image.to_owned(),
-        host_port: slot.port(record.base_port),
+        host_port: slot.replica_port(record.base_port, n),
         container_port: spec.container_port,
         env: env_of(record),
         memory_mb: spec.memory_mb,

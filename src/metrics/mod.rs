@@ -1,10 +1,11 @@
 //! Every metric name, label and bucket, on a registry owned by the gateway.
 
+mod project;
+
+pub use project::{ProjectMetrics, ReplicaMetrics};
+
 use crate::project::Slot;
-use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
-};
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -31,45 +32,10 @@ pub struct Metrics {
     cert_expiry: IntGaugeVec,
     cert_state: IntGaugeVec,
     acme_orders: IntCounterVec,
+    held: IntGaugeVec,
+    traffic: IntGaugeVec,
+    replicas: project::ReplicaFamilies,
     projects: Mutex<HashMap<String, Arc<ProjectMetrics>>>,
-}
-
-/// One project's handles, resolved once so the proxy never hashes label values per request.
-#[derive(Debug)]
-pub struct ProjectMetrics {
-    inflight: [IntGauge; 2],
-    requests: [[IntCounter; 5]; 2],
-    duration: Histogram,
-}
-
-impl ProjectMetrics {
-    /// Requests routed to `slot` whose response has not ended yet.
-    pub(crate) fn inflight(&self, slot: Slot) -> &IntGauge {
-        &self.inflight[slot_index(slot)]
-    }
-
-    /// Counts a finished response; `status` 0 means no response was sent.
-    pub(crate) fn observe(&self, slot: Slot, status: u16, elapsed: Duration) {
-        let class = match status {
-            100..=599 => usize::from(status / 100 - 1),
-            _ => 4,
-        };
-        self.requests[slot_index(slot)][class].inc();
-        self.duration.observe(elapsed.as_secs_f64());
-    }
-
-    /// Responses counted for `slot` so far, and how many of them were 5xx.
-    pub(crate) fn responses(&self, slot: Slot) -> (u64, u64) {
-        let row = &self.requests[slot_index(slot)];
-        (row.iter().map(IntCounter::get).sum(), row[4].get())
-    }
-}
-
-fn slot_index(slot: Slot) -> usize {
-    match slot {
-        Slot::Blue => 0,
-        Slot::Green => 1,
-    }
 }
 
 impl Metrics {
@@ -129,6 +95,7 @@ impl Metrics {
         registry.register(Box::new(cert_expiry.clone()))?;
         registry.register(Box::new(cert_state.clone()))?;
         registry.register(Box::new(acme_orders.clone()))?;
+        let (held, traffic, replicas) = traffic_families(&registry)?;
         let projects = Mutex::default();
         Ok(Metrics {
             registry,
@@ -141,6 +108,9 @@ impl Metrics {
             cert_expiry,
             cert_state,
             acme_orders,
+            held,
+            traffic,
+            replicas,
             projects,
         })
     }
@@ -153,19 +123,24 @@ impl Metrics {
         }
         let slots = [Slot::Blue, Slot::Green];
         let made = Arc::new(ProjectMetrics {
+            name: name.to_owned(),
             inflight: slots.map(|s| self.inflight.with_label_values(&[name, s.as_str()])),
             requests: slots.map(|s| CODE_CLASSES.map(|c| self.requests.with_label_values(&[name, s.as_str(), c]))),
             duration: self.request_duration.with_label_values(&[name]),
+            held: self.held.with_label_values(&[name]),
+            families: self.replicas.clone(),
+            replicas: Mutex::default(),
         });
         projects.insert(name.to_owned(), made.clone());
         made
     }
 
-    /// Proxied requests and streams this process has open, every project and slot together.
+    /// Proxied requests and streams this process has open, and requests held by a pause, every project and
+    /// slot together.
     pub(crate) fn inflight_total(&self) -> i64 {
         use prometheus::core::Collector;
-        let families = self.inflight.collect();
-        families.iter().flat_map(|f| f.get_metric()).map(|m| m.get_gauge().get_value() as i64).sum()
+        let families = self.inflight.collect().into_iter().chain(self.held.collect());
+        families.flat_map(|mut f| f.take_metric()).map(|m| m.get_gauge().get_value() as i64).sum()
     }
 
     pub(crate) fn set_live_slot(&self, project: &str, live: Option<Slot>) {
@@ -199,9 +174,23 @@ impl Metrics {
         self.acme_orders.with_label_values(&[result]).inc();
     }
 
+    /// 1 for the project's traffic state (serving, paused, maintenance), 0 for the others.
+    pub(crate) fn set_traffic(&self, project: &str, now: crate::routes::Traffic) {
+        use crate::routes::Traffic;
+        for state in [Traffic::Serving, Traffic::Paused, Traffic::Maintenance] {
+            self.traffic.with_label_values(&[project, state.as_str()]).set(i64::from(state == now));
+        }
+    }
+
     /// Drops a removed project's series so the scrape does not report ghosts.
     pub(crate) fn forget_project(&self, project: &str) {
-        self.projects.lock().unwrap_or_else(|e| e.into_inner()).remove(project);
+        if let Some(gone) = self.projects.lock().unwrap_or_else(|e| e.into_inner()).remove(project) {
+            gone.forget_replicas();
+        }
+        let _ = self.held.remove_label_values(&[project]);
+        for state in ["serving", "paused", "maintenance"] {
+            let _ = self.traffic.remove_label_values(&[project, state]);
+        }
         for slot in ["blue", "green"] {
             for code in CODE_CLASSES {
                 let _ = self.requests.remove_label_values(&[project, slot, code]);
@@ -226,6 +215,39 @@ impl Metrics {
     }
 }
 
+/// The traffic-control families: held requests, traffic state, and the per-replica handles.
+fn traffic_families(registry: &Registry) -> Result<(IntGaugeVec, IntGaugeVec, project::ReplicaFamilies), MetricsError> {
+    let held = IntGaugeVec::new(
+        Opts::new("versiongate_held_requests", "Requests waiting while their project is paused"),
+        &["project"],
+    )?;
+    let traffic = IntGaugeVec::new(
+        Opts::new("versiongate_traffic_state", "1 for the project's traffic state: serving, paused or maintenance"),
+        &["project", "state"],
+    )?;
+    let labels = ["project", "slot", "replica"];
+    let replicas = project::ReplicaFamilies {
+        inflight: IntGaugeVec::new(
+            Opts::new("versiongate_replica_inflight", "Requests routed to one replica whose response has not ended"),
+            &labels,
+        )?,
+        requests: IntCounterVec::new(
+            Opts::new("versiongate_replica_requests_total", "Requests routed to one replica"),
+            &labels,
+        )?,
+        up: IntGaugeVec::new(
+            Opts::new("versiongate_replica_up", "1 while a replica is in rotation, 0 after it refused a connection"),
+            &labels,
+        )?,
+    };
+    registry.register(Box::new(held.clone()))?;
+    registry.register(Box::new(traffic.clone()))?;
+    registry.register(Box::new(replicas.inflight.clone()))?;
+    registry.register(Box::new(replicas.requests.clone()))?;
+    registry.register(Box::new(replicas.up.clone()))?;
+    Ok((held, traffic, replicas))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,6 +260,11 @@ mod tests {
         p.observe(Slot::Green, 503, Duration::from_millis(3));
         m.set_live_slot("app", Some(Slot::Green));
         m.deployment_ended("app", "ACTIVE", Some(Duration::from_secs(2)));
+        let r = p.replica(Slot::Green, 2);
+        r.inflight.inc();
+        r.requests.inc();
+        m.set_traffic("app", crate::routes::Traffic::Paused);
+        p.held.inc();
         let text = m.render();
         for name in [
             "versiongate_http_requests_total{code=\"5xx\",project=\"app\",slot=\"green\"} 1",
@@ -247,6 +274,12 @@ mod tests {
             "versiongate_deploy_duration_seconds_count{project=\"app\"} 1",
             "versiongate_live_slot{project=\"app\",slot=\"green\"} 1",
             "versiongate_live_slot{project=\"app\",slot=\"blue\"} 0",
+            "versiongate_replica_inflight{project=\"app\",replica=\"2\",slot=\"green\"} 1",
+            "versiongate_replica_requests_total{project=\"app\",replica=\"2\",slot=\"green\"} 1",
+            "versiongate_replica_up{project=\"app\",replica=\"2\",slot=\"green\"} 1",
+            "versiongate_traffic_state{project=\"app\",state=\"paused\"} 1",
+            "versiongate_traffic_state{project=\"app\",state=\"serving\"} 0",
+            "versiongate_held_requests{project=\"app\"} 1",
         ] {
             assert!(text.contains(name), "missing {name} in\n{text}");
         }
