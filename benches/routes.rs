@@ -13,7 +13,7 @@ fn state(projects: usize, port: u16, slot: &str) -> RouteState {
     let mut state = RouteState::default();
     for i in 0..projects {
         let domains = vec![format!("app{i}.example.com"), format!("*.t{i}.example.com")];
-        state.projects.push(ProjectInput { name: format!("p{i}"), domains, https_redirect: false });
+        state.projects.push(ProjectInput { name: format!("p{i}"), domains, ..ProjectInput::default() });
         let (slot, port) = if i == 7 { (slot, port) } else { ("blue", 20000 + i as u16) };
         state.members.push(MemberRow {
             project: format!("p{i}"),

@@ -53,7 +53,36 @@ on_both_databases!(
     a_flip_back_and_a_restart_move_the_pools_too,
     secrets_are_stored_whole_and_never_serialised,
     certificates_keep_per_host_state_and_the_acme_account,
+    replicas_and_the_traffic_state_are_stored,
 );
+
+async fn replicas_and_the_traffic_state_are_stored(store: &Store) {
+    use versiongate::routes::{Traffic, TrafficChange, TrafficState};
+    store.create_project(spec("a", &["a.test"]), 1, &|_| true).await.unwrap();
+    let id = started(store, Slot::Green, "127.0.0.1:20001,127.0.0.1:20003").await;
+    let d = store.deployment(id).await.unwrap().unwrap();
+    assert_eq!((d.target.as_deref(), d.port), (Some("127.0.0.1:20001"), Some(20001)));
+    assert_eq!(d.targets, ["127.0.0.1:20001", "127.0.0.1:20003"]);
+    store.activate(id, Event::Supersede, Phase::Done, 12).await.unwrap();
+    let (state, _) = store.route_state().await.unwrap();
+    assert_eq!(state.members[0].target.as_deref(), Some("127.0.0.1:20001,127.0.0.1:20003"));
+
+    assert_eq!(store.traffic("a").await.unwrap(), TrafficState::default());
+    let pause = |s: &TrafficState| s.after("a", TrafficChange::Pause { timeout_s: 12 });
+    let paused = store.change_traffic("a", pause, 13).await.unwrap().unwrap();
+    assert_eq!((paused.traffic, paused.pause_timeout_s), (Traffic::Paused, Some(12)));
+    let refused = store.change_traffic("a", pause, 14).await.unwrap();
+    assert!(refused.unwrap_err().contains("already paused"));
+    assert_eq!(store.traffic("a").await.unwrap(), paused, "a refused change writes nothing");
+    let (state, _) = store.route_state().await.unwrap();
+    let row = state.targets.iter().find(|t| t.project == "a").unwrap();
+    assert_eq!(row.traffic, "paused");
+    let down = |s: &TrafficState| s.after("a", TrafficChange::Maintenance { message: "db".into() });
+    store.change_traffic("a", down, 15).await.unwrap().unwrap();
+    let now = store.traffic("a").await.unwrap();
+    assert_eq!((now.traffic, now.message.as_deref(), now.pause_timeout_s), (Traffic::Maintenance, Some("db"), None));
+    assert_eq!(store.traffic("nobody").await.unwrap().traffic, Traffic::Serving);
+}
 
 fn spec(name: &str, domains: &[&str]) -> ProjectSpec {
     let domains = domains.iter().map(|d| d.to_string()).collect();
@@ -119,7 +148,7 @@ async fn a_deployment_moves_only_by_legal_transitions(store: &Store) {
     assert_eq!((d.status, d.phase, d.trigger), (Status::Queued, Phase::Queued, Trigger::Api));
     assert!(matches!(store.apply(d.id, Event::Activate, None, None, 11).await, Err(StoreError::Transition(_))));
     let started = store
-        .start_deployment(d.id, Slot::Green, "127.0.0.1:4001".parse().unwrap(), Phase::HealthChecking, 12)
+        .start_deployment(d.id, Slot::Green, &["127.0.0.1:4001".parse().unwrap()], Phase::HealthChecking, 12)
         .await
         .unwrap();
     assert_eq!((started.status, started.slot, started.started_at), (Status::Deploying, Some(Slot::Green), Some(12)));
@@ -144,7 +173,8 @@ async fn activation_supersedes_the_previous_live_deployment(store: &Store) {
     for (i, target) in ["127.0.0.1:4001", "127.0.0.1:4002"].iter().enumerate() {
         let d = store.create_deployment(new_deployment("a", target), 10).await.unwrap();
         let slot = if i == 0 { Slot::Blue } else { Slot::Green };
-        store.start_deployment(d.id, slot, "127.0.0.1:4001".parse().unwrap(), Phase::HealthChecking, 11).await.unwrap();
+        let at = ["127.0.0.1:4001".parse().unwrap()];
+        store.start_deployment(d.id, slot, &at, Phase::HealthChecking, 11).await.unwrap();
         let (live, previous) = store.activate(d.id, Event::Supersede, Phase::Draining, 12).await.unwrap();
         assert_eq!((live.status, live.phase), (Status::Active, Phase::Draining));
         assert_eq!(previous.map(|p| p.id), ids.last().copied());
@@ -253,7 +283,8 @@ async fn pools(store: &Store) -> Vec<(String, i64, String, String)> {
 /// A deployment of `a` taken to DEPLOYING in `slot` at `target`.
 async fn started(store: &Store, slot: Slot, target: &str) -> i64 {
     let d = store.create_deployment(new_deployment("a", target), 10).await.unwrap();
-    store.start_deployment(d.id, slot, target.parse().unwrap(), Phase::HealthChecking, 11).await.unwrap();
+    let targets = versiongate::routes::parse_targets(target).unwrap();
+    store.start_deployment(d.id, slot, &targets, Phase::HealthChecking, 11).await.unwrap();
     d.id
 }
 
@@ -290,8 +321,8 @@ async fn a_flip_back_and_a_restart_move_the_pools_too(store: &Store) {
     let (bad_d, _) = store.activate(bad, Event::Supersede, Phase::Observing, 13).await.unwrap();
     let good_d = store.deployment(good).await.unwrap().unwrap();
     let again = NewDeployment { rollback_of: Some(bad), ..NewDeployment::again_of(&good_d, Trigger::AutoRollback) };
-    let addr = "127.0.0.1:4001".parse().unwrap();
-    let (live, rolled_back) = store.record_flip(bad_d.id, again, Slot::Blue, addr, "5xx", 14).await.unwrap();
+    let addr = ["127.0.0.1:4001".parse().unwrap()];
+    let (live, rolled_back) = store.record_flip(bad_d.id, again, Slot::Blue, &addr, "5xx", 14).await.unwrap();
     assert_eq!(rolled_back.status, Status::RolledBack);
     let expected = vec![
         ("active".to_string(), live.id, "blue".to_string(), "127.0.0.1:4001".to_string()),

@@ -60,14 +60,15 @@ pub(crate) async fn deploy(
     client: &Client,
     name: &str,
     git_ref: Option<String>,
-    target: Option<String>,
+    targets: Vec<String>,
     wait: bool,
     follow: bool,
 ) -> Result<i32, ClientError> {
-    let body = match (git_ref, target) {
-        (_, Some(target)) => json!({ "target": target }),
-        (Some(r), None) => json!({ "ref": r }),
-        (None, None) => json!({ "ref": "main" }),
+    let body = match (git_ref, targets.as_slice()) {
+        (_, [one]) => json!({ "target": one }),
+        (_, [_, _, ..]) => json!({ "targets": targets }),
+        (Some(r), []) => json!({ "ref": r }),
+        (None, []) => json!({ "ref": "main" }),
     };
     let d = client.post(&format!("/api/v1/projects/{name}/deployments"), &body).await?;
     let id = d["id"].as_i64().unwrap_or_default();
@@ -163,6 +164,13 @@ pub(crate) async fn status(client: &Client, name: Option<&str>) -> Result<(), Cl
                 text(&live["started_at"])
             ),
             None => println!("{name}: no live deployment"),
+        }
+        if let Some(line) = super::traffic::line(&p) {
+            println!("{line}");
+        }
+        if let Some(targets) = p["live"]["targets"].as_array().filter(|t| t.len() > 1) {
+            let list: Vec<&str> = targets.iter().filter_map(Value::as_str).collect();
+            println!("  replicas: {} ({})", list.len(), list.join(", "));
         }
         if let Some(o) = p["live"]["observe"].as_object() {
             let rate = o["error_rate"].as_f64().unwrap_or(0.0) * 100.0;

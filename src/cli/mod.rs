@@ -8,6 +8,7 @@ mod certs;
 mod client;
 mod commands;
 mod detect;
+mod traffic;
 mod upgrade;
 
 pub(crate) use client::Client;
@@ -46,9 +47,9 @@ pub enum Command {
         name: String,
         #[arg(long = "ref", conflicts_with = "target")]
         git_ref: Option<String>,
-        /// HOST:PORT of a process you run yourself (runtime "external")
+        /// HOST:PORT of a process you run yourself (runtime "external"); repeat it for several replicas
         #[arg(long)]
-        target: Option<String>,
+        target: Vec<String>,
         /// Wait until the deployment ends; exit 0 only if it went live
         #[arg(long)]
         wait: bool,
@@ -67,6 +68,23 @@ pub enum Command {
     },
     /// Live slot, live deployment and last deployments of one or every project
     Status { name: Option<String> },
+    /// Hold new requests (in memory, in order) until `resume`; each waits at most --timeout, then gets 503
+    Pause {
+        name: String,
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+    },
+    /// Let held requests through, oldest first, and serve again
+    Resume { name: String },
+    /// Answer every request with a 503 maintenance page (HTML or JSON) with Retry-After, or stop doing so
+    Maintenance {
+        name: String,
+        #[arg(value_enum)]
+        switch: MaintenanceSwitch,
+        /// What the page says
+        #[arg(long)]
+        message: Option<String>,
+    },
     /// What would be built for a repo without a Dockerfile: runtime, package manager, commands, Dockerfile
     Detect {
         dir: PathBuf,
@@ -93,6 +111,12 @@ pub enum Command {
         #[arg(long)]
         follow: bool,
     },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum MaintenanceSwitch {
+    On,
+    Off,
 }
 
 #[derive(Debug, Subcommand)]
@@ -147,6 +171,11 @@ pub async fn run_client(command: Command) -> i32 {
         }
         Command::Rollback { name, to, wait } => commands::rollback(&client, &name, to, wait).await,
         Command::Status { name } => commands::status(&client, name.as_deref()).await.map(|()| 0),
+        Command::Pause { name, timeout } => traffic::pause(&client, &name, timeout).await.map(|()| 0),
+        Command::Resume { name } => traffic::resume(&client, &name).await.map(|()| 0),
+        Command::Maintenance { name, switch, message } => {
+            traffic::maintenance(&client, &name, switch, message).await.map(|()| 0)
+        }
         Command::Certs { action } => certs::certs(&client, action).await.map(|()| 0),
         Command::Logs { id, follow } => commands::logs(&client, id, follow).await.map(|_| 0),
         Command::Upgrade { timeout } => upgrade::upgrade(client, timeout).await,

@@ -26,6 +26,7 @@ pub use crate::runtime::DeployRequest;
 pub(crate) use hook::TestHook;
 pub(crate) use observe::ObserveFigures;
 pub(crate) use recovery::RestoreReport;
+pub(crate) use traffic::ReplicaView;
 
 use crate::builder::plan::BaseImages;
 use crate::deployment::Status;

@@ -28,6 +28,41 @@ impl Controller {
     pub async fn traffic(&self, project: &str) -> Result<TrafficState, ControllerError> {
         Ok(self.inner.store.traffic(project).await?)
     }
+
+    /// Every replica this gateway routes the project to, live figures included (the dashboard's view).
+    pub(crate) fn replicas(&self, project: &str) -> Vec<ReplicaView> {
+        let table = self.inner.routes.current();
+        let Some(route) = table.project(project) else { return Vec::new() };
+        let pools = route.backend.pools();
+        let rollout = pools.rollout.iter().flat_map(|r| r.pool.members.iter().map(|m| ("canary", m)));
+        let active = pools.active.members.iter().map(|m| ("live", m));
+        let warm = pools.warm.members.iter().map(|m| ("draining", m));
+        let rows = active.chain(rollout).chain(warm).map(|(role, m)| ReplicaView {
+            role,
+            slot: m.slot,
+            replica: m.replica,
+            addr: m.addr,
+            deployment_id: m.deployment_id,
+            inflight: m.handles.inflight.get(),
+            requests: m.handles.requests.get(),
+            in_rotation: m.handles.in_rotation(),
+        });
+        rows.collect()
+    }
+}
+
+/// One replica as the dashboard shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ReplicaView {
+    /// `live`, `canary` or `draining`.
+    pub(crate) role: &'static str,
+    pub(crate) slot: crate::project::Slot,
+    pub(crate) replica: u16,
+    pub(crate) addr: std::net::SocketAddr,
+    pub(crate) deployment_id: i64,
+    pub(crate) inflight: i64,
+    pub(crate) requests: u64,
+    pub(crate) in_rotation: bool,
 }
 
 /// Bad values are refused before anything is read.

@@ -47,7 +47,7 @@ fn one_member_takes_every_request_and_the_warm_one_is_the_retry() {
         assert_eq!(picked(decide(&facts(host), &t, &NONE)), (2, None), "{host}");
     }
     let Decision::Proxy(pick) = decide(&facts("a.test"), &t, &NONE) else { panic!() };
-    assert_eq!(pick.route.backend.pools().retry_member(pick.member.addr).unwrap().deployment_id, 1);
+    assert_eq!(pick.route.backend.pools().retry_member(pick.member.addr, 0).unwrap().deployment_id, 1);
 }
 
 #[test]
@@ -62,10 +62,11 @@ fn paused_and_maintenance_projects_are_not_proxied() {
         traffic: traffic.into(),
         message: message.map(Into::into),
         rollout_percent: None,
+        pause_timeout_s: Some(7),
     };
     s.targets = vec![row("p", "paused", None), row("m", "maintenance", Some("upgrading the database"))];
     let (t, _) = build(&s, &m);
-    assert!(matches!(decide(&facts("p.test"), &t, &NONE), Decision::Paused(_)));
+    assert!(matches!(decide(&facts("p.test"), &t, &NONE), Decision::Paused(_, hold) if hold.as_secs() == 7));
     assert!(matches!(decide(&facts("m.test"), &t, &NONE), Decision::Maintenance(_, "upgrading the database")));
 }
 
@@ -76,8 +77,9 @@ fn a_rollout_split_is_weighted_for_new_clients_and_sticky_for_known_ones() {
         &[("c", &["c.test"])],
         &[("c", "active", 1, "blue", "127.0.0.1:1"), ("c", "rollout", 2, "green", "127.0.0.1:2")],
     );
-    s.targets =
-        vec![TargetRow { project: "c".into(), traffic: "serving".into(), message: None, rollout_percent: Some(20) }];
+    let row =
+        TargetRow { project: "c".into(), traffic: "serving".into(), rollout_percent: Some(20), ..TargetRow::default() };
+    s.targets = vec![row];
     let (t, _) = build(&s, &m);
     let with = |cookie: Option<&'static str>, roll: u32| {
         picked(decide(&RequestFacts { cookie, roll, ..facts("c.test") }, &t, &NONE))

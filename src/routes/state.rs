@@ -111,7 +111,7 @@ impl TrafficState {
 }
 
 /// A project the table routes: its name and the hosts it claims.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ProjectInput {
     pub name: String,
     pub domains: Vec<String>,

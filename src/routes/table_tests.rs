@@ -87,10 +87,11 @@ fn traffic_states_and_a_rollout_come_from_the_target_row() {
         traffic: traffic.into(),
         message: Some("back soon".into()),
         rollout_percent: Some(250),
+        pause_timeout_s: Some(99_999),
     };
     s.targets = vec![row("p", "paused"), row("m", "maintenance"), row("c", "serving"), row("x", "sideways")];
     let (t, problems) = build(&s, &m);
-    assert!(matches!(t.project("p").unwrap().backend, Backend::Paused(_)));
+    assert!(matches!(t.project("p").unwrap().backend, Backend::Paused { hold, .. } if hold.as_secs() == 3600));
     assert!(matches!(&t.project("m").unwrap().backend, Backend::Maintenance { message, .. } if message == "back soon"));
     let rollout = t.project("c").unwrap().backend.pools().rollout.clone().unwrap();
     assert_eq!((rollout.percent, addrs(&rollout.pool)), (99, vec!["127.0.0.1:2".to_string()]));
@@ -133,14 +134,14 @@ fn the_pick_takes_the_member_with_the_fewest_in_flight_and_retries_elsewhere() {
     );
     let (t, _) = build(&s, &m);
     let pools = t.project("a").unwrap().backend.pools();
-    pools.active.members[0].inflight.inc();
+    pools.active.members[0].handles.inflight.inc();
     for roll in 0..4 {
         assert_eq!(pools.active.pick(roll).unwrap().deployment_id, 2, "roll {roll}");
     }
-    pools.active.members[0].inflight.dec();
+    pools.active.members[0].handles.inflight.dec();
     let picked: std::collections::HashSet<i64> = (0..4).map(|r| pools.active.pick(r).unwrap().deployment_id).collect();
     assert_eq!(picked.len(), 2, "equal members share the load");
-    assert_eq!(pools.retry_member("127.0.0.1:1".parse().unwrap()).unwrap().deployment_id, 2);
+    assert_eq!(pools.retry_member("127.0.0.1:1".parse().unwrap(), 0).unwrap().deployment_id, 2);
 }
 
 #[test]
@@ -153,9 +154,40 @@ fn a_heavier_member_takes_more_in_flight_before_the_lighter_one_is_picked() {
     s.members[0].weight = 3;
     let (t, _) = build(&s, &m);
     let pools = t.project("a").unwrap().backend.pools();
-    pools.active.members[0].inflight.add(2);
-    pools.active.members[1].inflight.inc();
+    pools.active.members[0].handles.inflight.add(2);
+    pools.active.members[1].handles.inflight.inc();
     assert_eq!(pools.active.pick(0).unwrap().deployment_id, 1, "2 of weight 3 is less than 1 of weight 1");
-    pools.active.members[0].inflight.add(2);
+    pools.active.members[0].handles.inflight.add(2);
     assert_eq!(pools.active.pick(0).unwrap().deployment_id, 2, "4 of weight 3 is more than 1 of weight 1");
+}
+
+#[test]
+fn each_replica_of_a_deployment_is_a_member_and_one_out_of_rotation_is_skipped() {
+    let m = Metrics::new().unwrap();
+    let three = "127.0.0.1:20000,127.0.0.1:20002,127.0.0.1:20004";
+    let (t, problems) = build(&state(&[("a", &["a.test"])], &[("a", "active", 1, "blue", three)]), &m);
+    assert!(problems.is_empty(), "{problems:?}");
+    let active = &t.project("a").unwrap().backend.pools().active;
+    let replicas: Vec<u16> = active.members.iter().map(|m| m.replica).collect();
+    assert_eq!((addrs(active).len(), replicas), (3, vec![1, 2, 3]));
+    // Replica 2 refused a connection: no roll picks it while the others are in rotation.
+    active.members[1].handles.up.set(0);
+    assert!((0..30).all(|r| active.pick(r).unwrap().replica != 2));
+    let failed = active.members[0].addr;
+    let pools = t.project("a").unwrap().backend.pools();
+    assert!((0..30).all(|r| pools.retry_member(failed, r).unwrap().replica == 3), "the retry skips both");
+    // Every replica out: the least loaded is still tried rather than a certain 503.
+    for member in &active.members {
+        member.handles.up.set(0);
+    }
+    active.members[0].handles.inflight.inc();
+    assert!((0..30).all(|r| active.pick(r).unwrap().replica != 1));
+    // A rebuild keeps the replicas' handles (in flight, rotation).
+    let (again, _) = build(&state(&[("a", &["a.test"])], &[("a", "active", 1, "blue", three)]), &m);
+    let member = &again.project("a").unwrap().backend.pools().active.members[0];
+    assert_eq!((member.handles.inflight.get(), member.handles.in_rotation()), (1, false));
+    let bad = "127.0.0.1:20000,nonsense";
+    let (t, problems) = build(&state(&[("a", &["a.test"])], &[("a", "active", 1, "blue", bad)]), &m);
+    assert!(t.project("a").unwrap().backend.pools().active.is_empty());
+    assert_eq!(problems.len(), 1, "one bad address spoils the row, reported for its project");
 }

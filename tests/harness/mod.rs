@@ -68,17 +68,22 @@ pub fn free_port() -> u16 {
 /// handed to any other test's socket before Docker binds it. The start moves with the pid and a counter, so
 /// parallel tests and test binaries try different pairs first.
 pub fn free_port_pair() -> u16 {
+    free_port_range(2)
+}
+
+/// A base port with `n` free ports from it on (a project of `n / 2` replicas), picked as [`free_port_pair`] is.
+pub fn free_port_range(n: u16) -> u16 {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let seed = std::process::id().wrapping_mul(7919);
     for _ in 0..200 {
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let p = 24000 + ((seed.wrapping_add(n * 2)) % 8000) as u16 / 2 * 2;
+        let k = NEXT.fetch_add(u32::from(n), std::sync::atomic::Ordering::Relaxed);
+        let p = 24000 + ((seed.wrapping_add(k * 2)) % 7900) as u16 / 2 * 2;
         let free = |port: u16| TcpListener::bind(("127.0.0.1", port)).is_ok();
-        if free(p) && free(p + 1) {
+        if (p..p + n).all(free) {
             return p;
         }
     }
-    panic!("no free pair of loopback ports in 200 tries")
+    panic!("no {n} free loopback ports in a row in 200 tries")
 }
 
 impl Gateway {

@@ -98,6 +98,14 @@ impl Drop for DockerCleanup {
     fn drop(&mut self) {
         let p = &self.0;
         let _ = Command::new("docker").args(["rm", "-f", &format!("{p}-blue"), &format!("{p}-green")]).output();
+        // Replicas (`<p>-<slot>-<n>`), found by the project label.
+        let label = format!("label=versiongate.project={p}");
+        if let Ok(out) = Command::new("docker").args(["ps", "-aq", "--filter", &label]).output() {
+            let ids: Vec<String> = String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_owned).collect();
+            if !ids.is_empty() {
+                let _ = Command::new("docker").arg("rm").arg("-f").args(&ids).output();
+            }
+        }
         if let Ok(out) = Command::new("docker").args(["images", "-q", &format!("versiongate/{p}")]).output() {
             let ids: Vec<String> = String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_owned).collect();
             if !ids.is_empty() {

@@ -42,7 +42,12 @@ pub struct Upstream {
 impl Upstream {
     /// Serves `name` on `/`, `/health` per [`Health`], `/slow?ms=N`, `POST /echo` and `/headers`.
     pub fn start(name: &str) -> Upstream {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Upstream::start_at(name, "127.0.0.1:0".parse().unwrap())
+    }
+
+    /// As [`Upstream::start`], on `addr` (to bring a dead one back where it was).
+    pub fn start_at(name: &str, addr: SocketAddr) -> Upstream {
+        let listener = TcpListener::bind(addr).unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
         let app = App { name: name.into(), health: Arc::default(), broken: Arc::default(), requests: Arc::default() };

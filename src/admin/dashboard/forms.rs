@@ -97,7 +97,8 @@ pub(crate) async fn settings(
     }
 }
 
-const NUMBERS: [&str; 5] = ["healthy_threshold", "health_timeout_s", "drain_timeout_s", "observe_s", "keep_images"];
+const NUMBERS: [&str; 6] =
+    ["healthy_threshold", "health_timeout_s", "drain_timeout_s", "observe_s", "keep_images", "replicas"];
 const TEXTS: [&str; 3] = ["branch", "health_path", "release_command"];
 
 /// Turns the form into a PATCH body: numbers must be numbers, env lines `KEY=value`.
@@ -147,6 +148,7 @@ pub(crate) fn settings_form(record: &ProjectRecord, traits: RuntimeTraits, csrf:
         fields += &field("branch", "Branch", spec.branch.clone());
         fields += &field("release_command", "Release command", spec.release_command.clone());
         fields += &field("keep_images", "Images kept for rollback", spec.keep_images.to_string());
+        fields += &field("replicas", "Replicas (containers per slot, from the next deploy)", spec.replicas.to_string());
     }
     fields += &field("health_path", "Health path", spec.health_path.clone());
     fields += &field("healthy_threshold", "Health passes needed", spec.healthy_threshold.to_string());

@@ -12,6 +12,7 @@ mod new_project;
 mod overview;
 mod project_page;
 pub(crate) mod session;
+mod traffic;
 
 use super::error::ApiError;
 use super::AdminState;
@@ -36,6 +37,7 @@ pub(crate) fn router() -> Router<AdminState> {
         .route("/projects/{name}/deploy", post(forms::deploy))
         .route("/projects/{name}/rollback", post(forms::rollback))
         .route("/projects/{name}/settings", post(forms::settings))
+        .route("/projects/{name}/traffic", post(traffic::submit))
         .route("/deployments/{id}", get(deployment_page::show))
         .route("/deployments/{id}/cancel", post(forms::cancel))
         .route("/assets/style.css", get(|| asset("text/css", include_str!("assets/style.css"))))

@@ -24,6 +24,8 @@ pub(crate) struct ProjectView {
     pub(crate) images: Vec<(String, Option<i64>)>,
     /// The certificates of the project's domains.
     pub(crate) certs: Vec<crate::acme::CertView>,
+    pub(crate) traffic: crate::routes::TrafficState,
+    pub(crate) replicas: Vec<crate::controller::ReplicaView>,
 }
 
 pub(crate) async fn show(viewer: Viewer, Path(name): Path<String>) -> PageResult {
@@ -44,7 +46,9 @@ pub(crate) async fn show(viewer: Viewer, Path(name): Path<String>) -> PageResult
         }
     }
     let certs = super::https::for_domains(viewer.state.certs.list().await?, &record.spec.domains);
-    let view = ProjectView { record, traits, live, history, images, certs };
+    let traffic = store.traffic(&name).await?;
+    let replicas = viewer.state.controller.replicas(&name);
+    let view = ProjectView { record, traits, live, history, images, certs, traffic, replicas };
     let body = render(&view, &viewer.csrf, crate::store::now_ms());
     Ok(Html(page(viewer.frame(&name), &body)).into_response())
 }
@@ -58,7 +62,8 @@ pub(crate) fn render(v: &ProjectView, csrf: &str, now: i64) -> String {
         v.traits.name,
         if domains.is_empty() { "no domains".into() } else { domains }
     );
-    out.push_str(&format!(r#"<div id="live" data-refresh>{}{}</div>"#, slots(v), actions(v, csrf)));
+    let traffic = super::traffic::section(&spec.name, &v.traffic, &v.replicas, csrf);
+    out.push_str(&format!(r#"<div id="live" data-refresh>{}{}{traffic}</div>"#, slots(v), actions(v, csrf)));
     out.push_str(&super::https::section(&v.certs));
     out.push_str(&timeline(v, csrf, now));
     out.push_str(&super::forms::settings_form(&v.record, v.traits, csrf));
@@ -226,7 +231,16 @@ mod tests {
         ];
         let images = vec![("versiongate/shop:3".into(), Some(3)), ("versiongate/shop:2".into(), Some(2))];
         let traits = RuntimeTraits { name: "docker", builds: true, deploy_field: ("ref", "Git ref", "main") };
-        let view = ProjectView { record, traits, live: Some(live), history, images, certs: Vec::new() };
+        let view = ProjectView {
+            record,
+            traits,
+            live: Some(live),
+            history,
+            images,
+            certs: Vec::new(),
+            traffic: Default::default(),
+            replicas: Vec::new(),
+        };
         let html = render(&view, "t", 5000);
         assert!(html.contains(r#"data-slot="green""#) && html.contains("green (port 20001)"), "{html}");
         assert!(html.contains("Roll back to #2"), "a retained image can be rolled back to");
