@@ -23,7 +23,7 @@ pub(crate) fn project(record: &ProjectRecord, live: Option<&Deployment>, traffic
     v["slots"] = json!({ "blue": record.base_port, "green": record.base_port.saturating_add(1) });
     v["traffic"] = json!(traffic.traffic);
     if let Some(message) = &traffic.message {
-        v["maintenance_message"] = json!(message);
+        v["traffic_message"] = json!(message);
     }
     if let Some(seconds) = traffic.pause_timeout_s {
         v["pause_timeout_s"] = json!(seconds);

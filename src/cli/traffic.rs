@@ -39,9 +39,12 @@ pub(crate) async fn maintenance(
 /// The `status` line of a project whose traffic is not simply served, if it has one.
 pub(crate) fn line(project: &Value) -> Option<String> {
     match project["traffic"].as_str()? {
-        "paused" => Some(format!("  traffic: PAUSED, requests held up to {} s", project["pause_timeout_s"])),
+        "paused" => {
+            let by = project["traffic_message"].as_str().map(|m| format!(" ({m})")).unwrap_or_default();
+            Some(format!("  traffic: PAUSED, requests held up to {} s{by}", project["pause_timeout_s"]))
+        }
         "maintenance" => {
-            let message = project["maintenance_message"].as_str().filter(|m| !m.is_empty()).unwrap_or("(no message)");
+            let message = project["traffic_message"].as_str().filter(|m| !m.is_empty()).unwrap_or("(no message)");
             Some(format!("  traffic: MAINTENANCE, 503 page: {message}"))
         }
         _ => None,

@@ -16,6 +16,7 @@ mod pipeline;
 mod reaper;
 mod recovery;
 mod rollback;
+mod swap;
 mod sync;
 #[cfg(test)]
 mod tests;

@@ -11,7 +11,7 @@ use super::journal::DeploymentJournal;
 use super::observe::{observe, Outcome};
 use super::Inner;
 use crate::deployment::{Event, Phase, Trigger};
-use crate::project::Slot;
+use crate::project::{Slot, Strategy};
 use crate::runtime::{served_addrs, Job, Runtime};
 use crate::store::{now_ms, Deployment, ProjectRecord};
 use std::net::SocketAddr;
@@ -29,6 +29,9 @@ pub(super) async fn run(inner: Arc<Inner>, d: Deployment, cancel: CancellationTo
     let slot = live.map_or(Slot::Blue, |u| u.slot.other());
     let journal = DeploymentJournal { inner: &inner, id: d.id };
     let job = Job { deployment: &d, record: &record, cancel: &cancel, journal: &journal };
+    if let Some(live) = live.filter(|_| record.spec.strategy == Strategy::HoldSwap && runtime.swaps_in_place()) {
+        return super::swap::hold_swap(&inner, &job, runtime, live).await;
+    }
     let d = runtime.start(&job, slot).instrument(info_span!("start", %slot)).await?;
     let job = Job { deployment: &d, ..job };
     inner
@@ -53,7 +56,7 @@ pub(super) async fn run(inner: Arc<Inner>, d: Deployment, cancel: CancellationTo
 }
 
 /// Writes the nginx include before the internal switch, so both always point at the same slot.
-async fn publish_nginx(inner: &Inner, d: &Deployment, addrs: &[SocketAddr]) -> Result<(), PipelineError> {
+pub(super) async fn publish_nginx(inner: &Inner, d: &Deployment, addrs: &[SocketAddr]) -> Result<(), PipelineError> {
     let Some(nginx) = &inner.nginx else { return Ok(()) };
     if let Some(warning) = nginx.publish(&d.project, addrs).await? {
         inner.log(d.id, &format!("nginx include written, but the reload failed: {warning}")).await;
@@ -65,7 +68,7 @@ async fn publish_nginx(inner: &Inner, d: &Deployment, addrs: &[SocketAddr]) -> R
 }
 
 /// Switch, observe, drain the old slot, let the runtime retire it, done.
-async fn finish(
+pub(super) async fn finish(
     inner: &Inner,
     d: &Deployment,
     record: &ProjectRecord,

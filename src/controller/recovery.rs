@@ -106,6 +106,10 @@ pub(super) async fn reconcile(inner: &Arc<Inner>, handed_over: bool) -> Result<u
     let mut busy = inner.running_projects();
     busy.extend(busy_elsewhere);
     inner.store.clear_warm_pools(&busy, now_ms()).await?;
+    for project in inner.store.projects().await?.into_iter().flatten() {
+        let name = &project.spec.name;
+        super::swap::end_orphaned_pause(inner, name, &inner.store.traffic(name).await?).await;
+    }
     inner.sync_committed().await?;
     let failed = stuck.len();
     let settling = inner.settling.clone().write_owned().await;
@@ -142,10 +146,18 @@ async fn clear_dead_leases(inner: &Inner, handed_over: bool) -> Result<Vec<Strin
     Ok(busy)
 }
 
-/// What an interrupted deployment left in its runtime goes.
+/// What an interrupted deployment left in its runtime goes. A hold-and-swap cut off mid-swap ran in the
+/// live slot: the live version is started there again.
 pub(super) async fn remove_leftovers(inner: &Inner, d: &Deployment) {
-    if let Some(runtime) = inner.runtime_of(&d.project).await {
-        runtime.remove_leftovers(d).await;
+    let Some(runtime) = inner.runtime_of(&d.project).await else { return };
+    runtime.remove_leftovers(d).await;
+    let Ok(Some(live)) = inner.store.live_deployment(&d.project).await else { return };
+    if live.slot.is_some() && live.slot == d.slot {
+        if let Ok(Some(record)) = inner.store.project(&d.project).await {
+            if let Err(problem) = runtime.revive(&record, &live).await {
+                tracing::warn!("after an interrupted hold-and-swap: {problem}");
+            }
+        }
     }
 }
 

@@ -61,7 +61,10 @@ impl Runtime for FakeRuntime {
     async fn request(&self, _: &ProjectRecord, _: &DeployRequest) -> Result<NewDeployment, RequestError> {
         Ok(NewDeployment::default())
     }
-    async fn start(&self, job: &Job<'_>, slot: Slot) -> Result<Deployment, RuntimeError> {
+    async fn launch(&self, _: &Job<'_>, _: Slot) -> Result<(), RuntimeError> {
+        Ok(())
+    }
+    async fn prepare(&self, job: &Job<'_>, slot: Slot) -> Result<Deployment, RuntimeError> {
         self.called(format!("start {slot}"));
         let addr = self.slots[usize::from(slot == Slot::Green)];
         Ok(job.journal.begin(slot, &[addr], crate::deployment::Phase::HealthChecking).await?)

@@ -12,8 +12,8 @@ pub(crate) mod table;
 
 pub(crate) use decide::{decide, Decision, HostCertificates, RequestFacts, CANARY_COOKIE};
 pub use state::{
-    join_targets, parse_targets, MemberRow, PoolChange, PoolKind, ProjectInput, RouteState, TargetRow, Traffic,
-    TrafficChange, TrafficState,
+    join_targets, parse_targets, swap_marker, MemberRow, PoolChange, PoolKind, ProjectInput, RouteState, TargetRow,
+    Traffic, TrafficChange, TrafficState,
 };
 pub use table::{Backend, Member, Pool, Pools, ProjectRoute, Rollout, RouteTable, TableOptions};
 

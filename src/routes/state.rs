@@ -77,10 +77,29 @@ pub struct TrafficState {
 /// What an operator asks of a project's traffic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TrafficChange {
-    Pause { timeout_s: i64 },
+    Pause {
+        timeout_s: i64,
+    },
     Resume,
-    Maintenance { message: String },
+    Maintenance {
+        message: String,
+    },
     EndMaintenance,
+    /// A hold-and-swap deployment holds requests while it replaces the live containers.
+    HoldForSwap {
+        deployment: i64,
+        timeout_s: i64,
+    },
+    /// ... and lets them go, if the pause is still its own.
+    EndSwap {
+        deployment: i64,
+    },
+}
+
+/// The message of a pause a hold-and-swap deployment made, so it ends only its own pause (and recovery
+/// can end one whose deployment died).
+pub fn swap_marker(deployment: i64) -> String {
+    format!("held by deployment {deployment} (hold_swap)")
 }
 
 impl TrafficState {
@@ -106,6 +125,18 @@ impl TrafficState {
             (now, TrafficChange::EndMaintenance) => {
                 Err(format!("project `{project}` is not in maintenance (it is {now})"))
             }
+            (Traffic::Serving, TrafficChange::HoldForSwap { deployment, timeout_s }) => Ok(TrafficState {
+                traffic: Traffic::Paused,
+                message: Some(swap_marker(deployment)),
+                pause_timeout_s: Some(timeout_s),
+            }),
+            (now, TrafficChange::HoldForSwap { .. }) => Err(format!("project `{project}` is {now} already")),
+            (Traffic::Paused, TrafficChange::EndSwap { deployment })
+                if self.message.as_deref() == Some(&swap_marker(deployment)) =>
+            {
+                Ok(serving)
+            }
+            (_, TrafficChange::EndSwap { .. }) => Err(format!("the traffic of `{project}` was changed meanwhile")),
         }
     }
 }
@@ -211,6 +242,13 @@ mod tests {
         assert_eq!(again.message.as_deref(), Some("longer"));
         assert_eq!(down.after("a", TrafficChange::EndMaintenance), Ok(serving.clone()));
         assert!(serving.after("a", TrafficChange::EndMaintenance).is_err());
+        // A swap pauses only a serving project, and ends only its own pause.
+        let swapping = serving.after("a", TrafficChange::HoldForSwap { deployment: 9, timeout_s: 60 }).unwrap();
+        assert_eq!(swapping.message.as_deref(), Some("held by deployment 9 (hold_swap)"));
+        assert!(paused.after("a", TrafficChange::HoldForSwap { deployment: 9, timeout_s: 60 }).is_err());
+        assert!(swapping.after("a", TrafficChange::EndSwap { deployment: 8 }).is_err());
+        assert!(paused.after("a", TrafficChange::EndSwap { deployment: 9 }).is_err(), "an operator's pause stays");
+        assert_eq!(swapping.after("a", TrafficChange::EndSwap { deployment: 9 }), Ok(serving.clone()));
     }
 
     #[test]

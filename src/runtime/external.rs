@@ -20,9 +20,13 @@ impl Runtime for ExternalRuntime {
         request::external(&record.spec.name, request).await
     }
 
-    async fn start(&self, job: &Job<'_>, slot: Slot) -> Result<Deployment, RuntimeError> {
+    async fn prepare(&self, job: &Job<'_>, slot: Slot) -> Result<Deployment, RuntimeError> {
         let addrs = super::served_addrs(job.deployment)?;
         Ok(job.journal.begin(slot, &addrs, Phase::HealthChecking).await?)
+    }
+
+    async fn launch(&self, _job: &Job<'_>, _slot: Slot) -> Result<(), RuntimeError> {
+        Ok(())
     }
 
     async fn release(&self, _job: &Job<'_>) -> Result<(), RuntimeError> {

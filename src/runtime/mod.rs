@@ -100,7 +100,17 @@ pub(crate) trait Runtime: Send + Sync {
     /// Checks a deploy request and says what the new deployment stores.
     async fn request(&self, record: &ProjectRecord, request: &DeployRequest) -> Result<NewDeployment, RequestError>;
     /// Brings the deployment up in `slot` (build or reuse, then start); returns it DEPLOYING, with where it serves.
-    async fn start(&self, job: &Job<'_>, slot: Slot) -> Result<Deployment, RuntimeError>;
+    async fn start(&self, job: &Job<'_>, slot: Slot) -> Result<Deployment, RuntimeError> {
+        let d = self.prepare(job, slot).await?;
+        self.launch(&Job { deployment: &d, ..*job }, slot).await?;
+        Ok(d)
+    }
+    /// The first half of `start`: the deployment begins in `slot` and what it runs is made ready (fetch and
+    /// build, or a retained image), while nothing is started yet. Hold-and-swap builds before it stops the
+    /// old version.
+    async fn prepare(&self, job: &Job<'_>, slot: Slot) -> Result<Deployment, RuntimeError>;
+    /// The second half of `start`: what `prepare` made ready starts in `slot`, replacing what was there.
+    async fn launch(&self, job: &Job<'_>, slot: Slot) -> Result<(), RuntimeError>;
     /// After the health gate, before the switch: the release command.
     async fn release(&self, job: &Job<'_>) -> Result<(), RuntimeError>;
     /// Why what runs in `slot` is dead, if it is; `None` while it runs or when the runtime cannot tell.
@@ -111,6 +121,10 @@ pub(crate) trait Runtime: Send + Sync {
     async fn discard(&self, project: &str, slot: Slot);
     /// The slot is live and past its observe window: it must come back after a reboot.
     async fn keep(&self, project: &str, slot: Slot) -> Result<(), RuntimeError>;
+    /// Whether the runtime can stop the live version and start the new one in its place (hold-and-swap).
+    fn swaps_in_place(&self) -> bool {
+        false
+    }
     /// The drained slot at `addr` stops serving; returns the log line saying what happened to it.
     async fn retire(&self, spec: &ProjectSpec, slot: Slot, addr: SocketAddr) -> String;
     /// After a deploy: what is no longer needed for rollback goes. Returns log lines.

@@ -49,7 +49,7 @@ impl Runtime for DockerRuntime {
         request::docker(record, request)
     }
 
-    async fn start(&self, job: &Job<'_>, slot: Slot) -> Result<Deployment, RuntimeError> {
+    async fn prepare(&self, job: &Job<'_>, slot: Slot) -> Result<Deployment, RuntimeError> {
         let base = job.record.base_port;
         let replicas = 1..=job.record.spec.replicas.max(1);
         let addrs: Vec<SocketAddr> =
@@ -67,9 +67,18 @@ impl Runtime for DockerRuntime {
                 self.build(&job, tree, &commit).await?
             }
         };
-        self.run_slot(&job, slot, &image).await?;
         d.image = Some(image);
         Ok(d)
+    }
+
+    async fn launch(&self, job: &Job<'_>, slot: Slot) -> Result<(), RuntimeError> {
+        let image = job.deployment.image.as_deref();
+        let image = image.ok_or_else(|| RuntimeError::Internal("nothing was built to start".into()))?;
+        self.run_slot(job, slot, image).await
+    }
+
+    fn swaps_in_place(&self) -> bool {
+        true
     }
 
     async fn release(&self, job: &Job<'_>) -> Result<(), RuntimeError> {
