@@ -27,6 +27,8 @@ pub enum Phase {
     Starting,
     HealthChecking,
     Releasing,
+    /// Health-gated and taking a share of clients beside the live version, until promoted or rolled back.
+    Canary,
     Switching,
     Observing,
     Draining,
@@ -116,6 +118,8 @@ impl Status {
             (S::Deploying, E::Activate) => S::Active,
             (S::Active, E::Supersede) => S::Superseded,
             (S::Active, E::RollBack) => S::RolledBack,
+            // A canary that is ended (by the observe rule or the operator) never went live.
+            (S::Deploying, E::RollBack) => S::RolledBack,
             (from, event) => return Err(DeploymentError::IllegalTransition { from, event }),
         };
         Ok(next)
@@ -123,13 +127,14 @@ impl Status {
 }
 
 impl Phase {
-    pub(crate) const ALL: [Phase; 10] = [
+    pub(crate) const ALL: [Phase; 11] = [
         Phase::Queued,
         Phase::Fetching,
         Phase::Building,
         Phase::Starting,
         Phase::HealthChecking,
         Phase::Releasing,
+        Phase::Canary,
         Phase::Switching,
         Phase::Observing,
         Phase::Draining,
@@ -144,6 +149,7 @@ impl Phase {
             Phase::Starting => "starting",
             Phase::HealthChecking => "health_checking",
             Phase::Releasing => "releasing",
+            Phase::Canary => "canary",
             Phase::Switching => "switching",
             Phase::Observing => "observing",
             Phase::Draining => "draining",

@@ -228,3 +228,105 @@ async fn bad_traffic_requests_are_refused_by_name_and_change_nothing() {
     assert_eq!(project["traffic"], "serving", "nothing changed");
     assert_eq!(gw.get("app.test", "/").await, (200, "A".to_string()));
 }
+
+async fn canary_deploy(gw: &Gateway, project: &str, to: &Upstream, percent: i64) -> (u16, Value) {
+    let body = json!({ "target": to.addr.to_string(), "canary_percent": percent });
+    gw.api("POST", &format!("/api/v1/projects/{project}/deployments"), Some(body)).await
+}
+
+/// Waits until deployment `id` is in `phase` or has ended; returns it.
+async fn until_phase(gw: &Gateway, id: i64, phase: &str) -> Value {
+    let started = Instant::now();
+    loop {
+        let (_, d) = gw.api("GET", &format!("/api/v1/deployments/{id}"), None).await;
+        if d["phase"] == phase || !matches!(d["status"].as_str(), Some("QUEUED" | "DEPLOYING")) {
+            return d;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "deployment {id} never reached {phase}: {d}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_canary_takes_its_sticky_share_until_promoted_and_the_observe_rule_or_a_rollback_ends_one() {
+    let gw = Gateway::start().await;
+    let (a, b) = (Upstream::start("A"), Upstream::start("B"));
+    gw.add_external_project("app", "app.test", json!({ "min_requests": 20, "max_error_rate": 0.05 })).await;
+    let (status, err) = canary_deploy(&gw, "app", &b, 10).await;
+    assert_eq!(status, 409, "no live version to split with: {err}");
+    gw.deploy("app", a.addr).await;
+    for bad in [0, 100, -5] {
+        let (status, err) = canary_deploy(&gw, "app", &b, bad).await;
+        assert_eq!(status, 422, "{err}");
+    }
+    let (status, err) = gw.api("POST", "/api/v1/projects/app/promote", Some(json!({}))).await;
+    assert_eq!(status, 409, "no canary to promote: {err}");
+
+    let (status, d) = canary_deploy(&gw, "app", &b, 10).await;
+    assert_eq!(status, 202, "{d}");
+    let id = d["id"].as_i64().unwrap();
+    let d = until_phase(&gw, id, "canary").await;
+    assert_eq!((d["status"].as_str(), d["phase"].as_str()), (Some("DEPLOYING"), Some("canary")), "{d}");
+    // Clients without the cookie are split per request: 10 % within ±3 points.
+    let mut to_b = 0;
+    for _ in 0..2000 {
+        let (status, body) = gw.get("app.test", "/").await;
+        assert_eq!(status, 200);
+        to_b += usize::from(body == "B");
+    }
+    assert!((140..=260).contains(&to_b), "{to_b} of 2000 cookie-less requests went to the 10 % canary");
+    // A browser keeps the side it was given.
+    let mut sides = std::collections::HashSet::new();
+    for _ in 0..40 {
+        let first = gw.http.get(format!("http://{}/", gw.proxy)).header("host", "app.test").send().await.unwrap();
+        let cookie = first.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+        assert!(cookie.starts_with("vg_canary="), "{cookie}");
+        let side = first.text().await.unwrap();
+        for _ in 0..5 {
+            let again =
+                gw.http.get(format!("http://{}/", gw.proxy)).header("host", "app.test").header("cookie", &cookie);
+            let again = again.send().await.unwrap();
+            assert!(again.headers().get("set-cookie").is_none(), "a known client is not told again");
+            assert_eq!(again.text().await.unwrap(), side, "a client with {cookie} changed sides");
+        }
+        sides.insert(side);
+    }
+    let (_, project) = gw.api("GET", "/api/v1/projects/app", None).await;
+    assert_eq!((project["canary"]["deployment"].as_i64(), project["canary"]["percent"].as_i64()), (Some(id), Some(10)));
+    let (code, out, err) = cli(&gw, &["promote", "app"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (_, d) = gw.api("GET", &format!("/api/v1/deployments/{id}"), None).await;
+    assert_eq!(d["status"], "ACTIVE", "{d}");
+    for _ in 0..50 {
+        assert_eq!(gw.get("app.test", "/").await, (200, "B".to_string()), "after the promote everyone is on B");
+    }
+
+    // A canary that answers 5xx is ended by the observe rule; everyone stays on B.
+    let broken = Upstream::start("C");
+    broken.break_pages();
+    let (_, d) = canary_deploy(&gw, "app", &broken, 50).await;
+    let id = d["id"].as_i64().unwrap();
+    until_phase(&gw, id, "canary").await;
+    for _ in 0..200 {
+        gw.get("app.test", "/").await;
+    }
+    let d = gw.wait_settled(id).await;
+    assert_eq!(d["status"], "ROLLED_BACK", "{d}");
+    assert!(d["error"].as_str().unwrap().starts_with("canary aborted: "), "{d}");
+    assert_eq!(gw.get("app.test", "/").await, (200, "B".to_string()));
+    // A rollback during a canary ends it.
+    let (_, d) = canary_deploy(&gw, "app", &a, 30).await;
+    let id = d["id"].as_i64().unwrap();
+    until_phase(&gw, id, "canary").await;
+    let (status, ended) = gw.api("POST", "/api/v1/projects/app/rollback", Some(json!({}))).await;
+    assert_eq!(
+        (status, ended["id"].as_i64(), ended["status"].as_str()),
+        (202, Some(id), Some("ROLLED_BACK")),
+        "{ended}"
+    );
+    for _ in 0..50 {
+        assert_eq!(gw.get("app.test", "/").await, (200, "B".to_string()));
+    }
+    let (_, project) = gw.api("GET", "/api/v1/projects/app", None).await;
+    assert!(project["canary"].is_null(), "{project}");
+}

@@ -23,6 +23,7 @@ pub(crate) struct DeployBody {
     git_ref: Option<String>,
     target: Option<String>,
     targets: Option<Vec<String>>,
+    canary_percent: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -44,7 +45,9 @@ pub(crate) async fn create(
         (None, Some(many)) => many,
         (None, None) => Vec::new(),
     };
-    let request = DeployRequest { git_ref: body.git_ref, targets, trigger: Some(Trigger::Api), commit: None };
+    let trigger = Some(Trigger::Api);
+    let request =
+        DeployRequest { git_ref: body.git_ref, targets, trigger, commit: None, canary_percent: body.canary_percent };
     let d = state.controller.submit(&name, request).await?;
     Ok((StatusCode::ACCEPTED, Json(views::deployment(&d))))
 }
@@ -71,7 +74,21 @@ pub(crate) fn with_figures(state: &AdminState, d: &crate::store::Deployment) -> 
     if let Some(figures) = state.controller.observe_figures(&d.project, d.id) {
         v["observe"] = serde_json::to_value(figures).unwrap_or(Value::Null);
     }
+    if let Some((_, percent, figures)) = state.controller.canary_of(&d.project).filter(|c| c.0 == d.id) {
+        v["canary"] = serde_json::json!({
+            "percent": percent, "requests": figures.requests, "errors": figures.errors, "error_rate": figures.error_rate,
+        });
+    }
     v
+}
+
+/// Every client goes to the running canary: the switch, observe window and drain follow.
+pub(crate) async fn promote(
+    State(state): State<AdminState>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let d = state.controller.promote(&name).await?;
+    Ok((StatusCode::ACCEPTED, Json(with_figures(&state, &d))))
 }
 
 pub(crate) async fn list(

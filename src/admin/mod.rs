@@ -56,6 +56,7 @@ pub(crate) fn router(state: AdminState) -> Router {
         .route("/projects/{name}", get(projects::show).patch(projects::update).delete(projects::remove))
         .route("/projects/{name}/deployments", get(deployments::list).post(deployments::create))
         .route("/projects/{name}/rollback", post(deployments::rollback))
+        .route("/projects/{name}/promote", post(deployments::promote))
         .route("/projects/{name}/pause", post(traffic::pause))
         .route("/projects/{name}/resume", post(traffic::resume))
         .route("/projects/{name}/maintenance", post(traffic::maintenance_on).delete(traffic::maintenance_off))

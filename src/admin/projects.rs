@@ -23,7 +23,9 @@ pub(crate) async fn list(State(state): State<AdminState>) -> Result<Json<Value>,
         };
         let live = store.live_deployment(&record.spec.name).await?;
         let traffic = store.traffic(&record.spec.name).await?;
-        out.push(views::project(&record, live.as_ref(), &traffic));
+        let mut v = views::project(&record, live.as_ref(), &traffic);
+        add_canary(&state, &mut v, &record.spec.name);
+        out.push(v);
     }
     Ok(Json(Value::Array(out)))
 }
@@ -47,6 +49,7 @@ pub(crate) async fn show(
     if let Some(live) = &live {
         v["live"] = super::deployments::with_figures(&state, live);
     }
+    add_canary(&state, &mut v, &name);
     if state.controller.runtime(&record.spec).traits().builds {
         v["images"] = Value::Array(state.controller.retained_images(&name).await?);
     }
@@ -104,6 +107,14 @@ pub(crate) async fn apply_changes(
         }
     }
     Ok(v)
+}
+
+/// The running canary's split and its own figures, when one runs.
+fn add_canary(state: &AdminState, v: &mut Value, project: &str) {
+    if let Some((id, percent, figures)) = state.controller.canary_of(project) {
+        v["canary"] =
+            json!({"deployment": id, "percent": percent, "requests": figures.requests, "errors": figures.errors});
+    }
 }
 
 fn merge_env(merged: &mut Value, changes: Map<String, Value>) {

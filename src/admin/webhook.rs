@@ -60,6 +60,7 @@ pub(crate) async fn github(
                     commit: Some(commit),
                     targets: Vec::new(),
                     trigger: Some(Trigger::Webhook),
+                    canary_percent: None,
                 };
                 deployed = Some(state.controller.submit(&project.spec.name, request).await?);
             }

@@ -55,21 +55,27 @@ pub(crate) async fn projects(client: &Client, action: ProjectsAction) -> Result<
     Ok(())
 }
 
-/// Returns the exit code: 0 when the deployment went live (or only queued, without waiting).
-pub(crate) async fn deploy(
-    client: &Client,
-    name: &str,
-    git_ref: Option<String>,
-    targets: Vec<String>,
-    wait: bool,
-    follow: bool,
-) -> Result<i32, ClientError> {
-    let body = match (git_ref, targets.as_slice()) {
+/// What `versiongate deploy` was asked.
+pub(crate) struct Deploy {
+    pub(crate) git_ref: Option<String>,
+    pub(crate) targets: Vec<String>,
+    pub(crate) canary: Option<i64>,
+    pub(crate) wait: bool,
+    pub(crate) follow: bool,
+}
+
+/// Returns the exit code: 0 when the deployment went live, or its canary runs (or only queued, without waiting).
+pub(crate) async fn deploy(client: &Client, name: &str, asked: Deploy) -> Result<i32, ClientError> {
+    let Deploy { git_ref, targets, canary, wait, follow } = asked;
+    let mut body = match (git_ref, targets.as_slice()) {
         (_, [one]) => json!({ "target": one }),
         (_, [_, _, ..]) => json!({ "targets": targets }),
         (Some(r), []) => json!({ "ref": r }),
         (None, []) => json!({ "ref": "main" }),
     };
+    if let Some(percent) = canary {
+        body["canary_percent"] = json!(percent);
+    }
     let d = client.post(&format!("/api/v1/projects/{name}/deployments"), &body).await?;
     let id = d["id"].as_i64().unwrap_or_default();
     println!("deployment {id} queued for {name}");
@@ -119,7 +125,9 @@ async fn wait_until_settled(client: &Client, id: i64) -> Result<(), ClientError>
                 last_figures = second;
             }
         }
-        let settled = !matches!(status, "QUEUED" | "DEPLOYING") && (status != "ACTIVE" || phase == "done");
+        // A canary waits for the operator: waiting ends once it takes its share.
+        let settled =
+            phase == "canary" || !matches!(status, "QUEUED" | "DEPLOYING") && (status != "ACTIVE" || phase == "done");
         if settled {
             return Ok(());
         }
@@ -127,8 +135,27 @@ async fn wait_until_settled(client: &Client, id: i64) -> Result<(), ClientError>
     }
 }
 
+/// Returns the exit code, as `deploy` does.
+pub(crate) async fn promote(client: &Client, name: &str) -> Result<i32, ClientError> {
+    let d = client.post(&format!("/api/v1/projects/{name}/promote"), &json!({})).await?;
+    println!("deployment {} promoted: every client of {name} goes to it", d["id"]);
+    let id = d["id"].as_i64().unwrap_or_default();
+    wait_until_settled(client, id).await?;
+    let d = client.get(&format!("/api/v1/deployments/{id}")).await?;
+    Ok(report_end(&d))
+}
+
 fn report_end(d: &Value) -> i32 {
     let status = text(&d["status"]);
+    if text(&d["phase"]) == "canary" && status == "DEPLOYING" {
+        println!(
+            "deployment {} is a canary on the {} slot; promote it with `versiongate promote {}`, or roll it back",
+            d["id"],
+            text(&d["slot"]),
+            text(&d["project"])
+        );
+        return 0;
+    }
     match status {
         "ACTIVE" | "SUPERSEDED" => {
             println!(
@@ -165,7 +192,7 @@ pub(crate) async fn status(client: &Client, name: Option<&str>) -> Result<(), Cl
             ),
             None => println!("{name}: no live deployment"),
         }
-        if let Some(line) = super::traffic::line(&p) {
+        for line in [super::traffic::line(&p), super::traffic::canary_line(&p)].into_iter().flatten() {
             println!("{line}");
         }
         if let Some(targets) = p["live"]["targets"].as_array().filter(|t| t.len() > 1) {

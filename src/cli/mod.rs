@@ -50,7 +50,10 @@ pub enum Command {
         /// HOST:PORT of a process you run yourself (runtime "external"); repeat it for several replicas
         #[arg(long)]
         target: Vec<String>,
-        /// Wait until the deployment ends; exit 0 only if it went live
+        /// Health-gate the new version, then send this percentage of clients (1-99, sticky) to it until `promote`
+        #[arg(long, value_name = "PERCENT")]
+        canary: Option<i64>,
+        /// Wait until the deployment ends (or its canary runs); exit 0 only if it went live
         #[arg(long)]
         wait: bool,
         /// Stream the deployment's log until it ends (implies --wait)
@@ -66,6 +69,8 @@ pub enum Command {
         #[arg(long)]
         wait: bool,
     },
+    /// Send every client to the running canary (the switch, observe window and drain follow)
+    Promote { name: String },
     /// Live slot, live deployment and last deployments of one or every project
     Status { name: Option<String> },
     /// Hold new requests (in memory, in order) until `resume`; each waits at most --timeout, then gets 503
@@ -166,9 +171,11 @@ pub async fn run_client(command: Command) -> i32 {
     };
     let result = match command {
         Command::Projects { action } => commands::projects(&client, action).await.map(|()| 0),
-        Command::Deploy { name, git_ref, target, wait, follow } => {
-            commands::deploy(&client, &name, git_ref, target, wait, follow).await
+        Command::Deploy { name, git_ref, target, canary, wait, follow } => {
+            let asked = commands::Deploy { git_ref, targets: target, canary, wait, follow };
+            commands::deploy(&client, &name, asked).await
         }
+        Command::Promote { name } => commands::promote(&client, &name).await,
         Command::Rollback { name, to, wait } => commands::rollback(&client, &name, to, wait).await,
         Command::Status { name } => commands::status(&client, name.as_deref()).await.map(|()| 0),
         Command::Pause { name, timeout } => traffic::pause(&client, &name, timeout).await.map(|()| 0),

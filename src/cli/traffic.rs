@@ -36,6 +36,19 @@ pub(crate) async fn maintenance(
     Ok(())
 }
 
+/// The `status` line of a running canary, if one runs.
+pub(crate) fn canary_line(project: &Value) -> Option<String> {
+    let c = project["canary"].as_object()?;
+    Some(format!(
+        "  canary: deployment {} takes {} % of clients ({} requests, {} 5xx so far); `versiongate promote {}` or roll back",
+        c["deployment"],
+        c["percent"],
+        c["requests"],
+        c["errors"],
+        project["name"].as_str().unwrap_or("NAME")
+    ))
+}
+
 /// The `status` line of a project whose traffic is not simply served, if it has one.
 pub(crate) fn line(project: &Value) -> Option<String> {
     match project["traffic"].as_str()? {

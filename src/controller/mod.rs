@@ -4,6 +4,7 @@
 //! queue (see [`worker`]); the steps of a deployment live in [`pipeline`], and what
 //! happens after a restart in [`recovery`].
 
+mod canary;
 mod cancel;
 mod drain;
 mod failure;
@@ -110,6 +111,8 @@ struct Inner {
     workers: Mutex<HashMap<String, Arc<Notify>>>,
     /// Running observe windows, by project.
     watches: Mutex<HashMap<String, observe::Watch>>,
+    /// Running canaries, by project.
+    canaries: Mutex<HashMap<String, canary::Handle>>,
     /// Deployments this process runs, by id: their project and how to cancel them.
     running: Mutex<HashMap<i64, (String, CancellationToken)>>,
     /// Set once a successor holds the sockets: no new deployment starts here (see `upgrade`).
@@ -147,6 +150,7 @@ impl Controller {
             workers,
             running,
             watches,
+            canaries: Mutex::default(),
             hook,
             settling: Arc::default(),
             table,
@@ -229,7 +233,8 @@ impl Controller {
         let record =
             store.project(project).await?.ok_or_else(|| ControllerError::ProjectNotFound(project.to_owned()))?;
         let new = self.inner.runtimes.of(&record.spec).request(&record, &request).await?;
-        let new = NewDeployment { project: project.to_owned(), trigger: request.trigger, ..new };
+        let canary_percent = self.check_canary(&record, request.canary_percent).await?;
+        let new = NewDeployment { project: project.to_owned(), trigger: request.trigger, canary_percent, ..new };
         let d = store.create_deployment(new, now_ms()).await?;
         let what = [&d.target, &d.commit, &d.git_ref].into_iter().flatten().next().cloned().unwrap_or_default();
         self.inner.log(d.id, &format!("queued: deploy {what}")).await;

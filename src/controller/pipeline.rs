@@ -52,7 +52,11 @@ pub(super) async fn run(inner: Arc<Inner>, d: Deployment, cancel: CancellationTo
             return Err(e);
         }
     };
-    finish(&inner, &d, &record, runtime, live, Upstream { slot, addr, deployment_id: d.id }).await
+    let upstream = Upstream { slot, addr, deployment_id: d.id };
+    if let (Some(percent), Some(live)) = (d.canary_percent, live) {
+        return super::canary::canary(&inner, &job, runtime, (live, upstream), percent).await;
+    }
+    finish(&inner, &d, &record, runtime, live, upstream).await
 }
 
 /// Writes the nginx include before the internal switch, so both always point at the same slot.

@@ -30,7 +30,8 @@ pub(crate) fn limit(phase: Phase, spec: &ProjectSpec) -> Option<(Duration, &'sta
         Phase::Releasing => (spec.release_timeout() + GRACE, "health_timeout_s (at least 300 s)"),
         Phase::Switching => (SWITCH_LIMIT, "the fixed switch limit"),
         Phase::Draining => (secs(spec.drain_timeout_s + spec.stop_timeout_s) + GRACE, "drain_timeout_s"),
-        Phase::Queued | Phase::Observing | Phase::Done => return None,
+        // A canary runs until the operator promotes or rolls it back (or the observe rule ends it).
+        Phase::Queued | Phase::Canary | Phase::Observing | Phase::Done => return None,
     })
 }
 

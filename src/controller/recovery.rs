@@ -91,6 +91,9 @@ pub(super) async fn reconcile(inner: &Arc<Inner>, handed_over: bool) -> Result<u
     for d in &stuck {
         let reason = format!("{verb} during {}", d.phase);
         inner.store.apply(d.id, Event::Fail, None, Some(&reason), now_ms()).await?;
+        if d.phase == Phase::Canary {
+            inner.store.change_pools(&d.project, crate::routes::PoolChange::EndCanary, now_ms()).await?;
+        }
         inner.log(d.id, &reason).await;
         inner.metrics.deployment_ended(&d.project, Status::Failed.as_str(), None);
     }

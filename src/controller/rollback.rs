@@ -16,6 +16,12 @@ impl Controller {
         if let Some(flipped) = self.flip_in_window(project, to).await? {
             return Ok(flipped);
         }
+        // During a canary, a rollback ends it: every client stays on the live version.
+        if to.is_none() {
+            if let Some(ended) = self.end_canary(project).await? {
+                return Ok(ended);
+            }
+        }
         let live = store.live_deployment(project).await?;
         let target = match to {
             Some(id) => store

@@ -208,6 +208,10 @@ pub enum PoolChange {
     Retire { deployment: i64 },
     /// Every warm member leaves (after a restart nothing is draining any more).
     ClearWarm,
+    /// `deployment` takes `percent` % of clients as the rollout pool, beside the active one.
+    Canary { deployment: i64, percent: i64 },
+    /// The rollout ends without a switch: its members leave and the split is cleared.
+    EndCanary,
 }
 
 #[cfg(test)]

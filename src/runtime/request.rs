@@ -15,6 +15,8 @@ pub struct DeployRequest {
     /// The address of an external process; several for replicas (`{"targets": [...]}`).
     pub targets: Vec<String>,
     pub trigger: Option<Trigger>,
+    /// Health-gate the new version, then send this share of clients to it until `promote` (1–99).
+    pub canary_percent: Option<i64>,
 }
 
 pub(super) async fn external(project: &str, request: &DeployRequest) -> Result<NewDeployment, RequestError> {

@@ -29,6 +29,8 @@ pub struct Deployment {
     pub trigger: Trigger,
     pub rollback_of: Option<i64>,
     pub error: Option<String>,
+    /// The share of clients a canary takes before it is promoted (1–99); `None` for a plain deployment.
+    pub canary_percent: Option<i64>,
     pub created_at: i64,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
@@ -58,6 +60,7 @@ impl Deployment {
             trigger: crate::deployment::Trigger::Api,
             rollback_of: None,
             error: None,
+            canary_percent: None,
             created_at: 0,
             started_at: None,
             finished_at: None,
@@ -78,6 +81,7 @@ pub struct NewDeployment {
     pub message: Option<String>,
     pub image: Option<String>,
     pub rollback_of: Option<i64>,
+    pub canary_percent: Option<i64>,
 }
 
 impl NewDeployment {
@@ -135,8 +139,8 @@ pub(super) async fn insert_in(
 ) -> Result<Deployment> {
     {
         let trigger = new.trigger.unwrap_or(Trigger::Api);
-        let sql = concat!("INSERT INTO deployments (project, status, phase, slot, port, target, commit_sha, message, git_ref, image, trigger_kind, rollback_of, created_at) \
-             VALUES ($1, 'QUEUED', 'queued', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING ", columns!(), "");
+        let sql = concat!("INSERT INTO deployments (project, status, phase, slot, port, target, commit_sha, message, git_ref, image, trigger_kind, rollback_of, created_at, canary_percent) \
+             VALUES ($1, 'QUEUED', 'queued', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING ", columns!(), "");
         let row = sqlx::query(sql)
             .bind(&new.project)
             .bind(new.slot.map(|s| s.as_str()))
@@ -149,6 +153,7 @@ pub(super) async fn insert_in(
             .bind(trigger.as_str())
             .bind(new.rollback_of)
             .bind(now)
+            .bind(new.canary_percent)
             .fetch_one(&mut **tx)
             .await?;
         let d = from_row(&row)?;
@@ -242,6 +247,7 @@ pub(super) fn from_row(row: &AnyRow) -> Result<Deployment> {
         trigger: parse_col(row, "trigger_kind")?,
         rollback_of: get(row, "rollback_of")?,
         error: get(row, "error")?,
+        canary_percent: get(row, "canary_percent")?,
         created_at: get(row, "created_at")?,
         started_at: get(row, "started_at")?,
         finished_at: get(row, "finished_at")?,

@@ -6,7 +6,7 @@
 /// The deployments column list, as a macro so every query stays a `&'static str` (sqlx audits dynamic SQL).
 macro_rules! columns {
     () => {
-        "id, project, status, phase, slot, port, target, commit_sha, message, git_ref, image, trigger_kind, rollback_of, error, created_at, started_at, finished_at"
+        "id, project, status, phase, slot, port, target, commit_sha, message, git_ref, image, trigger_kind, rollback_of, error, created_at, started_at, finished_at, canary_percent"
     };
 }
 

@@ -139,6 +139,19 @@ fn member_row(r: &sqlx::any::AnyRow) -> Result<MemberRow> {
     })
 }
 
+/// No rollout: its members leave and the split is cleared.
+async fn end_rollout(tx: &mut Transaction<'static, Any>, project: &str) -> Result<()> {
+    sqlx::query("DELETE FROM route_members WHERE project = $1 AND pool = 'rollout'")
+        .bind(project)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("UPDATE route_targets SET rollout_percent = NULL WHERE project = $1")
+        .bind(project)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 /// Applies one pool change inside the caller's transaction and bumps the project's route version.
 pub(super) async fn change_pools_in(
     tx: &mut Transaction<'static, Any>,
@@ -170,7 +183,23 @@ pub(super) async fn change_pools_in(
                 .bind(deployment)
                 .execute(&mut **tx)
                 .await?;
+            // A promoted canary leaves the rollout pool with the switch.
+            end_rollout(tx, project).await?;
         }
+        PoolChange::Canary { deployment, percent } => {
+            end_rollout(tx, project).await?;
+            run("INSERT INTO route_members (project, pool, deployment_id, weight) VALUES ($1, 'rollout', $2, 1)")
+                .bind(deployment)
+                .execute(&mut **tx)
+                .await?;
+            run("INSERT INTO route_targets (project, traffic, rollout_percent, updated_at) VALUES ($1, 'serving', $2, $3) \
+                 ON CONFLICT (project) DO UPDATE SET rollout_percent = $2")
+            .bind(percent)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+        }
+        PoolChange::EndCanary => end_rollout(tx, project).await?,
         PoolChange::Retire { deployment } => {
             run("DELETE FROM route_members WHERE project = $1 AND pool <> 'active' AND deployment_id = $2")
                 .bind(deployment)

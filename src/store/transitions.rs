@@ -82,6 +82,29 @@ impl Store {
         Ok(d)
     }
 
+    /// A health-gated deployment becomes a canary: phase `canary` and `percent` % of clients, in one transaction.
+    pub async fn start_canary(&self, id: i64, percent: i64, now: i64) -> Result<Deployment> {
+        let mut tx = self.write_tx().await?;
+        let mut d = load_in(&mut tx, id).await?;
+        d.phase.check_move(d.status, Phase::Canary)?;
+        d.phase = Phase::Canary;
+        write_in(&mut tx, &d).await?;
+        add_event(&mut tx, (d.id, d.status, d.phase), "canary", now).await?;
+        change_pools_in(&mut tx, &d.project, PoolChange::Canary { deployment: id, percent }, now).await?;
+        tx.commit().await?;
+        Ok(d)
+    }
+
+    /// A canary ends without going live: ROLLED_BACK with `reason`, and its share of clients goes back to the
+    /// live version, in one transaction.
+    pub async fn end_canary(&self, id: i64, reason: &str, now: i64) -> Result<Deployment> {
+        let mut tx = self.write_tx().await?;
+        let d = apply_in(&mut tx, id, Event::RollBack, None, Some(reason), now).await?;
+        change_pools_in(&mut tx, &d.project, PoolChange::EndCanary, now).await?;
+        tx.commit().await?;
+        Ok(d)
+    }
+
     /// Moves a DEPLOYING or ACTIVE deployment forward to `phase`.
     pub async fn set_phase(&self, id: i64, phase: Phase, now: i64) -> Result<Deployment> {
         let mut tx = self.write_tx().await?;

@@ -29,7 +29,8 @@ pub(crate) async fn deploy(viewer: Viewer, Path(name): Path<String>, Form(f): Fo
     let clean = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
     // Several targets (replicas of an external project) are separated by commas or spaces.
     let targets = f.target.unwrap_or_default().split([',', ' ']).filter(|t| !t.is_empty()).map(str::to_owned).collect();
-    let request = DeployRequest { git_ref: clean(f.git_ref), targets, trigger: Some(Trigger::Api), commit: None };
+    let request =
+        DeployRequest { git_ref: clean(f.git_ref), targets, trigger: Some(Trigger::Api), ..Default::default() };
     match viewer.state.controller.submit(&name, request).await {
         Ok(d) => {
             viewer.tell(true, format!("Deployment #{} queued; its log follows below.", d.id));

@@ -26,6 +26,7 @@ pub(crate) struct ProjectView {
     pub(crate) certs: Vec<crate::acme::CertView>,
     pub(crate) traffic: crate::routes::TrafficState,
     pub(crate) replicas: Vec<crate::controller::ReplicaView>,
+    pub(crate) canary: Option<super::traffic::CanaryView>,
 }
 
 pub(crate) async fn show(viewer: Viewer, Path(name): Path<String>) -> PageResult {
@@ -48,7 +49,8 @@ pub(crate) async fn show(viewer: Viewer, Path(name): Path<String>) -> PageResult
     let certs = super::https::for_domains(viewer.state.certs.list().await?, &record.spec.domains);
     let traffic = store.traffic(&name).await?;
     let replicas = viewer.state.controller.replicas(&name);
-    let view = ProjectView { record, traits, live, history, images, certs, traffic, replicas };
+    let canary = viewer.state.controller.canary_of(&name).map(|(id, p, f)| (id, p, f.requests, f.errors));
+    let view = ProjectView { record, traits, live, history, images, certs, traffic, replicas, canary };
     let body = render(&view, &viewer.csrf, crate::store::now_ms());
     Ok(Html(page(viewer.frame(&name), &body)).into_response())
 }
@@ -62,7 +64,7 @@ pub(crate) fn render(v: &ProjectView, csrf: &str, now: i64) -> String {
         v.traits.name,
         if domains.is_empty() { "no domains".into() } else { domains }
     );
-    let traffic = super::traffic::section(&spec.name, &v.traffic, &v.replicas, csrf);
+    let traffic = super::traffic::section(&spec.name, &v.traffic, v.canary, &v.replicas, csrf);
     out.push_str(&format!(r#"<div id="live" data-refresh>{}{}{traffic}</div>"#, slots(v), actions(v, csrf)));
     out.push_str(&super::https::section(&v.certs));
     out.push_str(&timeline(v, csrf, now));
@@ -240,6 +242,7 @@ mod tests {
             certs: Vec::new(),
             traffic: Default::default(),
             replicas: Vec::new(),
+            canary: None,
         };
         let html = render(&view, "t", 5000);
         assert!(html.contains(r#"data-slot="green""#) && html.contains("green (port 20001)"), "{html}");

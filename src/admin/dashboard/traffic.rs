@@ -10,8 +10,18 @@ use axum::response::{IntoResponse, Redirect};
 use axum::Form;
 use serde::Deserialize;
 
-/// The section (pure): the state with the controls that apply to it, then the replicas table.
-pub(crate) fn section(project: &str, traffic: &TrafficState, replicas: &[ReplicaView], csrf: &str) -> String {
+/// A running canary: its deployment, share of clients, and its own requests and 5xx so far.
+pub(crate) type CanaryView = (i64, i64, u64, u64);
+
+/// The section (pure): the state with the controls that apply to it, a running canary's split, then the
+/// replicas table.
+pub(crate) fn section(
+    project: &str,
+    traffic: &TrafficState,
+    canary: Option<CanaryView>,
+    replicas: &[ReplicaView],
+    csrf: &str,
+) -> String {
     let name = esc(project);
     let form = |action: &str, extra: &str, label: &str| {
         format!(
@@ -41,8 +51,16 @@ pub(crate) fn section(project: &str, traffic: &TrafficState, replicas: &[Replica
             ),
         ),
     };
+    let split = canary.map_or(String::new(), |(id, percent, requests, errors)| {
+        let live = 100 - percent;
+        format!(
+            r##"<div id="canary" data-percent="{percent}"><p><strong>Canary</strong>: <a href="/deployments/{id}">#{id}</a> takes {percent} % of clients, the live version {live} %. Its own answers so far: {requests}, of which {errors} 5xx.</p><div class="split"><span class="canary-share" style="width:{percent}%"></span></div>{}{}</div>"##,
+            form("promote", "", "Promote to everyone"),
+            form("end_canary", "", "Roll back the canary"),
+        )
+    });
     format!(
-        r#"<section class="card" id="traffic-control" data-traffic="{}"><h2>Traffic</h2><p id="traffic-state">{state}</p>{controls}{}</section>"#,
+        r#"<section class="card" id="traffic-control" data-traffic="{}"><h2>Traffic</h2><p id="traffic-state">{state}</p>{controls}{split}{}</section>"#,
         traffic.traffic,
         replica_table(replicas)
     )
@@ -84,6 +102,18 @@ pub(crate) struct TrafficForm {
 
 pub(crate) async fn submit(viewer: Viewer, Path(name): Path<String>, Form(f): Form<TrafficForm>) -> PageResult {
     viewer.check(&f.csrf)?;
+    let controller = &viewer.state.controller;
+    let canary = match f.action.as_str() {
+        "promote" => Some(controller.promote(&name).await.map(|d| format!("Deployment #{} promoted.", d.id))),
+        "end_canary" => Some(controller.rollback(&name, None).await.map(|d| format!("Canary #{} rolled back.", d.id))),
+        _ => None,
+    };
+    if let Some(done) = canary {
+        return match done {
+            Ok(text) => back(&viewer, &name, true, text),
+            Err(e) => back(&viewer, &name, false, format!("Not changed: {e}")),
+        };
+    }
     let change = match f.action.as_str() {
         "pause" => match f.timeout_s.as_deref().map(str::trim).unwrap_or("30").parse() {
             Ok(timeout_s) => TrafficChange::Pause { timeout_s },
@@ -122,14 +152,17 @@ mod tests {
             requests: 120,
             in_rotation: up,
         };
-        let serving = section("shop", &TrafficState::default(), &[replica(1, true), replica(2, false)], "t");
+        let serving = section("shop", &TrafficState::default(), None, &[replica(1, true), replica(2, false)], "t");
         assert!(serving.contains(r#"id="traffic-pause""#) && serving.contains(r#"id="traffic-maintenance_on""#));
         assert!(serving.contains(r#"data-replica="green-2""#) && serving.contains("<strong>out</strong>"));
         assert!(serving.contains(r#"<td class="num">3</td><td class="num">120</td>"#), "{serving}");
         let down =
             TrafficState { traffic: Traffic::Maintenance, message: Some("<b>db</b>".into()), pause_timeout_s: None };
-        let text = section("shop", &down, &[], "t");
+        let text = section("shop", &down, None, &[], "t");
         assert!(text.contains("&lt;b&gt;db") && text.contains(r#"id="traffic-maintenance_off""#));
         assert!(!text.contains("<table"), "no replicas, no table");
+        let split = section("shop", &TrafficState::default(), Some((9, 10, 200, 3)), &[], "t");
+        assert!(split.contains("#9</a> takes 10 % of clients, the live version 90 %"), "{split}");
+        assert!(split.contains("200, of which 3 5xx") && split.contains(r#"id="traffic-promote""#));
     }
 }
