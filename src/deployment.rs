@@ -222,6 +222,7 @@ mod tests {
             (S::Deploying, E::Activate, S::Active),
             (S::Deploying, E::Fail, S::Failed),
             (S::Deploying, E::Cancel, S::Cancelled),
+            (S::Deploying, E::RollBack, S::RolledBack),
             (S::Active, E::Supersede, S::Superseded),
             (S::Active, E::RollBack, S::RolledBack),
         ]
