@@ -6,6 +6,8 @@
 mod harness;
 #[path = "matrix/https_rows.rs"]
 mod https_rows;
+#[path = "matrix/traffic_rows.rs"]
+mod traffic_rows;
 #[path = "matrix/upgrade_rows.rs"]
 mod upgrade_rows;
 
@@ -271,7 +273,7 @@ async fn streams() -> Row {
 #[ignore = "minutes long: run by scripts/zero-downtime-matrix"]
 async fn zero_downtime_matrix() {
     let flips_n: usize = std::env::var("MATRIX_FLIPS").ok().and_then(|v| v.parse().ok()).unwrap_or(100);
-    // `MATRIX_ONLY=https` or `=upgrade` runs those rows alone.
+    // `MATRIX_ONLY=https`, `=upgrade` or `=traffic` runs those rows alone.
     let only = std::env::var("MATRIX_ONLY").unwrap_or_default();
     let mut rows = Vec::new();
     if only.is_empty() {
@@ -285,7 +287,16 @@ async fn zero_downtime_matrix() {
         let (name, pass, figures) = upgrade_rows::upgrades_under_load().await;
         rows.push(row(name, pass, figures));
     }
-    rows.push(Row { name: "pause and resume", pass: None, figures: "pending: a later feature".into() });
+    if only.is_empty() || only == "traffic" {
+        let traffic = [
+            traffic_rows::replica_flips().await,
+            traffic_rows::canary().await,
+            traffic_rows::pause_and_resume().await,
+            traffic_rows::hold_swap_inside_a_pause().await,
+            traffic_rows::maintenance().await,
+        ];
+        rows.extend(traffic.into_iter().map(|(name, pass, figures)| row(name, pass, figures)));
+    }
     report(&rows);
 }
 
