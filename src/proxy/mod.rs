@@ -205,24 +205,7 @@ impl ProxyHttp for Gateway {
         up: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        let client = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip().to_string());
-        if let Some(ip) = client {
-            let forwarded = match up.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-                Some(prior) => format!("{prior}, {ip}"),
-                None => ip,
-            };
-            up.insert_header("x-forwarded-for", forwarded)?;
-        }
-        up.insert_header("x-forwarded-proto", if ctx.tls { "https" } else { "http" })?;
-        if !ctx.host.is_empty() {
-            up.insert_header("x-forwarded-host", ctx.host.as_str())?;
-        }
-        if !up.headers.contains_key("x-request-id") {
-            let mut id = [0u8; uuid::fmt::Hyphenated::LENGTH];
-            let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut id);
-            up.insert_header("x-request-id", &*id)?;
-        }
-        Ok(())
+        request::forwarded_headers(session, up, &ctx.host, ctx.tls)
     }
 
     fn fail_to_connect(

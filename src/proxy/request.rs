@@ -1,9 +1,11 @@
 //! What a request asks for: the host it names (pure); the per-thread random roll and the certificate view the
-//! request decision takes.
+//! request decision takes; the forwarding headers it carries upstream.
 
 use crate::routes::normalize_host;
 use http::header;
 use pingora::http::RequestHeader;
+use pingora::prelude::*;
+use pingora::proxy::Session;
 use std::cell::Cell;
 
 /// The host the client asked for: the URI authority (HTTP/2) first, then the Host header.
@@ -13,6 +15,29 @@ pub(super) fn request_host(req: &RequestHeader) -> Option<String> {
         None => req.headers.get(header::HOST)?.to_str().ok()?,
     };
     normalize_host(raw).map(|h| h.into_owned())
+}
+
+/// The headers every proxied request carries upstream: `X-Forwarded-For` (appended), `-Proto`, `-Host`, and an
+/// `X-Request-Id` unless the client sent one.
+pub(super) fn forwarded_headers(session: &Session, up: &mut RequestHeader, host: &str, tls: bool) -> Result<()> {
+    let client = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip().to_string());
+    if let Some(ip) = client {
+        let forwarded = match up.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+            Some(prior) => format!("{prior}, {ip}"),
+            None => ip,
+        };
+        up.insert_header("x-forwarded-for", forwarded)?;
+    }
+    up.insert_header("x-forwarded-proto", if tls { "https" } else { "http" })?;
+    if !host.is_empty() {
+        up.insert_header("x-forwarded-host", host)?;
+    }
+    if !up.headers.contains_key("x-request-id") {
+        let mut id = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut id);
+        up.insert_header("x-request-id", &*id)?;
+    }
+    Ok(())
 }
 
 /// The certificates the redirect rule may count on.

@@ -70,4 +70,31 @@ mod tests {
         assert!(other.try_recv().is_err(), "b is still paused");
         assert_eq!(holds.queues.lock().unwrap().len(), 1);
     }
+
+    #[tokio::test]
+    async fn held_requests_resume_in_arrival_order() {
+        let m = Metrics::new().unwrap();
+        let mut paused = state(&[("a", &["a.test"])], &[]);
+        paused.targets.push(TargetRow { project: "a".into(), traffic: "paused".into(), ..TargetRow::default() });
+        let holds = Holds::default();
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let a: Arc<str> = "a".into();
+        let waiting: Vec<_> = (0..5)
+            .map(|n| {
+                let (released, order) = (holds.enqueue(&a), order.clone());
+                tokio::spawn(async move {
+                    released.await.unwrap();
+                    order.lock().unwrap().push(n);
+                })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        holds.release(&build(&paused, &m).0);
+        paused.targets.clear();
+        holds.release(&build(&paused, &m).0);
+        for w in waiting {
+            w.await.unwrap();
+        }
+        assert_eq!(*order.lock().unwrap(), vec![0, 1, 2, 3, 4]);
+    }
 }
