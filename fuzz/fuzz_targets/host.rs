@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
     let project = |name: &str, domains: &[&str]| ProjectInput {
         name: name.into(),
         domains: domains.iter().map(|d| d.to_string()).collect(),
-        https_redirect: false,
+        ..ProjectInput::default()
     };
     let state = RouteState {
         projects: vec![project("exact", &["app.example.com", "[::1]"]), project("wild", &["*.example.com"])],
