@@ -37,23 +37,13 @@ fn a_or_b(post: bool, body: &str) -> bool {
     }
 }
 
-/// `workers` load tasks on `app.test` (the last `fresh` of them on new connections) while `during` runs.
+/// Load on `app.test` (GETs, and POSTs with `posts`) while `during` runs.
 async fn under_load<F: std::future::Future<Output = T>, T>(gw: &Gateway, posts: bool, during: F) -> (T, Tally) {
-    let stop = Arc::new(AtomicBool::new(false));
-    let spec = LoadSpec { host: "app.test", posts, accept: a_or_b };
-    let workers: Vec<_> = (0..6).map(|i| tokio::spawn(load(gw.proxy, spec.clone(), i >= 4, stop.clone()))).collect();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let out = during.await;
-    stop.store(true, Ordering::SeqCst);
-    let mut total = Tally::default();
-    for w in workers {
-        total.add(w.await.unwrap());
-    }
-    (out, total)
+    harness::load::while_loaded(gw.proxy, LoadSpec { host: "app.test", posts, accept: a_or_b }, during).await
 }
 
 fn failed(t: &Tally) -> usize {
-    t.non_2xx.len() + t.transport_errors.len() + t.unexpected.len()
+    t.failed()
 }
 
 async fn two_slots(drain_s: u64) -> (Gateway, Upstream, Upstream) {

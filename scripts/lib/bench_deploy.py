@@ -183,7 +183,8 @@ def phases(admin, token, deployment_id):
     return spent
 
 
-def bench_versiongate(d, procs, testapp):
+def testapp_project(d, testapp, extra=""):
+    """A git repo in `d` holding the static test app, and the `benchapp` project (app.test) that builds it."""
     repo = os.path.join(d, "repo")
     os.makedirs(repo)
     shutil.copy(testapp, os.path.join(repo, "testapp"))
@@ -197,7 +198,12 @@ healthy_threshold = 2
 drain_timeout_s = 5
 stop_timeout_s = 2
 observe_s = 0
-"""
+{extra}"""
+    return repo, project
+
+
+def bench_versiongate(d, procs, testapp):
+    repo, project = testapp_project(d, testapp)
     port, admin, token, _ = start_gateway(procs, d, project)
     url = f"file://{repo}"
     first = wait_settled(admin, token, signed_push(admin, url, commit_version(repo, "v0")))

@@ -11,11 +11,10 @@ Throughput should scale with the replicas while the gateway's own CPU per reques
 """
 
 import os
-import shutil
 import sys
 import tempfile
 
-from bench_deploy import SECRET, commit_version, git, signed_push
+from bench_deploy import commit_version, signed_push, testapp_project
 from bench_proxy import nginx_proxy_conf, write
 from benchlib import (Processes, api, cpu_seconds, free_port, median_of, save_json, start_gateway, table, wait_port,
                       wait_settled, wrk)
@@ -98,21 +97,7 @@ def balancer_cost(procs, d):
 
 
 def app_scaling(procs, d, testapp):
-    repo = os.path.join(d, "repo")
-    os.makedirs(repo)
-    shutil.copy(testapp, os.path.join(repo, "testapp"))
-    git(repo, "init", "-q", "-b", "main")
-    project = f"""name = "benchapp"
-domains = ["app.test"]
-repo_url = "file://{repo}"
-webhook_secret = "{SECRET}"
-health_interval_ms = 100
-healthy_threshold = 2
-drain_timeout_s = 5
-stop_timeout_s = 2
-observe_s = 0
-cpus = {APP_CPUS}
-"""
+    repo, project = testapp_project(d, testapp, f"cpus = {APP_CPUS}\n")
     port, admin, token, proc = start_gateway(procs, d, project, "vgapp")
     url = f"file://{repo}"
     results = {}

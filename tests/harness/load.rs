@@ -83,6 +83,17 @@ impl Tally {
         self.unexpected.extend(other.unexpected);
     }
 
+    /// Requests that failed: transport errors, non-2xx answers and unexpected bodies.
+    pub fn failed(&self) -> usize {
+        self.non_2xx.len() + self.transport_errors.len() + self.unexpected.len()
+    }
+
+    /// The first failure, as ` (first: …)`, or nothing.
+    pub fn first_error(&self) -> String {
+        let e = self.transport_errors.first().cloned().or_else(|| self.non_2xx.first().map(|c| format!("HTTP {c}")));
+        e.or_else(|| self.unexpected.first().cloned()).map(|e| format!(" (first: {e})")).unwrap_or_default()
+    }
+
     /// Panics unless every request succeeded with an expected body, and there were at least `min`.
     pub fn assert_clean(&self, min: u64) {
         let errors = &self.transport_errors[..self.transport_errors.len().min(5)];
@@ -91,6 +102,24 @@ impl Tally {
         assert!(self.unexpected.is_empty(), "unexpected bodies: {:?}", self.unexpected);
         assert!(self.ok >= min, "the load was too thin to prove anything: {} requests", self.ok);
     }
+}
+
+/// Six load workers (the last two on fresh connections) while `during` runs; their tally.
+pub async fn while_loaded<F: std::future::Future<Output = T>, T>(
+    proxy: std::net::SocketAddr,
+    spec: LoadSpec,
+    during: F,
+) -> (T, Tally) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..6).map(|i| tokio::spawn(load(proxy, spec.clone(), i >= 4, stop.clone()))).collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let out = during.await;
+    stop.store(true, Ordering::SeqCst);
+    let mut total = Tally::default();
+    for w in workers {
+        total.add(w.await.unwrap());
+    }
+    (out, total)
 }
 
 /// Load running in the background on one host whose every GET must answer `body`.

@@ -57,6 +57,11 @@ pub async fn eventually(what: &str, check: impl Fn() -> bool) {
     }
 }
 
+/// The tests' HTTP client: a 30 s limit per request.
+fn test_client() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap()
+}
+
 /// A loopback port that was free a moment ago.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -124,7 +129,7 @@ impl Gateway {
             dir.path().join("data").display()
         );
         std::fs::write(dir.path().join("versiongate.toml"), config).unwrap();
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+        let http = test_client();
         let binary = PathBuf::from(env!("CARGO_BIN_EXE_versiongate"));
         let (token, env, successors) = ("test-token".into(), Vec::new(), Vec::new());
         let mut gw = Gateway { child: None, proxy, https, admin, dir, token, http, env, binary, successors };
@@ -212,6 +217,8 @@ impl Gateway {
             let _ = child.kill();
             let _ = child.wait();
         }
+        // Pooled keep-alive connections went with the process: a request on one would be reset.
+        self.http = test_client();
         for pid in self.successors.drain(..) {
             let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
         }

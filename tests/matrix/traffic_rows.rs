@@ -1,7 +1,7 @@
 //! The traffic-control rows: flips with 4 replicas, a 10 % canary promoted under load, pause and resume,
 //! a hold-and-swap deploy inside a pause, and maintenance on and off.
 
-use crate::harness::load::{load, LoadSpec, Tally};
+use crate::harness::load::{LoadSpec, Tally};
 use crate::harness::repo::{AppRepo, DockerCleanup};
 use crate::harness::{unique_name, Gateway, Upstream};
 use crate::https_rows::Outcome;
@@ -25,27 +25,16 @@ fn v1_or_v2(_: bool, body: &str) -> bool {
     body == "v1" || body == "v2"
 }
 
-/// Six load workers on `host` (two on fresh connections) while `during` runs.
 async fn loaded<F: std::future::Future<Output = T>, T>(gw: &Gateway, spec: LoadSpec, during: F) -> (T, Tally) {
-    let stop = Arc::new(AtomicBool::new(false));
-    let workers: Vec<_> = (0..6).map(|i| tokio::spawn(load(gw.proxy, spec.clone(), i >= 4, stop.clone()))).collect();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let out = during.await;
-    stop.store(true, Ordering::SeqCst);
-    let mut total = Tally::default();
-    for w in workers {
-        total.add(w.await.unwrap());
-    }
-    (out, total)
+    crate::harness::load::while_loaded(gw.proxy, spec, during).await
 }
 
 fn failures(t: &Tally) -> usize {
-    t.non_2xx.len() + t.transport_errors.len() + t.unexpected.len()
+    t.failed()
 }
 
 fn first_error(t: &Tally) -> String {
-    let e = t.transport_errors.first().cloned().or_else(|| t.non_2xx.first().map(|c| format!("HTTP {c}")));
-    e.or_else(|| t.unexpected.first().cloned()).map(|e| format!(" (first: {e})")).unwrap_or_default()
+    t.first_error()
 }
 
 async fn deploy_targets(gw: &Gateway, targets: &[Upstream]) -> Value {

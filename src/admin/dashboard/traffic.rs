@@ -87,7 +87,7 @@ fn replica_table(replicas: &[ReplicaView]) -> String {
         })
         .collect();
     format!(
-        r#"<table class="replicas" id="replicas"><thead><tr><th>Role</th><th>Replica</th><th>Address</th><th>Deployment</th><th>In flight</th><th>Requests</th><th>Rotation</th></tr></thead><tbody>{rows}</tbody></table>"#
+        r#"<div class="table-wrap"><table class="replicas" id="replicas"><thead><tr><th>Role</th><th>Replica</th><th>Address</th><th>Deployment</th><th>In flight</th><th>Requests</th><th>Rotation</th></tr></thead><tbody>{rows}</tbody></table></div>"#
     )
 }
 
