@@ -177,12 +177,12 @@ pub(crate) fn settings_form(record: &ProjectRecord, traits: RuntimeTraits, csrf:
     )
 }
 
-fn back(viewer: &Viewer, name: &str, problem: String) -> PageResult {
+pub(super) fn back(viewer: &Viewer, name: &str, problem: String) -> PageResult {
     viewer.tell(false, problem);
     Ok(Redirect::to(&format!("/projects/{name}")).into_response())
 }
 
-fn back_ok(viewer: &Viewer, name: &str, text: &str) -> PageResult {
+pub(super) fn back_ok(viewer: &Viewer, name: &str, text: &str) -> PageResult {
     viewer.tell(true, text);
     Ok(Redirect::to(&format!("/projects/{name}")).into_response())
 }

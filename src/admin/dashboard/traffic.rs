@@ -6,7 +6,6 @@ use super::{PageResult, Viewer};
 use crate::controller::ReplicaView;
 use crate::routes::{Traffic, TrafficChange, TrafficState};
 use axum::extract::Path;
-use axum::response::{IntoResponse, Redirect};
 use axum::Form;
 use serde::Deserialize;
 
@@ -131,8 +130,11 @@ pub(crate) async fn submit(viewer: Viewer, Path(name): Path<String>, Form(f): Fo
 }
 
 fn back(viewer: &Viewer, name: &str, ok: bool, text: String) -> PageResult {
-    viewer.tell(ok, text);
-    Ok(Redirect::to(&format!("/projects/{name}")).into_response())
+    if ok {
+        super::forms::back_ok(viewer, name, &text)
+    } else {
+        super::forms::back(viewer, name, text)
+    }
 }
 
 #[cfg(test)]
