@@ -5,7 +5,7 @@
 use super::drain::Upstream;
 use super::failure::PipelineError;
 use super::observe::{verdict, ObserveFigures};
-use super::pipeline::finish;
+use super::switch::finish;
 use super::{Controller, ControllerError, Inner};
 use crate::runtime::{Job, Runtime};
 use crate::store::{now_ms, Deployment};

@@ -18,6 +18,7 @@ mod reaper;
 mod recovery;
 mod rollback;
 mod swap;
+mod switch;
 mod sync;
 #[cfg(test)]
 mod tests;

@@ -5,7 +5,7 @@
 
 use super::failure::PipelineError;
 use super::gate::gate;
-use super::pipeline::{finish, publish_nginx};
+use super::switch::{finish, publish_nginx};
 use super::Inner;
 use crate::deployment::Phase;
 use crate::routes::{Traffic, TrafficChange, TrafficState};

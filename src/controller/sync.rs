@@ -43,7 +43,7 @@ impl Inner {
         let (table, problems) = RouteTable::from_state(state, &self.table, &|name| self.metrics.project(name));
         for route in table.projects() {
             self.metrics.set_live_slot(&route.name, route.live_slot());
-            self.metrics.set_traffic(&route.name, route.traffic());
+            self.metrics.set_traffic(&route.name, route.traffic().as_str());
         }
         self.routes.publish(table);
         self.synced.notify_one();

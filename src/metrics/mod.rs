@@ -13,6 +13,8 @@ use std::time::Duration;
 const REQUEST_BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
 const DEPLOY_BUCKETS: [f64; 10] = [1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0];
 const CODE_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+/// The `state` label of `versiongate_traffic_state`: the words of `routes::Traffic`.
+const TRAFFIC_STATES: [&str; 3] = ["serving", "paused", "maintenance"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum MetricsError {
@@ -174,11 +176,10 @@ impl Metrics {
         self.acme_orders.with_label_values(&[result]).inc();
     }
 
-    /// 1 for the project's traffic state (serving, paused, maintenance), 0 for the others.
-    pub(crate) fn set_traffic(&self, project: &str, now: crate::routes::Traffic) {
-        use crate::routes::Traffic;
-        for state in [Traffic::Serving, Traffic::Paused, Traffic::Maintenance] {
-            self.traffic.with_label_values(&[project, state.as_str()]).set(i64::from(state == now));
+    /// 1 for the project's traffic state (one of [`TRAFFIC_STATES`]), 0 for the others.
+    pub(crate) fn set_traffic(&self, project: &str, now: &str) {
+        for state in TRAFFIC_STATES {
+            self.traffic.with_label_values(&[project, state]).set(i64::from(state == now));
         }
     }
 
@@ -188,7 +189,7 @@ impl Metrics {
             gone.forget_replicas();
         }
         let _ = self.held.remove_label_values(&[project]);
-        for state in ["serving", "paused", "maintenance"] {
+        for state in TRAFFIC_STATES {
             let _ = self.traffic.remove_label_values(&[project, state]);
         }
         for slot in ["blue", "green"] {
@@ -263,7 +264,7 @@ mod tests {
         let r = p.replica(Slot::Green, 2);
         r.inflight.inc();
         r.requests.inc();
-        m.set_traffic("app", crate::routes::Traffic::Paused);
+        m.set_traffic("app", "paused");
         p.held.inc();
         let text = m.render();
         for name in [
