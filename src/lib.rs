@@ -11,11 +11,11 @@
 //! | [`project`] | what a project is, its slots and its validation (pure) |
 //! | [`slot`] | blue and green: a project's two ports, and picking free base ports (pure) |
 //! | [`deployment`] | one deployment's statuses, phases and legal transitions (pure) |
-//! | [`routes`] | desired route state, the table built from it (pure), the request decision (pure), the atomic snapshot |
+//! | [`routes`] | desired route state and traffic controls, the table built from it (pure), the request decision (pure), the atomic snapshot, paused projects' held requests |
 //! | [`proxy`] | serving one request: decision → peer → metrics; error pages |
-//! | [`health`] | is this upstream fit for traffic: probe and consecutive passes |
+//! | [`health`] | is this upstream fit for traffic: probe and consecutive passes; replicas back into rotation |
 //! | [`store`] | sqlx pool (SQLite or PostgreSQL), migrations, queries; the desired routes |
-//! | [`controller`] | per-project queues, leases, the deploy pipeline, the one route writer (`sync`), recovery |
+//! | [`controller`] | per-project queues, leases, the deploy pipeline (blue-green, canary, hold-and-swap), traffic controls, the one route writer (`sync`), recovery |
 //! | [`runtime`] | runtimes as strategies (`docker`, `external`) and the container engine they drive |
 //! | [`admin`] | the REST API, the dashboard (`admin::dashboard`), `/metrics`, `/healthz`, the one API error type |
 //! | [`tls`] | the TLS listener's certificate map and resolver, ACME challenge answers, certificate parsing |
