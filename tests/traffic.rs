@@ -327,6 +327,16 @@ async fn a_canary_takes_its_sticky_share_until_promoted_and_the_observe_rule_or_
     for _ in 0..50 {
         assert_eq!(gw.get("app.test", "/").await, (200, "B".to_string()));
     }
+    // Cancelling a canary ends it too: CANCELLED, every client back on B.
+    let (_, d) = canary_deploy(&gw, "app", &a, 30).await;
+    let id = d["id"].as_i64().unwrap();
+    until_phase(&gw, id, "canary").await;
+    let (status, cancelled) = gw.api("POST", &format!("/api/v1/deployments/{id}/cancel"), Some(json!({}))).await;
+    assert!(status < 300, "{cancelled}");
+    assert_eq!(gw.wait_settled(id).await["status"], "CANCELLED");
+    for _ in 0..50 {
+        assert_eq!(gw.get("app.test", "/").await, (200, "B".to_string()));
+    }
     let (_, project) = gw.api("GET", "/api/v1/projects/app", None).await;
     assert!(project["canary"].is_null(), "{project}");
 }

@@ -36,6 +36,8 @@ pub(super) struct Handle {
 enum End {
     Promote(Option<Reply>),
     Abort(String, Option<Reply>),
+    /// The deployment was cancelled: it ends CANCELLED like any other.
+    Cancelled,
 }
 
 /// Runs the canary phase of `job` (health-gated in `canary.slot`) beside `live`, until it is promoted (then
@@ -72,6 +74,15 @@ pub(super) async fn canary(
             }
             result
         }
+        End::Cancelled => {
+            inner.store.change_pools(&d.project, crate::routes::PoolChange::EndCanary, now_ms()).await?;
+            inner.sync_committed().await?;
+            inner
+                .log(d.id, &format!("canary cancelled; every client is back on deployment {}", live.deployment_id))
+                .await;
+            runtime.discard(&d.project, canary.slot).await;
+            Err(PipelineError::Cancelled)
+        }
         End::Abort(reason, reply) => {
             let ended = inner.store.end_canary(d.id, &reason, now_ms()).await;
             inner.sync_committed().await?;
@@ -105,7 +116,7 @@ async fn watch(
                 Command::Promote => End::Promote(Some(reply)),
                 Command::Rollback => End::Abort("canary rolled back by the operator".into(), Some(reply)),
             },
-            () = job.cancel.cancelled() => return End::Abort("canary cancelled by the operator".into(), None),
+            () = job.cancel.cancelled() => return End::Cancelled,
         }
         let (total, errors) = metrics.responses(canary.slot);
         let (seen, failed) = (total - base_total, errors - base_errors);
