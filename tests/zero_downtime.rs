@@ -107,7 +107,12 @@ async fn websocket_and_sse_pass_through_and_hold_the_old_slot_until_drained() {
     let id = gw.start_deploy("app", b.addr).await;
     gw.wait_phase(id, "draining").await;
     let path = format!("/api/v1/deployments/{id}");
-    assert_eq!(gw.get("app.test", "/").await, (200, "B".to_string()), "new requests go to the new slot");
+    // The phase is committed a moment before the table that serves it is published.
+    let started = std::time::Instant::now();
+    while gw.get("app.test", "/").await != (200, "B".to_string()) {
+        assert!(started.elapsed() < Duration::from_secs(2), "new requests go to the new slot");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(gw.api("GET", &path, None).await.1["phase"], "draining", "open streams hold the old slot");
     ws.write_all(b"ping-2").await.unwrap();

@@ -3,6 +3,7 @@
 //! Nothing here does I/O besides proxying, and nothing panics on client input: every
 //! early answer is written in `request_filter` so the client connection stays alive.
 
+mod ctx;
 mod hold;
 mod limits;
 mod page;
@@ -10,12 +11,11 @@ mod request;
 mod retire;
 mod retry;
 
+pub(crate) use ctx::RequestCtx;
 use page::{https_location, write_redirect, write_text, Page};
 use request::{request_host, roll, ServedOverTls};
 
-use crate::metrics::ReplicaMetrics;
-use crate::project::Slot;
-use crate::routes::{decide, Decision, Member, ProjectRoute, RequestFacts, Routes, CANARY_COOKIE};
+use crate::routes::{decide, Decision, ProjectRoute, RequestFacts, Routes, CANARY_COOKIE};
 use crate::tls::{Certs, Challenges};
 use crate::upgrade::Retirement;
 use async_trait::async_trait;
@@ -24,9 +24,7 @@ use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::modules::http::HttpModules;
 use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
-use prometheus::IntGauge;
 use retry::retry_on_warm;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -50,50 +48,6 @@ enum Answer {
     Redirect,
     /// The project is paused: wait up to the duration for it to serve again.
     Hold(Arc<ProjectRoute>, Duration),
-}
-
-/// Per-request state: where it was routed and which in-flight gauge it holds.
-#[derive(Default)]
-pub(crate) struct RequestCtx {
-    route: Option<Arc<ProjectRoute>>,
-    upstream: Option<(SocketAddr, Slot)>,
-    /// The in-flight gauges this request holds: its slot's and its replica's.
-    inflight: Option<(IntGauge, Arc<ReplicaMetrics>)>,
-    retried: bool,
-    /// Set when the request is for `public_host` and goes to the admin server.
-    admin: Option<SocketAddr>,
-    /// A client new to a rollout: the deployment it was sent to, remembered in a cookie.
-    remember: Option<i64>,
-    started: Option<Instant>,
-    host: String,
-    /// The request came over the TLS listener.
-    tls: bool,
-}
-
-impl RequestCtx {
-    fn hold(&mut self, member: &Member) {
-        self.release();
-        member.inflight.inc();
-        member.handles.inflight.inc();
-        member.handles.requests.inc();
-        self.inflight = Some((member.inflight.clone(), member.handles.clone()));
-        self.upstream = Some((member.addr, member.slot));
-    }
-
-    fn release(&mut self) {
-        if let Some((slot, replica)) = self.inflight.take() {
-            slot.dec();
-            replica.inflight.dec();
-        }
-    }
-
-    /// The upstream refused the connection or died before answering: its replica leaves the rotation until
-    /// its health probes pass again.
-    fn upstream_failed(&self) {
-        if let Some((_, replica)) = &self.inflight {
-            replica.up.set(0);
-        }
-    }
 }
 
 impl Gateway {
