@@ -5,7 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// Where a deployment stands. The names are the public contract (INTERFACE.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Status {
     Queued,
@@ -18,10 +18,12 @@ pub enum Status {
 }
 
 /// The step a deployment is in, or was in when it ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
     Queued,
+    /// A push waits until GitHub reports its `required_checks` successful.
+    WaitingForChecks,
     Fetching,
     Building,
     Starting,
@@ -36,7 +38,7 @@ pub enum Phase {
 }
 
 /// What asked for a deployment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Trigger {
     Webhook,
@@ -127,8 +129,9 @@ impl Status {
 }
 
 impl Phase {
-    pub(crate) const ALL: [Phase; 11] = [
+    pub(crate) const ALL: [Phase; 12] = [
         Phase::Queued,
+        Phase::WaitingForChecks,
         Phase::Fetching,
         Phase::Building,
         Phase::Starting,
@@ -144,6 +147,7 @@ impl Phase {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Phase::Queued => "queued",
+            Phase::WaitingForChecks => "waiting_for_checks",
             Phase::Fetching => "fetching",
             Phase::Building => "building",
             Phase::Starting => "starting",

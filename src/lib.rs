@@ -15,7 +15,7 @@
 //! | [`proxy`] | serving one request: decision → peer → metrics; error pages |
 //! | [`health`] | is this upstream fit for traffic: probe and consecutive passes; replicas back into rotation |
 //! | [`store`] | sqlx pool (SQLite or PostgreSQL), migrations, queries; the desired routes |
-//! | [`controller`] | per-project queues, leases, the deploy pipeline (blue-green, canary, hold-and-swap), traffic controls, the one route writer (`sync`), recovery |
+//! | [`controller`] | per-project queues, leases, the deploy pipeline (CI gate, blue-green, canary, hold-and-swap), previews and their reaper, traffic controls, the one route writer (`sync`), recovery |
 //! | [`runtime`] | runtimes as strategies (`docker`, `external`) and the container engine they drive |
 //! | [`admin`] | the REST API, the dashboard (`admin::dashboard`), `/metrics`, `/healthz`, the one API error type |
 //! | [`tls`] | the TLS listener's certificate map and resolver, ACME challenge answers, certificate parsing |
@@ -23,7 +23,12 @@
 //! | [`nginx`] | the optional include-file output for an nginx in front |
 //! | [`source`] | getting one commit of a repo onto disk (git2) |
 //! | [`builder`] | what gets built: the build context and, for repos without one, a generated Dockerfile |
-//! | [`webhook`] | authenticated GitHub events → deploy decisions (pure) |
+//! | [`webhook`] | authenticated GitHub events (push, pull_request, checks) → decisions (pure) |
+//! | [`checks`] | CI results for a commit and the verdict of `required_checks` on them (pure) |
+//! | [`outcomes`] | deployment outcomes tailed from the store's event history, offered to listeners |
+//! | [`github`] | GitHub's REST API: the client, retries, the mirror of deployments and preview comments |
+//! | [`notify`] | `[[notify]]` receivers: formats (pure), bounded queues, retries, last deliveries |
+//! | [`outbound`] | the HTTP client for calls versiongate makes itself |
 //! | [`secrets`] | write-only values encrypted at rest (AES-256-GCM) and the key file |
 //! | [`metrics`] | every metric name, label and bucket |
 //! | [`upgrade`] | replacing the running gateway with a new binary: socket hand-over, retirement, signals |
@@ -47,13 +52,18 @@ pub mod acme;
 pub mod admin;
 pub mod app;
 pub mod builder;
+pub mod checks;
 pub mod cli;
 pub mod config;
 pub mod controller;
 pub mod deployment;
+pub mod github;
 pub mod health;
 pub mod metrics;
 pub mod nginx;
+pub mod notify;
+pub mod outbound;
+pub mod outcomes;
 pub mod project;
 pub mod proxy;
 pub mod routes;

@@ -35,6 +35,10 @@ fn main() -> ExitCode {
             }
         },
         Command::Detect { dir, json } => ExitCode::from(cli::detect(&dir, json)),
+        Command::Completions { shell } => {
+            cli::completions(shell, &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
         client => {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
             match runtime {

@@ -5,7 +5,7 @@ use std::fmt;
 
 /// The two halves of a project's ports: replica n of blue listens on `base_port + 2(n-1)`, of green on the
 /// port after it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Slot {
     Blue,

@@ -1,6 +1,7 @@
 //! The dashboard end to end in real headless Chromium: log in, create an external project, deploy it
 //! and watch its log arrive, see the slot arrow flip after a second deploy, roll back with a button,
-//! and see the page update itself. Screenshots land in `target/dashboard-screenshots/`.
+//! and see the page update itself, with the traffic chart marking each deploy, switch and rollback.
+//! Screenshots land in `target/dashboard-screenshots/`.
 
 mod harness;
 
@@ -14,7 +15,9 @@ fn shot(name: &str) -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_deploys_flips_and_rolls_back_from_the_browser() {
-    let gw = Gateway::start().await;
+    let mut gw = Gateway::start().await;
+    // A half-second chart step (test-hooks builds) so the chart has a line within the test.
+    gw.restart_with_env(&[("VERSIONGATE_TEST_CHART_STEP_MS", "500")]).await;
     let (a, b) = (Upstream::start("A"), Upstream::start("B"));
     let web = Browser::start(1280, 1000).await;
     let admin = gw.admin_url();
@@ -25,13 +28,17 @@ async fn an_operator_deploys_flips_and_rolls_back_from_the_browser() {
     web.goto(&format!("{admin}/projects/shop")).await;
     let first_slot = web.attribute("#traffic", "data-slot").await.unwrap_or_default();
     assert!(first_slot == "blue" || first_slot == "green", "traffic goes to a slot: {first_slot:?}");
+    assert!(web.find("#chart svg.traffic-chart").await.is_some(), "the project page has a traffic chart");
+    assert_eq!(web.count("#chart .marker-switch").await, 1, "the first deploy's switch is marked");
 
     let second = deploy_from_the_page(&web, &b.addr.to_string()).await;
     assert!(second > first);
     web.goto(&format!("{admin}/projects/shop")).await;
     let second_slot = web.attribute("#traffic", "data-slot").await.unwrap_or_default();
     assert_ne!(second_slot, first_slot, "the arrow flipped to the other slot");
+    assert_eq!(web.count("#chart .marker-switch").await, 2, "the second deploy's switch is marked too");
     web.screenshot(&shot("project")).await;
+    chart_shows_the_traffic(&web, &gw).await;
 
     // Roll back with the timeline's button; the page refreshes itself until the arrow flips back.
     web.click(&format!("#deployment-{first} button")).await;
@@ -40,10 +47,31 @@ async fn an_operator_deploys_flips_and_rolls_back_from_the_browser() {
     let timeline = web.wait_text("#timeline", 30, |t| t.contains("ROLLED_BACK")).await;
     assert!(timeline.contains("rollback"), "the rollback is in the timeline: {timeline}");
     assert_eq!(gw.get("shop.test", "/").await.1, "A", "traffic really went back to A");
+    wait_count(&web, "#chart .marker-rollback", 1).await;
     web.screenshot(&shot("project-after-rollback")).await;
 
     overview_and_phone_width(&web, &admin, &a.addr.to_string()).await;
     web.quit().await;
+}
+
+/// Requests through the proxy show as a line in the chart (it refreshes with the page) within seconds.
+async fn chart_shows_the_traffic(web: &Browser, gw: &Gateway) {
+    for _ in 0..40 {
+        assert_eq!(gw.get("shop.test", "/").await.0, 200);
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    wait_count(web, "#chart svg.traffic-chart polyline", 3).await;
+    web.script("document.getElementById('chart').scrollIntoView(); return true").await;
+    web.screenshot(&shot("traffic-chart")).await;
+    web.script("window.scrollTo(0, 0); return true").await;
+}
+
+async fn wait_count(web: &Browser, css: &str, at_least: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while web.count(css).await < at_least {
+        assert!(std::time::Instant::now() < deadline, "fewer than {at_least} of `{css}` after 15 s");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }
 
 /// Logs in, meets a validation error on the new-project form, creates `shop` (external), and slows its

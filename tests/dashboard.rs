@@ -3,104 +3,10 @@
 
 mod harness;
 
+use harness::visitor::{set_cookie_line, Visitor};
 use harness::{Gateway, Health, Upstream};
-use reqwest::redirect::Policy;
-use reqwest::{Client, Response};
+use reqwest::Response;
 use serde_json::json;
-
-/// One visitor: a client that does not follow redirects and keeps the session cookie by hand.
-struct Visitor {
-    http: Client,
-    base: String,
-    session: Option<String>,
-}
-
-impl Visitor {
-    fn new(gw: &Gateway) -> Visitor {
-        let http = Client::builder().redirect(Policy::none()).build().unwrap();
-        Visitor { http, base: gw.admin_url(), session: None }
-    }
-
-    async fn get(&self, path: &str) -> Response {
-        let mut req = self.http.get(format!("{}{path}", self.base));
-        if let Some(s) = &self.session {
-            req = req.header("cookie", format!("vg_session={s}"));
-        }
-        req.send().await.unwrap()
-    }
-
-    async fn page(&self, path: &str) -> String {
-        let res = self.get(path).await;
-        assert_eq!(res.status(), 200, "GET {path}");
-        res.text().await.unwrap()
-    }
-
-    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Response {
-        let mut req = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(encode(fields));
-        if let Some(s) = &self.session {
-            req = req.header("cookie", format!("vg_session={s}"));
-        }
-        req.send().await.unwrap()
-    }
-
-    /// Posts a form with this session's CSRF token, read from `page` as a browser would.
-    async fn submit(&self, page: &str, path: &str, fields: &[(&str, &str)]) -> Response {
-        let html = self.page(page).await;
-        let csrf = between(&html, r#"name="csrf" value=""#, "\"");
-        let mut all = vec![("csrf", csrf.as_str())];
-        all.extend_from_slice(fields);
-        self.post(path, &all).await
-    }
-
-    async fn log_in(&mut self, token: &str) -> Response {
-        let form = self.http.get(format!("{}/login", self.base)).send().await.unwrap();
-        let nonce_cookie = cookie(&form, "vg_login").expect("the login page sets its nonce cookie");
-        let html = form.text().await.unwrap();
-        let nonce = between(&html, r#"name="nonce" value=""#, "\"");
-        let res = self
-            .http
-            .post(format!("{}/login", self.base))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("cookie", format!("vg_login={nonce_cookie}"))
-            .body(encode(&[("token", token), ("nonce", &nonce)]))
-            .send()
-            .await
-            .unwrap();
-        self.session = cookie(&res, "vg_session").filter(|s| !s.is_empty());
-        res
-    }
-}
-
-fn encode(fields: &[(&str, &str)]) -> String {
-    let enc = |s: &str| {
-        s.bytes()
-            .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
-            .collect::<String>()
-    };
-    fields.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&")
-}
-
-fn cookie(res: &Response, name: &str) -> Option<String> {
-    res.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| v.split(';').next()?.trim().strip_prefix(&format!("{name}=")).map(str::to_owned))
-}
-
-fn set_cookie_line(res: &Response, name: &str) -> String {
-    let lines = res.headers().get_all("set-cookie").iter().filter_map(|v| v.to_str().ok().map(str::to_owned));
-    lines.into_iter().find(|v| v.starts_with(&format!("{name}="))).unwrap_or_default()
-}
-
-fn between(text: &str, start: &str, end: &str) -> String {
-    let from = text.find(start).unwrap_or_else(|| panic!("`{start}` not in {text}")) + start.len();
-    text[from..].split(end).next().unwrap().to_owned()
-}
 
 fn location(res: &Response) -> &str {
     res.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default()
@@ -238,7 +144,7 @@ async fn settings_save_with_env_values_write_only_and_bad_values_change_nothing(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn logout_and_a_restart_end_the_session_with_a_message() {
+async fn a_session_outlives_a_restart_and_logout_ends_it_with_a_message() {
     let mut gw = Gateway::start().await;
     let mut v = Visitor::new(&gw);
     v.log_in("test-token").await;
@@ -246,14 +152,15 @@ async fn logout_and_a_restart_end_the_session_with_a_message() {
     assert_eq!(missing.status(), 404);
     assert!(missing.text().await.unwrap().contains("project `nope` does not exist"));
     gw.restart_with_env(&[]).await;
-    let res = v.get("/").await;
-    assert_eq!((res.status().as_u16(), location(&res)), (303, "/login?expired=1"));
-    let login = v.page("/login?expired=1").await;
-    assert!(login.contains("Your session ended") && login.contains("restarted or was upgraded"), "{login}");
-    v.log_in("test-token").await;
+    assert_eq!(v.get("/").await.status(), 200, "sessions live in the store: a restart keeps them");
+    let db = gw.database_text();
+    assert!(!db.contains(v.session.as_deref().unwrap()), "the store holds a digest of the cookie, never the cookie");
     let out = v.submit("/", "/logout", &[]).await;
     assert_eq!((out.status().as_u16(), location(&out)), (303, "/login"));
-    assert_eq!(location(&v.get("/").await), "/login?expired=1", "the old cookie no longer works");
+    let res = v.get("/").await;
+    assert_eq!((res.status().as_u16(), location(&res)), (303, "/login?expired=1"), "the old cookie no longer works");
+    let login = v.page("/login?expired=1").await;
+    assert!(login.contains("Your session ended") && login.contains("logged out"), "{login}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

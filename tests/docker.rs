@@ -70,14 +70,13 @@ async fn a_push_deploys_and_the_next_flips_under_load_with_no_errors() {
         assert_ne!(inspect(&c, "{{.HostConfig.NetworkMode}}").as_deref(), Some("host"), "never the host network");
         assert_eq!(inspect(&c, "{{json .Mounts}}").as_deref(), Some("[]"), "no mounts: no Docker socket");
     }
+    let image = d2["image"].as_str().unwrap();
+    assert_eq!(inspect(image, "{{index .Config.Labels \"versiongate.commit\"}}").as_deref(), Some(v2.as_str()));
     let (status, _) = gw.api("DELETE", &format!("/api/v1/projects/{name}"), None).await;
     assert_eq!(status, 204);
     assert_eq!(inspect(&format!("{name}-green"), "{{.State.Running}}"), None, "a removed project's containers go too");
-    let image_commit = std::process::Command::new("docker")
-        .args(["inspect", "-f", "{{index .Config.Labels \"versiongate.commit\"}}", d2["image"].as_str().unwrap()])
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&image_commit.stdout).trim(), v2);
+    assert_eq!(inspect(image, "{{.Id}}"), None, "and its images");
+    assert!(!gw.data_dir().join("repos").join(&name).exists(), "and its checkout");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

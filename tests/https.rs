@@ -82,7 +82,7 @@ async fn http01_issues_a_certificate_served_over_http2_with_redirects_and_forwar
 
 /// A plain-HTTP request's status and `Location`.
 async fn redirect_of(gw: &Gateway, host: &str, path: &str) -> (u16, String) {
-    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let client = harness::client_builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let resp = client.get(format!("http://{}{path}", gw.proxy)).header("host", host).send().await.unwrap();
     let location = resp.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
     (resp.status().as_u16(), location)

@@ -3,6 +3,10 @@
 //! `MATRIX_FLIPS` sets the flips of the first row (100; the soak uses 1,000); `TESTAPP_BIN` is the
 //! static test app used for the 100 MB upload.
 
+#[path = "matrix/cluster_rows.rs"]
+mod cluster_rows;
+#[path = "matrix/github_rows.rs"]
+mod github_rows;
 mod harness;
 #[path = "matrix/https_rows.rs"]
 mod https_rows;
@@ -263,7 +267,7 @@ async fn streams() -> Row {
 #[ignore = "minutes long: run by scripts/zero-downtime-matrix"]
 async fn zero_downtime_matrix() {
     let flips_n: usize = std::env::var("MATRIX_FLIPS").ok().and_then(|v| v.parse().ok()).unwrap_or(100);
-    // `MATRIX_ONLY=https`, `=upgrade` or `=traffic` runs those rows alone.
+    // `MATRIX_ONLY=https`, `=upgrade`, `=traffic`, `=github` or `=cluster` runs those rows alone.
     let only = std::env::var("MATRIX_ONLY").unwrap_or_default();
     let mut rows = Vec::new();
     if only.is_empty() {
@@ -286,6 +290,18 @@ async fn zero_downtime_matrix() {
             traffic_rows::maintenance().await,
         ];
         rows.extend(traffic.into_iter().map(|(name, pass, figures)| row(name, pass, figures)));
+    }
+    if only.is_empty() || only == "cluster" {
+        let cluster = [
+            cluster_rows::swarm_flips().await,
+            cluster_rows::two_gateways_alternating().await,
+            cluster_rows::kill_the_lease_holder().await,
+        ];
+        rows.extend(cluster.into_iter().map(|(name, pass, figures)| row(name, pass, figures)));
+    }
+    if only.is_empty() || only == "github" {
+        let github = [github_rows::preview_pushes().await, github_rows::push_held_for_checks().await];
+        rows.extend(github.into_iter().map(|(name, pass, figures)| row(name, pass, figures)));
     }
     report(&rows);
 }

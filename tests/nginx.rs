@@ -42,7 +42,7 @@ impl Drop for Nginx {
 
 async fn served_by_nginx(port: u16) -> String {
     let url = format!("http://127.0.0.1:{port}/");
-    reqwest::get(url).await.map(|r| r.text()).unwrap().await.unwrap()
+    harness::client_builder().build().unwrap().get(url).send().await.map(|r| r.text()).unwrap().await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,37 +7,6 @@ use versiongate::project::{ProjectSpec, RuntimeKind, Slot};
 use versiongate::routes::PoolChange;
 use versiongate::store::{CertSource, CertStatus, IssuedCert, NewDeployment, Store, StoreError};
 
-/// One fresh database per test.
-struct Db {
-    store: Store,
-    _dir: Option<tempfile::TempDir>,
-}
-
-async fn sqlite() -> Db {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-    Db { store: Store::open(&url).await.unwrap(), _dir: Some(dir) }
-}
-
-async fn postgres() -> Db {
-    Db { store: Store::open(&harness::pg::fresh_database("vg_test").await).await.unwrap(), _dir: None }
-}
-
-macro_rules! on_both_databases {
-    ($($case:ident),* $(,)?) => {$(
-        mod $case {
-            #[tokio::test]
-            async fn sqlite() {
-                super::$case(&super::sqlite().await.store).await
-            }
-            #[tokio::test]
-            async fn postgres() {
-                super::$case(&super::postgres().await.store).await
-            }
-        }
-    )*};
-}
-
 on_both_databases!(
     projects_round_trip_with_picked_ports,
     duplicate_names_domains_and_ports_conflict,
@@ -337,11 +306,16 @@ async fn secrets_are_stored_whole_and_never_serialised(store: &Store) {
     let mut s = spec("a", &["a.test"]);
     s.webhook_secret = "hook-value-1".into();
     s.env.insert("DB".into(), "pw-value-2".into());
+    s.github_token = "ghp-value-3".into();
     store.create_project(s, 1, &|_| true).await.unwrap();
     let back = store.project("a").await.unwrap().unwrap().spec;
     assert_eq!((back.webhook_secret.expose(), back.env["DB"].expose()), ("hook-value-1", "pw-value-2"));
+    assert_eq!(back.github_token.expose(), "ghp-value-3");
     let shown = serde_json::to_string(&back).unwrap();
-    assert!(!shown.contains("hook-value-1") && !shown.contains("pw-value-2"), "{shown}");
+    assert!(
+        !shown.contains("hook-value-1") && !shown.contains("pw-value-2") && !shown.contains("ghp-value-3"),
+        "{shown}"
+    );
     assert!(!format!("{back:?}").contains("pw-value-2"), "not in a debug print either");
 }
 

@@ -179,7 +179,7 @@ async fn sigusr2_upgrades_and_systemd_is_told_the_new_main_pid() {
     assert_ne!(new_pid, first, "{message}");
     assert_eq!(message, format!("MAINPID={new_pid}\nREADY=1\n"));
     gw.successors.push(new_pid);
-    gw.http = reqwest::Client::new();
+    gw.http = harness::client_builder().build().unwrap();
     let (_, health) = gw.api("GET", "/healthz", None).await;
     assert_eq!(health["pid"].as_u64(), Some(u64::from(new_pid)), "{health}");
     eventually("the old process exits", || !Gateway::alive(first)).await;

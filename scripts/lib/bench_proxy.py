@@ -173,7 +173,8 @@ def main():
         pids = {"versiongate": vg.pid, "nginx": nginx.pid, "haproxy": haproxy.pid, "caddy": caddy.pid}
         # Pingora with none of our code: a bare proxy, and one that answers by itself (only its downstream half).
         floor = os.path.join(ROOT, "target", "release", "examples", "pingora_floor")
-        for system, target in (("pingora-bare", f"127.0.0.1:{backend}"), ("pingora-answer", "answer")):
+        for system, target in (("pingora-bare", f"127.0.0.1:{backend}"), ("pingora-answer", "answer"),
+                               ("pingora-lean", f"lean:127.0.0.1:{backend}")):
             ports[system] = free_port()
             pids[system] = procs.start(system, [floor, f"127.0.0.1:{ports[system]}", target], d).pid
         if BASELINE:

@@ -21,6 +21,8 @@ vg_install_packages() {
   command -v wrk >/dev/null || missing+=(wrk)
   [ -x /bin/busybox ] || missing+=(busybox-static)
   command -v dockerd >/dev/null || missing+=(docker.io)
+  # Swarm images pushed to a registry every node pulls from (tests/swarm.rs runs one on loopback).
+  command -v docker-registry >/dev/null || missing+=(docker-registry)
   # The host's node and python3 become stand-ins for the official base images (tests/harness/standin.rs).
   command -v node >/dev/null || missing+=(nodejs)
   command -v npm >/dev/null || missing+=(npm)
@@ -34,6 +36,12 @@ vg_install_packages() {
   # The dashboard's end-to-end tests drive Debian's Chromium through ChromeDriver (tests/browser.rs).
   command -v chromium >/dev/null || missing+=(chromium)
   command -v chromedriver >/dev/null || missing+=(chromium-driver)
+  # The Debian package: cargo-deb needs dpkg-shlibdeps; its test installs it into a debootstrap tree.
+  command -v dpkg-shlibdeps >/dev/null || missing+=(dpkg-dev)
+  command -v debootstrap >/dev/null || missing+=(debootstrap)
+  # scripts/api-contract runs the gateway and schemathesis in a network namespace of their own.
+  command -v unshare >/dev/null || missing+=(util-linux)
+  python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv)
   if [ ${#missing[@]} -gt 0 ]; then
     vg_need_root "${missing[@]}"
     echo "scripts/test: installing ${missing[*]}"

@@ -16,7 +16,12 @@ impl CertManager {
         loop {
             attempt += 1;
             let account = self.account(false).await?;
-            match order::issue(&account, host, method, &self.inner.challenges).await {
+            let board = order::Board {
+                challenges: &self.inner.challenges,
+                store: &self.inner.store,
+                clustered: self.inner.options.roles.clustered(),
+            };
+            match order::issue(&account, host, method, &board).await {
                 Err(AcmeError::Api(e)) if problem_is(&e, "accountDoesNotExist") && attempt < ATTEMPTS => {
                     tracing::warn!("the ACME server does not know our account any more; registering a new one");
                     self.account(true).await?;

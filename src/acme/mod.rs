@@ -56,6 +56,8 @@ pub(crate) struct AcmeOptions {
     /// Challenge methods in order of preference; a host that failed tries the next one.
     pub(crate) methods: Vec<Method>,
     pub(crate) public_host: String,
+    /// In a cluster only the gateway holding the `acme` role orders; every gateway serves what is stored.
+    pub(crate) roles: std::sync::Arc<crate::store::Roles>,
 }
 
 /// Cheap to clone; one per gateway.
@@ -103,6 +105,7 @@ impl CertManager {
             .set_certificates(shown.map(|r| (r.host.as_str(), r.source.as_str(), r.status.as_str(), r.not_after)));
         tracing::debug!("serving {} certificates", table.len());
         self.inner.certs.publish(table);
+        order::load_shared(&self.inner.store, &self.inner.challenges).await?;
         Ok(problems)
     }
 
@@ -126,7 +129,7 @@ impl CertManager {
 
     async fn round(&self) -> Result<Duration, AcmeError> {
         let mut next = crate::store::now_ms() + MAX_SLEEP.as_millis() as i64;
-        if self.inner.options.enabled {
+        if self.inner.options.enabled && self.inner.options.roles.holds(crate::store::Role::Acme) {
             for (host, row) in self.wanted().await? {
                 match schedule::due(row.as_ref(), crate::store::now_ms()) {
                     Due::Now => self.order(&host, row.map_or(0, |r| r.failures)).await?,
@@ -194,6 +197,10 @@ impl CertManager {
         };
         self.inner.store.save_certificate(&cert, crate::store::now_ms()).await?;
         self.publish().await?;
+        // Other gateways on this PostgreSQL serve it at once rather than at their next round.
+        if let Err(e) = self.inner.store.announce_routes("certificates").await {
+            tracing::warn!("cannot announce the new certificate to other gateways: {e}");
+        }
         Ok(parsed.not_after)
     }
 }

@@ -2,6 +2,7 @@
 //! with a fresh key, and fetch the chain. Challenge answers are withdrawn however the order ends.
 
 use super::AcmeError;
+use crate::store::{now_ms, ChallengeRow, Store};
 use crate::tls::alpn::challenge_cert;
 use crate::tls::Challenges;
 use instant_acme::{Account, AuthorizationStatus, ChallengeType, Identifier, NewOrder, OrderStatus, RetryPolicy};
@@ -40,20 +41,84 @@ impl Method {
     }
 }
 
+/// Where an order's answers go: this gateway's listeners, and the store for the other gateways on it.
+pub(crate) struct Board<'a> {
+    pub(crate) challenges: &'a Challenges,
+    pub(crate) store: &'a Store,
+    /// Several gateways: the CA may ask any of them, so the order waits until they all can answer.
+    pub(crate) clustered: bool,
+}
+
+/// How long the others take at most to read answers announced by NOTIFY (milliseconds, in practice).
+const SHARE_WAIT: Duration = Duration::from_secs(1);
+
 /// Withdraws the challenge answers of one order when it ends, however it ends.
 struct Answers<'a> {
     challenges: &'a Challenges,
+    store: Store,
     host: String,
-    tokens: Vec<String>,
+    /// (kind, name) of each answer stored for the other gateways.
+    shared: Vec<(&'static str, String)>,
+}
+
+impl Answers<'_> {
+    async fn share(&mut self, kind: &'static str, name: &str, answer: String) {
+        let row = ChallengeRow { kind: kind.into(), name: name.into(), answer };
+        match self.store.open_challenge(&row, now_ms()).await {
+            Ok(()) => self.shared.push((kind, name.into())),
+            Err(e) => tracing::warn!("cannot share the {kind} answer for {} with other gateways: {e}", self.host),
+        }
+    }
 }
 
 impl Drop for Answers<'_> {
     fn drop(&mut self) {
-        for token in &self.tokens {
-            self.challenges.clear_http01(token);
+        for (kind, name) in &self.shared {
+            if *kind == HTTP01 {
+                self.challenges.clear_http01(name);
+            }
         }
         self.challenges.clear_alpn01(&self.host);
+        let (store, shared) = (self.store.clone(), std::mem::take(&mut self.shared));
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                for (kind, name) in shared {
+                    if let Err(e) = store.close_challenge(kind, &name).await {
+                        tracing::warn!("cannot withdraw a shared {kind} answer: {e}; it lapses by itself");
+                    }
+                }
+            });
+        }
     }
+}
+
+const HTTP01: &str = "http-01";
+const TLS_ALPN01: &str = "tls-alpn-01";
+
+/// Another gateway's open answers older than this belong to an order that died with it.
+const SHARED_LIFETIME_MS: i64 = 10 * 60 * 1000;
+
+/// Serves the answers other gateways opened (TLS-ALPN-01 certificates are made here from their digest).
+pub(crate) async fn load_shared(store: &Store, challenges: &Challenges) -> Result<(), AcmeError> {
+    let rows = store.open_challenges(now_ms() - SHARED_LIFETIME_MS).await?;
+    let mut http = std::collections::HashMap::new();
+    let mut alpn = std::collections::HashMap::new();
+    for row in rows {
+        if row.kind == HTTP01 {
+            http.insert(row.name, row.answer);
+            continue;
+        }
+        let cert = match challenges.shared_alpn01(&row.name, &row.answer) {
+            Some(cert) => cert,
+            None => match hex::decode(&row.answer).ok().and_then(|d| challenge_cert(&row.name, &d).ok()) {
+                Some(cert) => cert,
+                None => continue,
+            },
+        };
+        alpn.insert(row.name, (row.answer, cert));
+    }
+    challenges.share(http, alpn);
+    Ok(())
 }
 
 /// Orders a certificate for `host`, proving control with `method`.
@@ -61,11 +126,12 @@ pub(crate) async fn issue(
     account: &Account,
     host: &str,
     method: Method,
-    challenges: &Challenges,
+    board: &Board<'_>,
 ) -> Result<Issued, AcmeError> {
     let identifiers = [Identifier::Dns(host.to_owned())];
     let mut order = account.new_order(&NewOrder::new(&identifiers)).await?;
-    let mut answers = Answers { challenges, host: host.to_owned(), tokens: Vec::new() };
+    let challenges = board.challenges;
+    let mut answers = Answers { challenges, store: board.store.clone(), host: host.to_owned(), shared: Vec::new() };
     let mut authorizations = order.authorizations();
     while let Some(authz) = authorizations.next().await {
         let mut authz = authz?;
@@ -79,13 +145,18 @@ pub(crate) async fn issue(
         match method {
             Method::Http01 => {
                 challenges.set_http01(&challenge.token, key_authorization.as_str());
-                answers.tokens.push(challenge.token.clone());
+                answers.share(HTTP01, &challenge.token, key_authorization.as_str().to_owned()).await;
             }
             Method::TlsAlpn01 => {
-                let cert = challenge_cert(host, key_authorization.digest().as_ref())
+                let digest = key_authorization.digest();
+                let cert = challenge_cert(host, digest.as_ref())
                     .map_err(|e| AcmeError::Local(format!("cannot make the TLS-ALPN-01 certificate: {e}")))?;
                 challenges.set_alpn01(host, cert);
+                answers.share(TLS_ALPN01, host, hex::encode(digest.as_ref())).await;
             }
+        }
+        if board.clustered {
+            tokio::time::sleep(SHARE_WAIT).await;
         }
         challenge.set_ready().await?;
     }

@@ -6,7 +6,7 @@ use crate::tls::parse::rfc3339;
 use serde::Serialize;
 
 /// One row of `GET /api/v1/certificates`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub(crate) struct CertView {
     pub(crate) host: String,
     pub(crate) source: CertSource,

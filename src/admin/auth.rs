@@ -66,7 +66,7 @@ pub(crate) async fn require_token(
     next: Next,
 ) -> Result<Response, ApiError> {
     let safe = matches!(*req.method(), Method::GET | Method::HEAD);
-    if safe && has_session(&state, req.headers()) {
+    if safe && has_session(&state, req.headers()).await {
         return Ok(next.run(req).await);
     }
     let given = req
@@ -122,9 +122,9 @@ pub(super) fn check_token(state: &AdminState, ip: Option<IpAddr>, given: &str) -
 /// The caller's address; behind our own proxy (a loopback peer) it is the last `X-Forwarded-For` entry,
 /// the one our proxy appended, so a client cannot choose it.
 /// Whether the request carries a live dashboard session (the API admits one for GET requests).
-fn has_session(state: &AdminState, headers: &HeaderMap) -> bool {
-    let mut sessions = state.sessions.lock().unwrap_or_else(|e| e.into_inner());
-    matches!(sessions.touch(session_id(headers), crate::store::now_ms()), Lookup::Valid(_))
+async fn has_session(state: &AdminState, headers: &HeaderMap) -> bool {
+    let id = session_id(headers);
+    matches!(state.sessions.touch(id, crate::store::now_ms()).await, Ok(Lookup::Valid { .. }))
 }
 
 pub(super) fn client_ip(extensions: &Extensions, headers: &HeaderMap) -> Option<IpAddr> {

@@ -16,21 +16,26 @@ use serde_json::Value;
 use std::convert::Infallible;
 use std::time::Duration;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct DeployBody {
     #[serde(rename = "ref")]
     git_ref: Option<String>,
     target: Option<String>,
     targets: Option<Vec<String>>,
+    #[schema(minimum = 1, maximum = 99)]
     canary_percent: Option<i64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ListQuery {
+    /// How many, newest first (default 20; 1–500).
     limit: Option<i64>,
 }
 
+#[utoipa::path(post, path = "/api/v1/projects/{name}/deployments", tag = "deployments", params(("name" = String, Path, description = "The project's name")), request_body = DeployBody,
+    responses((status = 202, description = "Queued; follow it with GET /api/v1/deployments/{id}", body = crate::admin::schemas::DeploymentView)))]
 pub(crate) async fn create(
     State(state): State<AdminState>,
     ApiPath(name): ApiPath<String>,
@@ -52,13 +57,15 @@ pub(crate) async fn create(
     Ok((StatusCode::ACCEPTED, Json(views::deployment(&d))))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RollbackBody {
     to: Option<i64>,
 }
 
 /// `{}` returns to the previous good deployment; `{"to": ID}` to any deployment whose image is retained.
+#[utoipa::path(post, path = "/api/v1/projects/{name}/rollback", tag = "deployments", params(("name" = String, Path, description = "The project's name")), request_body = RollbackBody,
+    responses((status = 202, description = "The rollback deployment", body = crate::admin::schemas::DeploymentView)))]
 pub(crate) async fn rollback(
     State(state): State<AdminState>,
     ApiPath(name): ApiPath<String>,
@@ -83,6 +90,8 @@ pub(crate) fn with_figures(state: &AdminState, d: &crate::store::Deployment) -> 
 }
 
 /// Every client goes to the running canary: the switch, observe window and drain follow.
+#[utoipa::path(post, path = "/api/v1/projects/{name}/promote", tag = "deployments", params(("name" = String, Path, description = "The project's name")),
+    responses((status = 202, description = "The canary, now switching every client", body = crate::admin::schemas::DeploymentView)))]
 pub(crate) async fn promote(
     State(state): State<AdminState>,
     ApiPath(name): ApiPath<String>,
@@ -91,6 +100,8 @@ pub(crate) async fn promote(
     Ok((StatusCode::ACCEPTED, Json(with_figures(&state, &d))))
 }
 
+#[utoipa::path(get, path = "/api/v1/projects/{name}/deployments", tag = "deployments", params(("name" = String, Path, description = "The project's name"), ListQuery),
+    responses((status = 200, description = "The newest deployments first", body = Vec<crate::admin::schemas::DeploymentView>)))]
 pub(crate) async fn list(
     State(state): State<AdminState>,
     ApiPath(name): ApiPath<String>,
@@ -105,6 +116,8 @@ pub(crate) async fn list(
     Ok(Json(Value::Array(list.iter().map(views::deployment).collect())))
 }
 
+#[utoipa::path(get, path = "/api/v1/deployments/{id}", tag = "deployments", params(("id" = i64, Path, description = "The deployment's id")),
+    responses((status = 200, description = "The deployment and its events", body = crate::admin::schemas::DeploymentDetail)))]
 pub(crate) async fn show(State(state): State<AdminState>, ApiPath(id): ApiPath<i64>) -> Result<Json<Value>, ApiError> {
     let store = state.controller.store();
     let d = store.deployment(id).await?.ok_or_else(|| ApiError::not_found(format!("deployment {id}")))?;
@@ -117,6 +130,8 @@ pub(crate) async fn show(State(state): State<AdminState>, ApiPath(id): ApiPath<i
     Ok(Json(v))
 }
 
+#[utoipa::path(post, path = "/api/v1/deployments/{id}/cancel", tag = "deployments", params(("id" = i64, Path, description = "The deployment's id")),
+    responses((status = 200, description = "Cancelled; the live version is untouched", body = crate::admin::schemas::DeploymentView)))]
 pub(crate) async fn cancel(
     State(state): State<AdminState>,
     ApiPath(id): ApiPath<i64>,
@@ -126,6 +141,8 @@ pub(crate) async fn cancel(
 }
 
 /// Plain text by default; with `Accept: text/event-stream`, one event per line until the deployment settles.
+#[utoipa::path(get, path = "/api/v1/deployments/{id}/logs", tag = "deployments", params(("id" = i64, Path, description = "The deployment's id")),
+    responses((status = 200, description = "The log as plain text, or with `Accept: text/event-stream` one event per line and an `end` event with the status", content((String = "text/plain"), (String = "text/event-stream")))))]
 pub(crate) async fn logs(
     State(state): State<AdminState>,
     ApiPath(id): ApiPath<i64>,

@@ -76,7 +76,9 @@ impl From<ControllerError> for ApiError {
             ControllerError::NotCancellable { .. }
             | ControllerError::Busy(_)
             | ControllerError::RunElsewhere { .. }
-            | ControllerError::Traffic(_) => (StatusCode::CONFLICT, "conflict"),
+            | ControllerError::Traffic(_)
+            | ControllerError::PreviewRefused(_)
+            | ControllerError::Cluster(_) => (StatusCode::CONFLICT, "conflict"),
         };
         match e {
             ControllerError::Store(store) => store.into(),

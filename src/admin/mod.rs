@@ -9,7 +9,10 @@ mod certificates;
 pub(crate) mod dashboard;
 mod deployments;
 pub(crate) mod error;
+mod openapi;
+mod previews;
 mod projects;
+mod schemas;
 mod traffic;
 mod upgrade;
 mod views;
@@ -41,13 +44,15 @@ pub(crate) struct AdminState {
     /// Failed logins per address.
     pub(crate) backoff: Arc<Mutex<backoff::Backoff>>,
     /// Dashboard logins.
-    pub(crate) sessions: Arc<Mutex<dashboard::session::Sessions>>,
+    pub(crate) sessions: Arc<dashboard::session::Sessions>,
     /// Certificates: the API's view and uploads.
     pub(crate) certs: crate::acme::CertManager,
     /// When this process started serving (Unix ms), for `/healthz`.
     pub(crate) started_at: i64,
     /// Replaces this process with the binary at its path (`POST /api/v1/upgrade`).
     pub(crate) upgrader: crate::upgrade::Upgrader,
+    /// `[[notify]]` receivers and their last deliveries.
+    pub(crate) notifier: Arc<crate::notify::Notifier>,
 }
 
 pub(crate) fn router(state: AdminState) -> Router {
@@ -56,6 +61,7 @@ pub(crate) fn router(state: AdminState) -> Router {
         .route("/projects/{name}", get(projects::show).patch(projects::update).delete(projects::remove))
         .route("/projects/{name}/deployments", get(deployments::list).post(deployments::create))
         .route("/projects/{name}/rollback", post(deployments::rollback))
+        .route("/projects/{name}/previews", get(previews::list))
         .route("/projects/{name}/promote", post(deployments::promote))
         .route("/projects/{name}/pause", post(traffic::pause))
         .route("/projects/{name}/resume", post(traffic::resume))
@@ -64,6 +70,7 @@ pub(crate) fn router(state: AdminState) -> Router {
         .route("/deployments/{id}/logs", get(deployments::logs))
         .route("/deployments/{id}/cancel", post(deployments::cancel))
         .route("/upgrade", get(upgrade::show).post(upgrade::start))
+        .route("/openapi.json", get(openapi::openapi_json))
         .route("/certificates", get(certificates::list))
         .route("/certificates/{host}", axum::routing::put(certificates::put).delete(certificates::remove))
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token));
@@ -85,6 +92,8 @@ pub(crate) fn router(state: AdminState) -> Router {
         .with_state(state)
 }
 
+#[utoipa::path(get, path = "/healthz", tag = "meta", security(()),
+    responses((status = 200, description = "The gateway, its store, restored projects and every node", body = crate::admin::schemas::HealthView)))]
 async fn healthz(State(state): State<AdminState>) -> Json<serde_json::Value> {
     let store_ok = state.controller.store().ping().await;
     let report = state.restore.lock().unwrap_or_else(|e| e.into_inner()).clone();
@@ -97,25 +106,47 @@ async fn healthz(State(state): State<AdminState>) -> Json<serde_json::Value> {
         "projects": report.projects,
         "live": report.live,
         "problems": report.problems,
+        "notify": state.notifier.report(),
+        "nodes": nodes(&state).await,
     }))
 }
 
+/// Every gateway on this store, as its heartbeat says.
+async fn nodes(state: &AdminState) -> serde_json::Value {
+    let Ok(nodes) = state.controller.nodes().await else { return json!([]) };
+    let one = |(n, alive): (crate::store::Node, bool)| {
+        json!({"node": n.node, "version": n.version, "pid": n.pid, "started_at": views::time(n.started_at),
+               "seen_at": views::time(n.seen_at), "alive": alive})
+    };
+    nodes.into_iter().map(one).collect()
+}
+
+#[utoipa::path(get, path = "/metrics", tag = "meta", security(()),
+    responses((status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain")))]
 async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
 }
 
-/// JSON bodies whose rejections become [`ApiError`]s (400, 413, 415 or 422).
+/// JSON object bodies whose rejections become [`ApiError`]s (400, 413, 415 or 422). Every body of this API
+/// is an object: serde would also read a struct from an array (`[]`, `[30]`), which is refused here.
 pub(crate) struct ApiJson<T>(pub T);
 
 impl<T, S> FromRequest<S> for ApiJson<T>
 where
-    Json<T>: FromRequest<S, Rejection = axum::extract::rejection::JsonRejection>,
+    T: serde::de::DeserializeOwned,
     S: Send + Sync,
 {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let Json(value) = Json::<T>::from_request(req, state).await?;
+        let Json(value) = Json::<serde_json::Value>::from_request(req, state).await?;
+        if !value.is_object() {
+            let message = "the body must be a JSON object, such as {}; see the API table in README.md";
+            return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", message));
+        }
+        let value = serde_json::from_value(value).map_err(|e| {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", format!("{e}. Fix that field and retry"))
+        })?;
         Ok(ApiJson(value))
     }
 }

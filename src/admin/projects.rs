@@ -9,6 +9,8 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Map, Value};
 
+#[utoipa::path(get, path = "/api/v1/projects", tag = "projects",
+    responses((status = 200, description = "Every project; an unreadable row shows as `{name: null, error}`", body = Vec<crate::admin::schemas::ProjectView>)))]
 pub(crate) async fn list(State(state): State<AdminState>) -> Result<Json<Value>, ApiError> {
     let store = state.controller.store();
     let mut out = Vec::new();
@@ -30,6 +32,8 @@ pub(crate) async fn list(State(state): State<AdminState>) -> Result<Json<Value>,
     Ok(Json(Value::Array(out)))
 }
 
+#[utoipa::path(post, path = "/api/v1/projects", tag = "projects", request_body = crate::project::ProjectSpec,
+    responses((status = 201, description = "Created; ports are picked when `base_port` is not given", body = crate::admin::schemas::ProjectView)))]
 pub(crate) async fn create(
     State(state): State<AdminState>,
     ApiJson(spec): ApiJson<ProjectSpec>,
@@ -38,6 +42,8 @@ pub(crate) async fn create(
     Ok((StatusCode::CREATED, Json(views::project(&record, None, &TrafficState::default()))))
 }
 
+#[utoipa::path(get, path = "/api/v1/projects/{name}", tag = "projects", params(("name" = String, Path, description = "The project's name")),
+    responses((status = 200, description = "The project, its live deployment and retained images", body = crate::admin::schemas::ProjectView)))]
 pub(crate) async fn show(
     State(state): State<AdminState>,
     ApiPath(name): ApiPath<String>,
@@ -58,6 +64,9 @@ pub(crate) async fn show(
 
 /// Changes the given fields only. `env` is merged key by key (a `null` value removes the key),
 /// because values are write-only and a client cannot send back what it cannot read.
+#[utoipa::path(patch, path = "/api/v1/projects/{name}", tag = "projects", params(("name" = String, Path, description = "The project's name")),
+    request_body(content = Object, description = "Only the fields to change, as in ProjectSpec; `env` merges key by key and a `null` value removes a key"),
+    responses((status = 200, description = "The changed project; an `env` change starts a redeploy", body = crate::admin::schemas::ProjectView)))]
 pub(crate) async fn update(
     State(state): State<AdminState>,
     ApiPath(name): ApiPath<String>,
@@ -132,6 +141,8 @@ fn merge_env(merged: &mut Value, changes: Map<String, Value>) {
     }
 }
 
+#[utoipa::path(delete, path = "/api/v1/projects/{name}", tag = "projects", params(("name" = String, Path, description = "The project's name")),
+    responses((status = 204, description = "Removed with its containers, images, routes and certificates")))]
 pub(crate) async fn remove(
     State(state): State<AdminState>,
     ApiPath(name): ApiPath<String>,

@@ -10,19 +10,23 @@ use serde::Deserialize;
 /// How long a paused project holds a request when the body does not say.
 const DEFAULT_TIMEOUT_S: i64 = 30;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PauseBody {
+    /// How long a request is held at most (default 30).
+    #[schema(minimum = 1, maximum = 3600)]
     timeout_s: Option<i64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct MaintenanceBody {
     #[serde(default)]
     message: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/projects/{name}/pause", tag = "traffic", params(("name" = String, Path, description = "The project's name")), request_body = PauseBody,
+    responses((status = 200, description = "Paused: new requests wait", body = TrafficState)))]
 pub(crate) async fn pause(
     State(state): State<AdminState>,
     ApiPath(name): ApiPath<String>,
@@ -32,6 +36,8 @@ pub(crate) async fn pause(
     Ok(Json(state.controller.change_traffic(&name, change).await?))
 }
 
+#[utoipa::path(post, path = "/api/v1/projects/{name}/resume", tag = "traffic", params(("name" = String, Path, description = "The project's name")),
+    responses((status = 200, description = "Serving again; held requests go through oldest first", body = TrafficState)))]
 pub(crate) async fn resume(
     State(state): State<AdminState>,
     ApiPath(name): ApiPath<String>,
@@ -39,6 +45,8 @@ pub(crate) async fn resume(
     Ok(Json(state.controller.change_traffic(&name, TrafficChange::Resume).await?))
 }
 
+#[utoipa::path(post, path = "/api/v1/projects/{name}/maintenance", tag = "traffic", params(("name" = String, Path, description = "The project's name")), request_body = MaintenanceBody,
+    responses((status = 200, description = "Every request gets the 503 maintenance page", body = TrafficState)))]
 pub(crate) async fn maintenance_on(
     State(state): State<AdminState>,
     ApiPath(name): ApiPath<String>,
@@ -48,6 +56,8 @@ pub(crate) async fn maintenance_on(
     Ok(Json(state.controller.change_traffic(&name, change).await?))
 }
 
+#[utoipa::path(delete, path = "/api/v1/projects/{name}/maintenance", tag = "traffic", params(("name" = String, Path, description = "The project's name")),
+    responses((status = 200, description = "Serving again", body = TrafficState)))]
 pub(crate) async fn maintenance_off(
     State(state): State<AdminState>,
     ApiPath(name): ApiPath<String>,

@@ -19,11 +19,15 @@ impl From<UpgradeError> for ApiError {
     }
 }
 
+#[utoipa::path(post, path = "/api/v1/upgrade", tag = "upgrade",
+    responses((status = 202, description = "Started: the binary now at this process's path takes over", body = crate::admin::schemas::UpgradeView)))]
 pub(crate) async fn start(State(state): State<AdminState>) -> Result<(StatusCode, Json<Value>), ApiError> {
     state.upgrader.start()?;
     Ok((StatusCode::ACCEPTED, show(State(state)).await))
 }
 
+#[utoipa::path(get, path = "/api/v1/upgrade", tag = "upgrade",
+    responses((status = 200, description = "How the last upgrade this process ran went", body = crate::admin::schemas::UpgradeView)))]
 pub(crate) async fn show(State(state): State<AdminState>) -> Json<Value> {
     let mut view = serde_json::to_value(state.upgrader.state()).unwrap_or_else(|_| json!({}));
     view["pid"] = json!(std::process::id());

@@ -4,13 +4,14 @@
 use crate::acme::{AcmeOptions, CertManager, Method};
 use crate::admin::{self, AdminState};
 use crate::config::Config;
-use crate::controller::{Controller, ControllerOptions, TestHook};
+use crate::controller::{ClusterOptions, Controller, ControllerOptions, TestHook};
+use crate::github::{Mirror, MirrorOptions};
 use crate::metrics::Metrics;
 use crate::nginx::NginxOutput;
 use crate::routes::{Routes, TableOptions};
 use crate::runtime::DockerEngine;
 use crate::secrets::SecretBox;
-use crate::store::Store;
+use crate::store::{Roles, Store};
 use crate::tls::{Certs, Challenges};
 use crate::upgrade::listener::AdminSocket;
 use crate::upgrade::{Retirement, Successor, Upgrader};
@@ -80,14 +81,19 @@ impl ControlPlane {
         let store =
             Store::open(&self.config.store_url()).await.map_err(|e| e.to_string())?.with_secrets(Arc::new(secrets));
         let synced = Arc::new(tokio::sync::Notify::new());
-        let controller = self.controller(store, synced.clone());
+        let roles = Arc::new(Roles::new(!self.config.cluster.node.is_empty()));
+        let controller = self.controller(store, synced.clone(), roles.clone());
+        let docker = crate::project::RuntimeKind::Docker;
+        let config_docker: Vec<String> =
+            self.config.projects.iter().filter(|p| p.runtime == docker).map(|p| p.name.clone()).collect();
+        controller.check_membership(&config_docker).await.map_err(|e| format!("this gateway cannot join: {e}"))?;
         let mut problems = Vec::new();
         for spec in &self.config.projects {
             if let Err(e) = controller.upsert_project(spec.clone()).await {
                 problems.push(format!("config project `{}`: {e}", spec.name));
             }
         }
-        let certs = self.cert_manager(controller.store(), synced);
+        let certs = self.cert_manager(controller.store(), synced, roles);
         match certs.publish().await {
             Ok(problems) => problems.iter().for_each(|p| tracing::warn!("certificate not served: {p}")),
             Err(e) => {
@@ -97,20 +103,22 @@ impl ControlPlane {
         let mut report = controller.restore().await;
         report.problems.extend(problems);
         tracing::info!("routes restored: {} projects, {} live", report.projects, report.live);
+        let sessions = Arc::new(crate::admin::dashboard::session::Sessions::new(controller.store().clone()));
         Ok(AdminState {
             controller,
             metrics: self.metrics.clone(),
             token: self.token.clone(),
             restore: Arc::new(Mutex::new(report)),
             backoff: Arc::default(),
-            sessions: Arc::default(),
+            sessions,
             certs,
             started_at: crate::store::now_ms(),
             upgrader: self.upgrader.clone(),
+            notifier: Arc::new(crate::notify::Notifier::start(&self.config.notify, &dashboard_url(&self.config))),
         })
     }
 
-    fn controller(&self, store: Store, synced: Arc<tokio::sync::Notify>) -> Controller {
+    fn controller(&self, store: Store, synced: Arc<tokio::sync::Notify>, roles: Arc<Roles>) -> Controller {
         let runtime = Arc::new(DockerEngine::new(&self.config.docker.host));
         let nginx = &self.config.nginx;
         let nginx = (!nginx.include_dir.is_empty()).then(|| NginxOutput {
@@ -122,15 +130,22 @@ impl ControlPlane {
             data_dir: self.config.data_dir.clone(),
             nginx,
             images: self.config.build.clone(),
+            registry: self.config.docker.registry.clone(),
             hook: test_hook(),
             table: TableOptions { admin: public_admin(&self.config) },
             synced,
             retirement: self.retirement.clone(),
+            cluster: ClusterOptions::new(
+                Some(self.config.cluster.node.clone()).filter(|n| !n.is_empty()),
+                Duration::from_secs(self.config.cluster.lease_timeout_s),
+                roles,
+                &self.token,
+            ),
         };
         Controller::new(store, self.routes.clone(), self.metrics.clone(), runtime, options)
     }
 
-    fn cert_manager(&self, store: &Store, wake: Arc<tokio::sync::Notify>) -> CertManager {
+    fn cert_manager(&self, store: &Store, wake: Arc<tokio::sync::Notify>, roles: Arc<Roles>) -> CertManager {
         let acme = &self.config.acme;
         let options = AcmeOptions {
             enabled: !self.config.proxy.https_listen.is_empty(),
@@ -139,6 +154,7 @@ impl ControlPlane {
             ca_file: acme.ca_file.clone(),
             methods: acme.challenges.iter().filter_map(|m| Method::parse(m)).collect(),
             public_host: self.config.admin.public_host.to_ascii_lowercase(),
+            roles,
         };
         let (certs, challenges, metrics) = (self.certs.clone(), self.challenges.clone(), self.metrics.clone());
         CertManager::new(store.clone(), certs, challenges, metrics, options, wake)
@@ -159,7 +175,21 @@ impl ControlPlane {
         }
         let follower = controller.clone();
         tokio::spawn(async move { follower.follow_routes().await });
+        let (store, listeners) = (controller.store().clone(), self.listeners(&state));
+        tokio::spawn(crate::outcomes::tail(store, listeners, controller.roles(), controller.owner()));
+        let reaper = controller.clone();
+        tokio::spawn(async move { reaper.reap_previews_forever().await });
+        let follower = controller.clone();
+        tokio::spawn(async move { follower.follow_tasks().await });
+        let member = controller.clone();
+        tokio::spawn(async move { member.keep_cluster().await });
+        let url = self.config.store_url();
+        if url.starts_with("postgres") {
+            let listener = controller.clone();
+            tokio::spawn(async move { listener.listen_for_routes(url).await });
+        }
         tokio::spawn(crate::health::rotation::bring_back(self.routes.clone()));
+        tokio::spawn(super::sampler::sample_traffic(self.metrics.clone()));
         let certs = state.certs.clone();
         let rounds = shutdown.clone();
         tokio::spawn(async move { certs.run(rounds).await });
@@ -179,6 +209,14 @@ impl ControlPlane {
         }
         tracing::info!("nothing left in flight; exiting");
         std::process::exit(0);
+    }
+
+    /// Who hears of deployment outcomes: the notification receivers and the GitHub mirror.
+    fn listeners(&self, state: &AdminState) -> Vec<Arc<dyn crate::outcomes::Listener>> {
+        let options =
+            MirrorOptions { dashboard: dashboard_url(&self.config), https: !self.config.proxy.https_listen.is_empty() };
+        let mirror = Mirror::start(state.controller.store().clone(), options);
+        vec![state.notifier.clone(), Arc::new(mirror)]
     }
 
     /// The admin server on the socket the admin listener service opened, until the shutdown broadcast.
@@ -240,6 +278,15 @@ fn test_hook() -> Option<TestHook> {
 }
 
 /// `[admin] public_host` and the admin server it leads to (a wildcard listen address means loopback).
+/// Where links to the dashboard point: the public admin host when there is one, else the admin address.
+fn dashboard_url(config: &Config) -> String {
+    match config.admin.public_host.as_str() {
+        "" => format!("http://{}", config.admin.listen),
+        host if config.proxy.https_listen.is_empty() => format!("http://{host}"),
+        host => format!("https://{host}"),
+    }
+}
+
 fn public_admin(config: &Config) -> Option<(String, std::net::SocketAddr)> {
     let mut admin = crate::config::parse_addr(&config.admin.listen)?;
     if admin.ip().is_unspecified() {

@@ -5,7 +5,9 @@
 //! the routes are restored from the store. A successor started by an upgrade adds one step between:
 //! it tells the old process it is waiting, then takes the listening sockets (see [`crate::upgrade`]).
 
+mod admission;
 mod control;
+mod sampler;
 
 use crate::admin::{load_or_create_token, AuthError};
 use crate::config::Config;
@@ -23,6 +25,7 @@ use pingora::listeners::{L4BufferSettings, ListenerConfig};
 use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::{RunArgs, Server};
 use pingora::services::background::background_service;
+use pingora::services::listening::Service;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -116,18 +119,39 @@ fn start(config: Config, successor: Option<&'static Successor>) -> Result<(), Ap
 
     let https_port = crate::config::parse_addr(&config.proxy.https_listen).map(|a| a.port());
     let gateway = Gateway::new(routes, certs.clone(), challenges.clone(), https_port, retirement.clone());
-    let mut proxy = pingora::proxy::http_proxy_service_with_name(&server.configuration, gateway, "proxy");
-    proxy.add_listener(proxy_listener(&config.proxy.http_listen));
-    if https_port.is_some() {
-        proxy.add_listener(tls_listener(&config.proxy.https_listen, certs)?);
-        proxy.endpoints().set_pre_tls_callback(Arc::new(AlpnChallengeHook(challenges)));
+    let mut proxy = pingora::proxy::HttpProxy::new(gateway, server.configuration.clone());
+    proxy.handle_init_modules();
+    let (total, per_ip) = (config.proxy.max_connections, config.proxy.max_connections_per_ip);
+    // Without bounds the proxy app is served as it is: no count on the connection path.
+    if total == 0 && per_ip == 0 {
+        let service = listening(Service::new("proxy".into(), proxy), &config, certs, challenges)?;
+        server.add_service(service).add_dependency(&listeners_after);
+    } else {
+        let admission = Mutex::new(admission::Admission::new(total, per_ip));
+        let app = admission::Admitted { inner: Arc::new(proxy), admission };
+        let service = listening(Service::new("proxy".into(), app), &config, certs, challenges)?;
+        server.add_service(service).add_dependency(&listeners_after);
     }
-    proxy.threads = Some(config.proxy_threads());
-    server.add_service(proxy).add_dependency(&listeners_after);
     let https = if https_port.is_some() { format!(", https on {}", config.proxy.https_listen) } else { String::new() };
     tracing::info!("proxy on {}{https}, admin API on {}", config.proxy.http_listen, config.admin.listen);
     server.run(RunArgs { shutdown_signal: Box::new(Signals { upgrader, retirement }) });
     std::process::exit(0)
+}
+
+/// The proxy service's listeners (plain, and TLS with the ACME TLS-ALPN-01 hook) and worker threads.
+fn listening<A: pingora::apps::ServerApp + Send + Sync + 'static>(
+    mut service: Service<A>,
+    config: &Config,
+    certs: Arc<Certs>,
+    challenges: Arc<Challenges>,
+) -> Result<Service<A>, AppError> {
+    service.add_listener(proxy_listener(&config.proxy.http_listen));
+    if !config.proxy.https_listen.is_empty() {
+        service.add_listener(tls_listener(&config.proxy.https_listen, certs)?);
+        service.endpoints().set_pre_tls_callback(Arc::new(AlpnChallengeHook(challenges)));
+    }
+    service.threads = Some(config.proxy_threads());
+    Ok(service)
 }
 
 /// The proxy's TCP listener. Pingora's default 64 KiB read buffer per connection was most of the memory of

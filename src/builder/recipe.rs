@@ -48,7 +48,7 @@ pub(crate) fn wants_contents(path: &str) -> bool {
     NAMED.contains(&path) || (path.ends_with(".py") && path.matches('/').count() <= 1)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Builder {
     #[default]
@@ -75,6 +75,8 @@ pub struct BaseImages {
     pub(crate) node_image: String,
     pub(crate) bun_image: String,
     pub(crate) python_image: String,
+    /// `[build] max_context_mb`: a larger build context is refused before it reaches Docker.
+    pub(crate) max_context_mb: u64,
 }
 
 impl Default for BaseImages {
@@ -83,6 +85,7 @@ impl Default for BaseImages {
             node_image: "node:{version}-slim".into(),
             bun_image: "oven/bun:{version}-slim".into(),
             python_image: "python:{version}-slim".into(),
+            max_context_mb: 1024,
         }
     }
 }

@@ -3,16 +3,19 @@
 use super::ConfigError;
 
 /// The keys that `VERSIONGATE_<SECTION>_<KEY>` may override, and whether they are numbers.
-const ENV_KEYS: [(&str, &str, bool); 18] = [
+const ENV_KEYS: [(&str, &str, bool); 22] = [
     ("", "data_dir", false),
     ("proxy", "http_listen", false),
     ("proxy", "https_listen", false),
     ("proxy", "threads", true),
+    ("proxy", "max_connections", true),
+    ("proxy", "max_connections_per_ip", true),
     ("admin", "listen", false),
     ("admin", "token", false),
     ("admin", "public_host", false),
     ("store", "url", false),
     ("docker", "host", false),
+    ("docker", "registry", false),
     ("nginx", "include_dir", false),
     ("nginx", "test_command", false),
     ("nginx", "reload_command", false),
@@ -22,6 +25,7 @@ const ENV_KEYS: [(&str, &str, bool); 18] = [
     ("build", "node_image", false),
     ("build", "bun_image", false),
     ("build", "python_image", false),
+    ("build", "max_context_mb", true),
 ];
 
 pub(super) fn apply(table: &mut toml::Table, env: &[(String, String)]) -> Result<(), ConfigError> {

@@ -1,12 +1,16 @@
 //! The shape, defaults, environment overrides and validation of `versiongate.toml`.
 
+mod cluster;
 mod env;
+pub(crate) mod notify;
 mod validate;
 
 pub(crate) use validate::Problems;
 
 use crate::builder::plan::BaseImages;
 use crate::project::ProjectSpec;
+use cluster::ClusterConfig;
+use notify::ReceiverConfig;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -24,6 +28,9 @@ pub struct Config {
     /// Base images of generated Dockerfiles (`{version}` is replaced by the detected version).
     pub(crate) build: BaseImages,
     pub(crate) projects: Vec<ProjectSpec>,
+    /// `[[notify]]`: where deployment outcomes are sent.
+    pub(crate) notify: Vec<ReceiverConfig>,
+    pub(crate) cluster: ClusterConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,6 +39,10 @@ pub(crate) struct ProxyConfig {
     pub(crate) http_listen: String,
     pub(crate) https_listen: String,
     pub(crate) threads: usize,
+    /// Open client connections at most (0: no bound); past it a new one is answered 503 and closed.
+    pub(crate) max_connections: usize,
+    /// Open client connections per client address at most (0: no bound).
+    pub(crate) max_connections_per_ip: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,6 +63,9 @@ pub(crate) struct StoreConfig {
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct DockerConfig {
     pub(crate) host: String,
+    /// `host[:port][/path]` of a registry every swarm node can pull from: swarm images are pushed there
+    /// and services run them by digest. Empty: services run the local image (a one-node swarm).
+    pub(crate) registry: String,
 }
 
 /// The ACME CA that issues certificates for `tls = "auto"` domains.
@@ -104,13 +118,21 @@ impl Default for Config {
             acme: AcmeConfig::default(),
             build: BaseImages::default(),
             projects: Vec::new(),
+            notify: Vec::new(),
+            cluster: ClusterConfig::default(),
         }
     }
 }
 
 impl Default for ProxyConfig {
     fn default() -> Self {
-        ProxyConfig { http_listen: "0.0.0.0:80".into(), https_listen: String::new(), threads: 0 }
+        ProxyConfig {
+            http_listen: "0.0.0.0:80".into(),
+            https_listen: String::new(),
+            threads: 0,
+            max_connections: 0,
+            max_connections_per_ip: 0,
+        }
     }
 }
 

@@ -46,6 +46,8 @@ pub(super) fn from_table(table: toml::Table) -> Result<Config, Problems> {
             "acme" => take(value, &key).map(|v| config.acme = v),
             "build" => take(value, &key).map(|v| config.build = v),
             "projects" => take_projects(value).map(|v| config.projects = v),
+            "notify" => take(value, &key).map(|v| config.notify = v),
+            "cluster" => take(value, &key).map(|v| config.cluster = v),
             _ => Err(vec![problem(&key, "unknown key; the README's Configuration section lists every key")]),
         };
         problems.extend(result.err().into_iter().flatten());
@@ -127,14 +129,76 @@ fn check(config: &Config) -> Vec<Problem> {
         "acme.ca_file",
         "must name a readable PEM file, or be empty",
     );
+    need(
+        (1..=1_000_000).contains(&config.build.max_context_mb),
+        "build.max_context_mb",
+        "must be between 1 and 1000000 MiB",
+    );
+    need(
+        config.proxy.max_connections <= 10_000_000 && config.proxy.max_connections_per_ip <= 10_000_000,
+        "proxy.max_connections",
+        "max_connections and max_connections_per_ip must be between 0 (no bound) and 10000000",
+    );
     need(config.proxy.threads <= 256, "proxy.threads", "must be between 0 (one per core) and 256");
     let url = &config.store.url;
     let known = ["sqlite:", "postgres://", "postgresql://"].iter().any(|p| url.starts_with(p));
     need(url.is_empty() || known, "store.url", "must be empty (SQLite in data_dir), sqlite://PATH or postgres://…");
+    need(
+        registry_ok(&config.docker.registry),
+        "docker.registry",
+        "must be empty or a registry as host[:port][/path] (no scheme), like registry.internal:5000",
+    );
+    problems.extend(cluster_problems(config));
+    for (i, receiver) in config.notify.iter().enumerate() {
+        if let Some(message) = receiver.problem() {
+            problems.push(problem(format!("notify[{i}]"), message));
+        }
+    }
     if !config.admin.public_host.is_empty() {
         if let Err(m) = crate::project::check_domain(&config.admin.public_host.to_ascii_lowercase()) {
             problems.push(problem("admin.public_host", m));
         }
+    }
+    problems
+}
+
+/// A registry reference Docker accepts in an image name: lowercase host, optional port and path.
+pub(crate) fn registry_ok(registry: &str) -> bool {
+    let Some(host) = registry.split('/').next() else { return true };
+    let path_ok = registry.split('/').skip(1).all(|part| {
+        !part.is_empty() && part.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
+    });
+    let host_ok = host.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || ".-:[]".contains(c))
+        && !host.starts_with(['.', '-', ':']);
+    registry.is_empty() || (!host.is_empty() && host_ok && path_ok && registry.len() <= 200)
+}
+
+/// Several gateways share one PostgreSQL and one admin token; a node name is a label people read.
+fn cluster_problems(config: &Config) -> Vec<Problem> {
+    let cluster = &config.cluster;
+    let mut problems = Vec::new();
+    if !(3..=3600).contains(&cluster.lease_timeout_s) {
+        problems.push(problem("cluster.lease_timeout_s", "must be between 3 and 3600 seconds"));
+    }
+    if cluster.node.is_empty() {
+        return problems;
+    }
+    let name_ok = cluster.node.len() <= 63
+        && cluster.node.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+    if !name_ok {
+        problems.push(problem("cluster.node", "must be 1–63 letters, digits, `-`, `_` or `.`, such as gw1"));
+    }
+    if !(config.store.url.starts_with("postgres://") || config.store.url.starts_with("postgresql://")) {
+        problems.push(problem(
+            "cluster.node",
+            "several gateways share one PostgreSQL: set store.url = \"postgres://…\" (SQLite is one gateway's own file)",
+        ));
+    }
+    if config.admin.token.is_empty() {
+        problems.push(problem(
+            "admin.token",
+            "with [cluster] every gateway must accept the same token: set admin.token or VERSIONGATE_ADMIN_TOKEN",
+        ));
     }
     problems
 }
@@ -167,6 +231,27 @@ mod tests {
         assert!(problems[3].message.contains("unknown field `bogus`"), "{}", problems[3].message);
         let shown = Problems(problems).to_string();
         assert!(shown.starts_with("the config has 7 problems:\n  projects[0].name: must match"), "{shown}");
+    }
+
+    #[test]
+    fn a_cluster_needs_postgresql_and_one_admin_token() {
+        let text = "[cluster]\nnode = \"gw 1\"\nlease_timeout_s = 1\n";
+        let problems = from_table(toml::from_str(text).unwrap()).unwrap_err().0;
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["cluster.lease_timeout_s", "cluster.node", "cluster.node", "admin.token"], "{problems:#?}");
+        let ok = "[cluster]\nnode = \"gw1\"\n[store]\nurl = \"postgres://u:p@db/vg\"\n[admin]\ntoken = \"t\"\n";
+        let config = from_table(toml::from_str(ok).unwrap()).unwrap();
+        assert_eq!((config.cluster.node.as_str(), config.cluster.lease_timeout_s), ("gw1", 15));
+    }
+
+    #[test]
+    fn a_registry_is_a_host_with_an_optional_port_and_path() {
+        for ok in ["", "registry.internal:5000", "127.0.0.1:5000/team", "[::1]:5000", "ghcr.io/acme/apps"] {
+            assert!(registry_ok(ok), "{ok}");
+        }
+        for bad in ["https://r.io", "R.io", "r.io/", "r.io//x", "-r.io", "r.io/a b", "r.io/x;rm"] {
+            assert!(!registry_ok(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -21,6 +21,11 @@ pub(crate) enum PipelineError {
     Cancelled,
     #[error("{0}")]
     Overdue(String),
+    /// A required check failed: the deployment ends CANCELLED.
+    #[error("{0}")]
+    CheckFailed(String),
+    #[error("{0}")]
+    ChecksTimedOut(String),
     #[error("internal error, see log: {0}")]
     Internal(String),
 }

@@ -79,7 +79,7 @@ impl Controller {
         self.kick_queued().await;
     }
 
-    async fn kick_queued(&self) {
+    pub(super) async fn kick_queued(&self) {
         match self.inner.store.deployments_with_status(&[Status::Queued]).await {
             Ok(queued) => queued.iter().for_each(|d| self.kick(&d.project)),
             Err(e) => tracing::error!("cannot read the deploy queue: {e}"),

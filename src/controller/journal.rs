@@ -30,6 +30,10 @@ impl Journal for DeploymentJournal<'_> {
         self.inner.store.start_deployment(self.id, slot, addrs, phase, now_ms()).await
     }
 
+    async fn serving(&self, slot: Slot, addrs: &[SocketAddr]) -> Result<Deployment, StoreError> {
+        self.inner.store.update_targets(self.id, slot, addrs).await
+    }
+
     async fn source(&self, commit: Option<(&str, Option<&str>)>, image: Option<&str>) -> Result<(), StoreError> {
         self.inner.store.set_source(self.id, commit, image).await
     }

@@ -6,76 +6,54 @@
 
 mod canary;
 mod cancel;
+mod checks;
+mod cluster;
 mod drain;
+mod error;
 mod failure;
 mod gate;
 mod handover;
 mod hook;
 mod journal;
+mod membership;
+#[cfg(test)]
+mod no_engine;
 mod observe;
 mod pipeline;
+mod previews;
 mod reaper;
 mod recovery;
 mod rollback;
 mod swap;
 mod switch;
 mod sync;
+mod tasks;
 #[cfg(test)]
 mod tests;
 mod traffic;
 mod worker;
 
 pub use crate::runtime::DeployRequest;
+pub use cluster::ClusterOptions;
+pub use error::ControllerError;
 pub(crate) use hook::TestHook;
 pub(crate) use observe::ObserveFigures;
 pub(crate) use recovery::RestoreReport;
 pub(crate) use traffic::ReplicaView;
 
 use crate::builder::plan::BaseImages;
-use crate::deployment::Status;
 use crate::metrics::Metrics;
 use crate::nginx::NginxOutput;
 use crate::project::ProjectSpec;
 use crate::routes::{Routes, TableOptions};
-use crate::runtime::{ContainerEngine, RequestError, Runtime, RuntimeOptions, Runtimes};
-use crate::store::{now_ms, Deployment, NewDeployment, ProjectRecord, Store, StoreError};
+use crate::runtime::{ContainerEngine, Runtime, RuntimeOptions, Runtimes};
+use crate::store::{now_ms, Deployment, NewDeployment, ProjectRecord, Store};
 use crate::upgrade::Retirement;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-
-#[derive(Debug, thiserror::Error)]
-pub enum ControllerError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("project `{0}` does not exist; list projects with `versiongate projects list`")]
-    ProjectNotFound(String),
-    #[error("deployment {0} does not exist")]
-    DeploymentNotFound(i64),
-    #[error("target `{target}` {message}")]
-    BadTarget { target: String, message: String },
-    #[error("{0}")]
-    WrongRequest(String),
-    #[error("deployment {id} is {status}; only QUEUED or DEPLOYING deployments can be cancelled")]
-    NotCancellable { id: i64, status: Status },
-    #[error("project `{0}` has a deployment in progress; cancel it or wait for it to end first")]
-    Busy(String),
-    #[error("deployment {id} is run by the gateway process {pid}, which is finishing it after an upgrade; it cannot be cancelled from this one. Wait for it to end, then deploy or roll back")]
-    RunElsewhere { id: i64, pid: String },
-    #[error("{0}")]
-    Traffic(String),
-}
-
-impl From<RequestError> for ControllerError {
-    fn from(e: RequestError) -> Self {
-        match e {
-            RequestError::BadTarget { target, message } => ControllerError::BadTarget { target, message },
-            RequestError::Wrong(message) => ControllerError::WrongRequest(message),
-        }
-    }
-}
 
 /// Where the controller keeps its files, and what else it writes on a switch.
 #[derive(Debug, Clone, Default)]
@@ -85,6 +63,8 @@ pub struct ControllerOptions {
     pub nginx: Option<NginxOutput>,
     /// Base images for generated Dockerfiles.
     pub images: BaseImages,
+    /// `[docker] registry`: where swarm images go for every node.
+    pub registry: String,
     /// Test hook (`VERSIONGATE_TEST_HOOK`): see [`TestHook`].
     pub hook: Option<TestHook>,
     /// Route table settings that do not come from the store (the admin server's public host).
@@ -93,6 +73,8 @@ pub struct ControllerOptions {
     pub synced: Arc<tokio::sync::Notify>,
     /// Whether a successor took over (an upgrade): then nothing new starts here.
     pub retirement: Arc<Retirement>,
+    /// This gateway among others on one PostgreSQL (`[cluster]`).
+    pub cluster: ClusterOptions,
 }
 
 /// Cheap to clone; every clone drives the same queues.
@@ -126,6 +108,14 @@ struct Inner {
     /// Orders route syncs (see [`sync`]) and holds the state last published.
     sync_lock: tokio::sync::Mutex<Option<crate::routes::RouteState>>,
     synced: Arc<tokio::sync::Notify>,
+    /// Told when CI results arrive, so waiting pushes look at once.
+    checks_changed: Notify,
+    /// Why a deployment was cancelled, when it was not the operator (a newer push).
+    cancel_reasons: Mutex<HashMap<i64, String>>,
+    /// For GitHub's API.
+    http: reqwest::Client,
+    cluster: ClusterOptions,
+    started_at: i64,
 }
 
 impl Controller {
@@ -138,9 +128,9 @@ impl Controller {
     ) -> Self {
         let owner = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
         let (workers, running) = (Mutex::default(), Mutex::default());
-        let ControllerOptions { data_dir, nginx, images, hook, table, synced, retirement } = options;
+        let ControllerOptions { data_dir, nginx, images, registry, hook, table, synced, retirement, cluster } = options;
         let watches = Mutex::default();
-        let runtimes = Runtimes::new(engine, RuntimeOptions { data_dir, images });
+        let runtimes = Runtimes::new(engine, RuntimeOptions { data_dir, images, registry });
         let inner = Inner {
             store,
             routes,
@@ -158,6 +148,11 @@ impl Controller {
             sync_lock: tokio::sync::Mutex::default(),
             synced,
             retirement,
+            checks_changed: Notify::new(),
+            cancel_reasons: Mutex::default(),
+            http: crate::outbound::client(std::time::Duration::from_secs(10)),
+            cluster,
+            started_at: now_ms(),
         };
         Controller { inner: Arc::new(inner) }
     }
@@ -181,12 +176,14 @@ impl Controller {
     }
 
     pub async fn create_project(&self, spec: ProjectSpec) -> Result<ProjectRecord, ControllerError> {
+        self.docker_allowed(&spec).await?;
         let record = self.inner.store.create_project(spec, now_ms(), &port_is_free).await?;
         self.inner.sync_committed().await?;
         Ok(record)
     }
 
     pub(crate) async fn update_project(&self, spec: ProjectSpec) -> Result<ProjectRecord, ControllerError> {
+        self.docker_allowed(&spec).await?;
         let record = self.inner.store.update_project(spec, now_ms()).await?;
         self.inner.sync_committed().await?;
         Ok(record)

@@ -25,7 +25,7 @@ pub(super) enum Outcome {
 }
 
 /// The live figures of a running window, for the API, the CLI and the logs.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub(crate) struct ObserveFigures {
     pub(crate) requests: u64,
     pub(crate) errors: u64,

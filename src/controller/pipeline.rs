@@ -22,6 +22,9 @@ use tracing::{info_span, Instrument};
 pub(super) async fn run(inner: Arc<Inner>, d: Deployment, cancel: CancellationToken) -> Result<(), PipelineError> {
     let record = inner.store.project(&d.project).await?.ok_or_else(|| PipelineError::ProjectGone(d.project.clone()))?;
     let runtime = inner.runtimes.of(&record.spec);
+    if super::checks::must_wait(&record.spec, &d) && runtime.traits().builds {
+        super::checks::wait_for_checks(&inner, &d, &record.spec, &cancel).await?;
+    }
     // What is live is the store's word, never the proxy's snapshot.
     let live = inner.store.live_deployment(&d.project).await?.as_ref().and_then(Upstream::of);
     let slot = live.map_or(Slot::Blue, |u| u.slot.other());

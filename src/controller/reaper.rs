@@ -23,6 +23,7 @@ const TICK: Duration = Duration::from_millis(500);
 pub(crate) fn limit(phase: Phase, spec: &ProjectSpec) -> Option<(Duration, &'static str)> {
     let secs = Duration::from_secs;
     Some(match phase {
+        Phase::WaitingForChecks => (secs(spec.checks_timeout_s) + GRACE, "checks_timeout_s"),
         Phase::Fetching => (secs(spec.fetch_timeout_s), "fetch_timeout_s"),
         Phase::Building => (secs(spec.build_timeout_s) + GRACE, "build_timeout_s"),
         Phase::Starting => (secs(spec.start_timeout_s), "start_timeout_s"),

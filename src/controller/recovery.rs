@@ -84,7 +84,10 @@ pub(super) async fn reconcile(inner: &Arc<Inner>, handed_over: bool) -> Result<u
     let busy_elsewhere = clear_dead_leases(inner, handed_over).await?;
     let ours = inner.running_deployments();
     let mine = |d: &Deployment| ours.contains(&d.id) || busy_elsewhere.contains(&d.project);
-    let unfinished = if handed_over { &[Status::Deploying][..] } else { &[Status::Queued, Status::Deploying] };
+    // Queued work is left to the workers when another process (a predecessor, or another gateway of the
+    // cluster) may be about to run it.
+    let shared = handed_over || inner.cluster.node.is_some();
+    let unfinished = if shared { &[Status::Deploying][..] } else { &[Status::Queued, Status::Deploying] };
     let stuck: Vec<_> =
         inner.store.deployments_with_status(unfinished).await?.into_iter().filter(|d| !mine(d)).collect();
     let verb = if handed_over { "gateway upgraded" } else { "gateway restarted" };
@@ -128,6 +131,9 @@ pub(super) async fn reconcile(inner: &Arc<Inner>, handed_over: bool) -> Result<u
 /// Clears the leases of processes that are gone; returns the projects whose lease another live process
 /// holds (only after an upgrade: at a plain start every other owner is a dead process).
 async fn clear_dead_leases(inner: &Inner, handed_over: bool) -> Result<Vec<String>, StoreError> {
+    if inner.cluster.node.is_some() {
+        return clear_silent_leases(inner).await;
+    }
     if !handed_over {
         let cleared = inner.store.clear_foreign_leases(&inner.owner).await?;
         if cleared > 0 {
@@ -144,6 +150,21 @@ async fn clear_dead_leases(inner: &Inner, handed_over: bool) -> Result<Vec<Strin
             busy.push(project);
         } else {
             inner.store.clear_leases_of(&owner).await?;
+        }
+    }
+    Ok(busy)
+}
+
+/// In a cluster, liveness is the heartbeat: leases beating within `lease_timeout_s` belong to a living
+/// gateway (their projects are returned), the others are dropped.
+async fn clear_silent_leases(inner: &Inner) -> Result<Vec<String>, StoreError> {
+    let stale_before = now_ms() - inner.cluster.lease_timeout.as_millis() as i64;
+    let mut busy = Vec::new();
+    for (project, owner, beat) in inner.store.lease_beats().await? {
+        if owner == inner.owner || beat >= stale_before {
+            busy.push(project);
+        } else {
+            inner.store.drop_stale_lease(&project, &owner, stale_before).await?;
         }
     }
     Ok(busy)

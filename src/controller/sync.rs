@@ -56,7 +56,13 @@ impl Inner {
         let mut attempt = 0;
         loop {
             match self.sync().await {
-                Ok(_) => return Ok(()),
+                Ok(_) => {
+                    // Other gateways on this PostgreSQL serve the change at once, not at their next poll.
+                    if let Err(e) = self.store.announce_routes(&self.owner).await {
+                        tracing::warn!("cannot announce the route change to other gateways: {e}; they poll for it");
+                    }
+                    return Ok(());
+                }
                 Err(e) if attempt + 1 >= ATTEMPTS => return Err(e),
                 Err(e) => tracing::warn!("cannot read the routes after a change ({e}); retrying"),
             }

@@ -1,7 +1,9 @@
 //! The pipeline's decisions in process: a fake runtime, tiny HTTP apps on loopback and SQLite in a
 //! temporary directory. No Docker engine, no gateway binary.
 
+use super::no_engine::NoEngine;
 use super::*;
+use crate::deployment::Status;
 use crate::project::Slot;
 use crate::runtime::{Job, RequestError, RuntimeError, RuntimeTraits};
 use async_trait::async_trait;
@@ -246,60 +248,5 @@ impl Rig {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         panic!("deployment {id} never ended")
-    }
-}
-
-/// An engine nobody calls: the fake runtime replaces both real ones.
-struct NoEngine;
-
-#[async_trait]
-impl crate::runtime::ContainerEngine for NoEngine {
-    async fn build(
-        &self,
-        _: crate::runtime::BuildRequest,
-        _: &(dyn Fn(String) + Send + Sync),
-        _: &CancellationToken,
-    ) -> Result<(), crate::runtime::EngineError> {
-        unreachable!("no engine in these tests")
-    }
-    async fn run(&self, _: &crate::runtime::RunRequest) -> Result<(), crate::runtime::EngineError> {
-        unreachable!("no engine in these tests")
-    }
-    async fn keep_running(&self, _: &str) -> Result<(), crate::runtime::EngineError> {
-        unreachable!("no engine in these tests")
-    }
-    async fn liveness(&self, _: &str) -> Result<crate::runtime::Liveness, crate::runtime::EngineError> {
-        unreachable!("no engine in these tests")
-    }
-    async fn container_deployment(&self, _: &str) -> Result<Option<i64>, crate::runtime::EngineError> {
-        unreachable!("no engine in these tests")
-    }
-    async fn stop(&self, _: &str, _: Duration) -> Result<(), crate::runtime::EngineError> {
-        unreachable!("no engine in these tests")
-    }
-    async fn remove(&self, _: &str) -> Result<(), crate::runtime::EngineError> {
-        unreachable!("no engine in these tests")
-    }
-    async fn slot_containers(&self, _: &str, _: Slot) -> Result<Vec<String>, crate::runtime::EngineError> {
-        unreachable!("no engine in these tests")
-    }
-    async fn has_image(&self, _: &str) -> Result<bool, crate::runtime::EngineError> {
-        unreachable!("no engine in these tests")
-    }
-    async fn project_images(&self, _: &str) -> Result<Vec<String>, crate::runtime::EngineError> {
-        unreachable!("no engine in these tests")
-    }
-    async fn remove_image(&self, _: &str) -> Result<(), crate::runtime::EngineError> {
-        unreachable!("no engine in these tests")
-    }
-    async fn run_once(
-        &self,
-        _: &str,
-        _: &str,
-        _: &str,
-        _: &[String],
-        _: Duration,
-    ) -> Result<(i64, String), crate::runtime::EngineError> {
-        unreachable!("no engine in these tests")
     }
 }

@@ -11,10 +11,6 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-/// A lease whose heartbeat is older than this belongs to a dead process.
-const LEASE_STALE: Duration = Duration::from_secs(30);
-const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
-
 impl Controller {
     /// Wakes the project's worker, starting it on first use.
     pub(super) fn kick(&self, project: &str) {
@@ -68,6 +64,14 @@ async fn run_one(inner: &Arc<Inner>, d: Deployment) {
         // Recovery may still be clearing this project's slots after a restart.
         drop(inner.settling.read().await);
         take_lease(inner, &d).await;
+        // Another gateway (or the process this one succeeded) may have run it while we waited for the lease.
+        if !still_queued(inner, d.id).await {
+            inner.running.lock().unwrap_or_else(|e| e.into_inner()).remove(&d.id);
+            if let Err(e) = inner.store.release_lease(&d.project, &inner.owner).await {
+                tracing::warn!("cannot release the deploy lease: {e}");
+            }
+            return;
+        }
         let heartbeat = tokio::spawn(keep_lease(inner.clone(), d.project.clone()));
         let result = supervise(inner, &d, token).await;
         heartbeat.abort();
@@ -109,11 +113,20 @@ async fn supervise(inner: &Arc<Inner>, d: &Deployment, token: CancellationToken)
     }
 }
 
+async fn still_queued(inner: &Inner, id: i64) -> bool {
+    matches!(inner.store.deployment(id).await, Ok(Some(d)) if d.status == Status::Queued)
+}
+
 async fn take_lease(inner: &Inner, d: &Deployment) {
     let mut told = false;
     loop {
         let now = now_ms();
-        let stale_before = now - LEASE_STALE.as_millis() as i64;
+        // In a cluster a silent gateway's lease is settled by the cluster round before anyone may take it
+        // (see `cluster`); a single gateway takes over the lease of a dead predecessor itself.
+        let stale_before = match inner.cluster.node {
+            Some(_) => i64::MIN,
+            None => now - inner.cluster.lease_timeout.as_millis() as i64,
+        };
         match inner.store.acquire_lease(&d.project, &inner.owner, d.id, now, stale_before).await {
             Ok(true) => return,
             Ok(false) if !told => {
@@ -129,7 +142,8 @@ async fn take_lease(inner: &Inner, d: &Deployment) {
 
 async fn keep_lease(inner: Arc<Inner>, project: String) {
     loop {
-        tokio::time::sleep(HEARTBEAT_EVERY).await;
+        // Three beats per timeout: one late beat never costs the lease.
+        tokio::time::sleep(inner.cluster.lease_timeout / 3).await;
         if let Err(e) = inner.store.heartbeat_lease(&project, &inner.owner, now_ms()).await {
             tracing::warn!("cannot renew the deploy lease: {e}");
         }
@@ -139,10 +153,14 @@ async fn keep_lease(inner: Arc<Inner>, project: String) {
 /// Records how a deployment that did not go live ended: FAILED, or CANCELLED.
 async fn end_unfinished(inner: &Inner, id: i64, project: &str, error: PipelineError) {
     let (event, status) = match error {
-        PipelineError::Cancelled => (Event::Cancel, Status::Cancelled),
+        PipelineError::Cancelled | PipelineError::CheckFailed(_) => (Event::Cancel, Status::Cancelled),
         _ => (Event::Fail, Status::Failed),
     };
-    let message = error.to_string();
+    let reason = inner.cancel_reasons.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+    let message = match (&error, reason) {
+        (PipelineError::Cancelled, Some(reason)) => reason,
+        _ => error.to_string(),
+    };
     inner.log(id, &format!("{}: {message}", status.as_str().to_lowercase())).await;
     match inner.store.apply(id, event, None, Some(&message), now_ms()).await {
         Ok(_) => inner.metrics.deployment_ended(project, status.as_str(), None),

@@ -1,5 +1,8 @@
 //! Every metric name, label and bucket, on a registry owned by the gateway.
 
+#[cfg(test)]
+mod dashboards;
+pub(crate) mod history;
 mod project;
 
 pub use project::{ProjectMetrics, ReplicaMetrics};
@@ -38,6 +41,7 @@ pub struct Metrics {
     traffic: IntGaugeVec,
     replicas: project::ReplicaFamilies,
     projects: Mutex<HashMap<String, Arc<ProjectMetrics>>>,
+    history: history::History,
 }
 
 impl Metrics {
@@ -97,7 +101,7 @@ impl Metrics {
         registry.register(Box::new(cert_expiry.clone()))?;
         registry.register(Box::new(cert_state.clone()))?;
         registry.register(Box::new(acme_orders.clone()))?;
-        let (held, traffic, replicas) = traffic_families(&registry)?;
+        let (held, traffic, replicas) = project::traffic_families(&registry)?;
         let projects = Mutex::default();
         Ok(Metrics {
             registry,
@@ -114,6 +118,7 @@ impl Metrics {
             traffic,
             replicas,
             projects,
+            history: history::History::default(),
         })
     }
 
@@ -183,8 +188,22 @@ impl Metrics {
         }
     }
 
+    /// Adds one step to every project's traffic history.
+    pub(crate) fn sample_history(&self, now: i64) {
+        let projects: Vec<_> = self.projects.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+        for p in projects {
+            self.history.record(&p.name, p.totals(), now);
+        }
+    }
+
+    /// The project's last hour of traffic, oldest step first.
+    pub(crate) fn history(&self, project: &str) -> Vec<history::Sample> {
+        self.history.samples(project)
+    }
+
     /// Drops a removed project's series so the scrape does not report ghosts.
     pub(crate) fn forget_project(&self, project: &str) {
+        self.history.forget(project);
         if let Some(gone) = self.projects.lock().unwrap_or_else(|e| e.into_inner()).remove(project) {
             gone.forget_replicas();
         }
@@ -214,39 +233,6 @@ impl Metrics {
         }
         String::from_utf8_lossy(&out).into_owned()
     }
-}
-
-/// The traffic-control families: held requests, traffic state, and the per-replica handles.
-fn traffic_families(registry: &Registry) -> Result<(IntGaugeVec, IntGaugeVec, project::ReplicaFamilies), MetricsError> {
-    let held = IntGaugeVec::new(
-        Opts::new("versiongate_held_requests", "Requests waiting while their project is paused"),
-        &["project"],
-    )?;
-    let traffic = IntGaugeVec::new(
-        Opts::new("versiongate_traffic_state", "1 for the project's traffic state: serving, paused or maintenance"),
-        &["project", "state"],
-    )?;
-    let labels = ["project", "slot", "replica"];
-    let replicas = project::ReplicaFamilies {
-        inflight: IntGaugeVec::new(
-            Opts::new("versiongate_replica_inflight", "Requests routed to one replica whose response has not ended"),
-            &labels,
-        )?,
-        requests: IntCounterVec::new(
-            Opts::new("versiongate_replica_requests_total", "Requests routed to one replica"),
-            &labels,
-        )?,
-        up: IntGaugeVec::new(
-            Opts::new("versiongate_replica_up", "1 while a replica is in rotation, 0 after it refused a connection"),
-            &labels,
-        )?,
-    };
-    registry.register(Box::new(held.clone()))?;
-    registry.register(Box::new(traffic.clone()))?;
-    registry.register(Box::new(replicas.inflight.clone()))?;
-    registry.register(Box::new(replicas.requests.clone()))?;
-    registry.register(Box::new(replicas.up.clone()))?;
-    Ok((held, traffic, replicas))
 }
 
 #[cfg(test)]

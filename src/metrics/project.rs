@@ -1,8 +1,8 @@
 //! One project's metric handles, resolved once so the proxy never hashes label values per request: per slot,
-//! per replica, and its held requests.
+//! per replica, and its held requests; and the traffic-control families they come from.
 
 use crate::project::Slot;
-use prometheus::{Histogram, IntCounter, IntCounterVec, IntGauge, IntGaugeVec};
+use prometheus::{Histogram, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -82,6 +82,19 @@ impl ProjectMetrics {
         (row.iter().map(IntCounter::get).sum(), row[4].get())
     }
 
+    /// Every counter the traffic chart samples, summed over both slots.
+    pub(crate) fn totals(&self) -> super::history::Totals {
+        use prometheus::core::Metric;
+        let requests = self.requests.iter().flatten().map(IntCounter::get).sum();
+        let errors = self.requests.iter().map(|row| row[4].get()).sum();
+        let proto = self.duration.metric();
+        let histogram = proto.get_histogram();
+        let mut buckets: Vec<(f64, u64)> =
+            histogram.get_bucket().iter().map(|b| (b.upper_bound(), b.cumulative_count())).collect();
+        buckets.push((f64::INFINITY, histogram.get_sample_count()));
+        super::history::Totals { requests, errors, buckets }
+    }
+
     /// Drops every replica series of the project.
     pub(super) fn forget_replicas(&self) {
         let replicas = std::mem::take(&mut *self.replicas.lock().unwrap_or_else(|e| e.into_inner()));
@@ -99,4 +112,39 @@ pub(super) fn slot_index(slot: Slot) -> usize {
         Slot::Blue => 0,
         Slot::Green => 1,
     }
+}
+
+/// The traffic-control families: held requests, traffic state, and the per-replica handles.
+pub(super) fn traffic_families(
+    registry: &Registry,
+) -> Result<(IntGaugeVec, IntGaugeVec, ReplicaFamilies), super::MetricsError> {
+    let held = IntGaugeVec::new(
+        Opts::new("versiongate_held_requests", "Requests waiting while their project is paused"),
+        &["project"],
+    )?;
+    let traffic = IntGaugeVec::new(
+        Opts::new("versiongate_traffic_state", "1 for the project's traffic state: serving, paused or maintenance"),
+        &["project", "state"],
+    )?;
+    let labels = ["project", "slot", "replica"];
+    let replicas = ReplicaFamilies {
+        inflight: IntGaugeVec::new(
+            Opts::new("versiongate_replica_inflight", "Requests routed to one replica whose response has not ended"),
+            &labels,
+        )?,
+        requests: IntCounterVec::new(
+            Opts::new("versiongate_replica_requests_total", "Requests routed to one replica"),
+            &labels,
+        )?,
+        up: IntGaugeVec::new(
+            Opts::new("versiongate_replica_up", "1 while a replica is in rotation, 0 after it refused a connection"),
+            &labels,
+        )?,
+    };
+    registry.register(Box::new(held.clone()))?;
+    registry.register(Box::new(traffic.clone()))?;
+    registry.register(Box::new(replicas.inflight.clone()))?;
+    registry.register(Box::new(replicas.requests.clone()))?;
+    registry.register(Box::new(replicas.up.clone()))?;
+    Ok((held, traffic, replicas))
 }

@@ -4,6 +4,7 @@
 //! early answer is written in `request_filter` so the client connection stays alive.
 
 mod ctx;
+mod framing;
 mod hold;
 mod limits;
 mod page;
@@ -116,6 +117,13 @@ impl ProxyHttp for Gateway {
             Page::new(431, "Request header fields too large", "header_too_large", reason).write(session).await?;
             return Ok(true);
         }
+        if let Some(reason) = framing::ambiguous(session.req_header()) {
+            session.set_keepalive(None);
+            Page::new(400, "Bad request", "ambiguous_framing", reason.into()).write(session).await?;
+            return Ok(true);
+        }
+        // Requests a client pipelines behind this one are answered in order (RFC 9112 §9.3.2), not dropped.
+        session.set_pipelining_enabled(true);
         ctx.tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
         if !ctx.tls {
             if let Some(key_authorization) = self.challenges.http01(session.req_header().uri.path()) {
@@ -231,6 +239,14 @@ impl ProxyHttp for Gateway {
     }
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut RequestCtx) -> FailToProxy {
+        let nothing_written = session.response_written().is_none();
+        if e.esource() == &ErrorSource::Downstream && e.etype().as_str() == "InvalidChunk" && nothing_written {
+            let why = "The request body's chunked encoding is invalid (a chunk size that is not hexadecimal, too large, or a chunk extension over the limit).";
+            if let Err(write_err) = Page::new(400, "Bad request", "bad_chunk", why.into()).write(session).await {
+                tracing::debug!("cannot send the 400 page: {write_err}");
+            }
+            return FailToProxy { error_code: 400, can_reuse_downstream: false };
+        }
         let code = match e.etype() {
             ErrorType::HTTPStatus(code) => *code,
             // Once an answer has begun, an error can only end the connection, never add a page.

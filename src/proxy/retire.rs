@@ -5,10 +5,12 @@ use super::RequestCtx;
 use crate::routes::Routes;
 use pingora::prelude::*;
 
-/// True when the request's upstream serves its project in no pool any more.
+/// True when the request's upstream serves its project in no pool any more and the request has run at
+/// least the project's drain time. A gateway's drain waits for its own requests only: another gateway of
+/// a cluster can retire a slot while this one still has ordinary requests on it, which must finish.
 fn retired(routes: &Routes, ctx: &RequestCtx) -> bool {
     let (Some(route), Some((addr, _))) = (&ctx.route, ctx.upstream) else { return false };
-    if ctx.admin.is_some() {
+    if ctx.admin.is_some() || ctx.started.is_some_and(|s| s.elapsed() < route.drain) {
         return false;
     }
     let table = routes.current();

@@ -34,7 +34,7 @@ impl PoolKind {
 }
 
 /// Whether a project's requests are proxied, held, or answered with a maintenance page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Traffic {
     #[default]
@@ -65,7 +65,7 @@ impl fmt::Display for Traffic {
 
 /// A project's traffic state as the operator set it: serving, paused (with how long a request is held),
 /// or in maintenance (with the page's message).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct TrafficState {
     pub traffic: Traffic,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -153,6 +153,9 @@ pub struct ProjectInput {
     pub healthy_threshold: u32,
     /// Most requests held while paused.
     pub pause_queue: u32,
+    /// How long an old slot drains: a response still streaming from a retired slot is ended only once it
+    /// ran that long (a stream that outlived the drain), never a request another gateway's drain missed.
+    pub drain_timeout_s: u64,
 }
 
 /// One project's routing settings (a `route_targets` row).

@@ -133,6 +133,7 @@ pub struct ProjectRoute {
     pub(crate) health_path: Arc<str>,
     pub(crate) healthy_threshold: u32,
     pub(crate) pause_queue: u32,
+    pub(crate) drain: std::time::Duration,
     /// Counters shared by every table that holds this project, so a rebuild keeps them.
     pub(crate) metrics: Arc<ProjectMetrics>,
 }
@@ -274,6 +275,7 @@ fn project_route(
         health_path: project.health_path.as_str().into(),
         healthy_threshold: project.healthy_threshold,
         pause_queue: project.pause_queue,
+        drain: std::time::Duration::from_secs(project.drain_timeout_s),
         metrics,
     }
 }

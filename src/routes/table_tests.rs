@@ -12,6 +12,7 @@ pub(crate) fn state(projects: &[(&str, &[&str])], members: &[(&str, &str, i64, &
                 health_path: "/health".into(),
                 healthy_threshold: 2,
                 pause_queue: 1000,
+                drain_timeout_s: 30,
             })
             .collect(),
         targets: Vec::new(),

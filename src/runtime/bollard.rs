@@ -8,9 +8,9 @@ use bollard::models::{
     ContainerCreateBody, ContainerUpdateBody, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
-    BuildImageOptionsBuilder, CreateContainerOptionsBuilder, ListContainersOptionsBuilder, ListImagesOptions,
-    LogsOptionsBuilder, PruneImagesOptions, RemoveContainerOptionsBuilder, RemoveImageOptions,
-    StopContainerOptionsBuilder, WaitContainerOptions,
+    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, ListImagesOptions, LogsOptionsBuilder,
+    PruneImagesOptions, RemoveContainerOptionsBuilder, RemoveImageOptions, StopContainerOptionsBuilder,
+    WaitContainerOptions,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
@@ -39,7 +39,7 @@ impl DockerEngine {
         }
     }
 
-    async fn docker(&self) -> Result<&Docker, EngineError> {
+    pub(super) async fn docker(&self) -> Result<&Docker, EngineError> {
         let unreachable =
             |e: BollardError| EngineError::Unreachable { host: self.describe_host(), message: e.to_string() };
         self.client
@@ -62,74 +62,32 @@ impl DockerEngine {
     }
 }
 
-fn engine(action: &str) -> impl Fn(BollardError) -> EngineError + '_ {
+pub(super) fn engine(action: &str) -> impl Fn(BollardError) -> EngineError + '_ {
     move |e| EngineError::Engine { action: action.to_owned(), message: e.to_string() }
 }
 
-fn is_status(e: &BollardError, codes: &[u16]) -> bool {
+pub(super) fn is_status(e: &BollardError, codes: &[u16]) -> bool {
     matches!(e, BollardError::DockerResponseServerError { status_code, .. } if codes.contains(status_code))
-}
-
-impl DockerEngine {
-    async fn build_once(
-        &self,
-        req: &BuildRequest,
-        log: &(dyn Fn(String) + Send + Sync),
-        cancel: &CancellationToken,
-    ) -> Result<(), EngineError> {
-        let docker = self.docker().await?;
-        let options = BuildImageOptionsBuilder::default()
-            .dockerfile(&req.dockerfile)
-            .t(&req.tag)
-            .rm(true)
-            .forcerm(true)
-            .labels(&req.labels)
-            .build();
-        let mut stream = docker.build_image(options, None, Some(bollard::body_full(req.context.clone().into())));
-        let consume = async {
-            while let Some(item) = stream.next().await {
-                let info = item.map_err(|e| EngineError::Build(e.to_string()))?;
-                if let Some(detail) = info.error_detail {
-                    return Err(EngineError::Build(detail.message.unwrap_or_default()));
-                }
-                for line in info.stream.iter().chain(info.status.iter()).flat_map(|s| s.lines()) {
-                    if !line.trim().is_empty() {
-                        log(line.trim_end().to_owned());
-                    }
-                }
-            }
-            Ok(())
-        };
-        // Dropping the stream closes the connection, and the engine stops the build.
-        tokio::select! {
-            result = tokio::time::timeout(req.timeout, consume) => result.map_err(|_| EngineError::BuildTimeout(req.timeout.as_secs()))?,
-            _ = cancel.cancelled() => Err(EngineError::Cancelled),
-        }
-    }
-}
-
-/// Engine errors that mean a cached layer disappeared mid-build, not that the Dockerfile is wrong.
-fn cache_vanished(message: &str) -> bool {
-    message.contains("failed to get digest") || message.contains("No such image")
 }
 
 #[async_trait]
 impl ContainerEngine for DockerEngine {
+    fn swarm(&self) -> Option<&dyn super::swarm::engine::SwarmEngine> {
+        Some(self)
+    }
+
+    async fn engine_id(&self) -> Result<String, EngineError> {
+        let info = self.docker().await?.info().await.map_err(engine("describe itself"))?;
+        Ok(info.id.unwrap_or_default())
+    }
+
     async fn build(
         &self,
         req: BuildRequest,
         log: &(dyn Fn(String) + Send + Sync),
         cancel: &CancellationToken,
     ) -> Result<(), EngineError> {
-        match self.build_once(&req, log, cancel).await {
-            // A parallel image removal can delete a cache layer this build was about to use; a second
-            // try sees the cache as it is now.
-            Err(EngineError::Build(message)) if cache_vanished(&message) => {
-                log(format!("the engine's build cache changed during the build ({message}); building again"));
-                self.build_once(&req, log, cancel).await
-            }
-            other => other,
-        }
+        self.build_with_retry(&req, log, cancel).await
     }
 
     async fn run(&self, req: &RunRequest) -> Result<(), EngineError> {

@@ -87,6 +87,14 @@ pub fn release_container_name(project: &str, deployment_id: i64) -> String {
 
 #[async_trait]
 pub trait ContainerEngine: Send + Sync {
+    /// The engine's swarm API, when it has one (the swarm runtime needs it).
+    fn swarm(&self) -> Option<&dyn crate::runtime::swarm::engine::SwarmEngine> {
+        None
+    }
+    /// The engine's own ID (`docker info`): gateways that share one engine report the same one.
+    async fn engine_id(&self) -> Result<String, EngineError> {
+        Ok(String::new())
+    }
     /// Builds and tags an image, sending each build output line to `log`.
     async fn build(
         &self,

@@ -5,10 +5,13 @@
 //! Later kinds (`swarm`, `static`) are further implementations of the same trait.
 
 pub(crate) mod bollard;
+mod bollard_build;
+mod bollard_swarm;
 mod docker;
 pub(crate) mod engine;
 mod external;
 mod request;
+mod swarm;
 
 pub(crate) use bollard::DockerEngine;
 pub use engine::{
@@ -50,6 +53,12 @@ pub(crate) enum RuntimeError {
     Pruned(String),
     #[error("cancelled by the operator")]
     Cancelled,
+    #[error("the Docker engine is not a swarm manager, so runtime \"swarm\" cannot run services on it: run `docker swarm init` (or join this node as a manager), or use runtime \"docker\"")]
+    NotSwarmManager,
+    #[error("the swarm has {0} ready nodes, and an image built here exists on this node only: set [docker] registry to a registry every node can pull from (the image is pushed there and run by digest)")]
+    NeedsRegistry(usize),
+    #[error("service {service}: {running} of {want} tasks running after start_timeout_s{}", if why.is_empty() { String::new() } else { format!("; the engine says: {why}") })]
+    TasksNotRunning { service: String, running: usize, want: usize, why: String },
     #[error("internal error, see log: {0}")]
     Internal(String),
 }
@@ -72,6 +81,8 @@ pub(crate) trait Journal: Send + Sync {
     async fn phase(&self, phase: Phase) -> Result<(), StoreError>;
     /// QUEUED → DEPLOYING into `slot`, serving on `addrs` (one per replica), starting at `phase`.
     async fn begin(&self, slot: Slot, addrs: &[SocketAddr], phase: Phase) -> Result<Deployment, StoreError>;
+    /// Where a deployment that began serves, once its runtime knows (swarm tasks get their ports at start).
+    async fn serving(&self, slot: Slot, addrs: &[SocketAddr]) -> Result<Deployment, StoreError>;
     /// The commit it builds (with its subject line), and the image it built.
     async fn source(&self, commit: Option<(&str, Option<&str>)>, image: Option<&str>) -> Result<(), StoreError>;
 }
@@ -141,6 +152,16 @@ pub(crate) trait Runtime: Send + Sync {
     fn return_to(&self, d: &Deployment) -> Option<NewDeployment>;
     /// What a rollback could return to besides the deployments' own rows (retained images), as JSON.
     async fn retained(&self, project: &str, history: &[Deployment]) -> Vec<serde_json::Value>;
+    /// Where `slot` of a live project serves right now, for runtimes whose addresses move (swarm tasks);
+    /// `None`: the stored addresses stand.
+    async fn serving_now(&self, _spec: &ProjectSpec, _slot: Slot) -> Option<Vec<SocketAddr>> {
+        None
+    }
+    /// Until the runtime's event stream ends: names each service whose serving addresses may have moved.
+    /// Runtimes whose addresses never move have no events and return at once.
+    async fn follow(&self, _changed: &tokio::sync::mpsc::Sender<String>) -> Result<(), RuntimeError> {
+        Ok(())
+    }
 }
 
 /// Where the runtimes keep their files and what they build from.
@@ -150,33 +171,56 @@ pub(crate) struct RuntimeOptions {
     pub(crate) data_dir: PathBuf,
     /// Base images for generated Dockerfiles.
     pub(crate) images: BaseImages,
+    /// `[docker] registry`: where swarm images are pushed for every node ('' for a one-node swarm).
+    pub(crate) registry: String,
 }
 
 /// One runtime per kind; the only place that maps a project's `runtime` to its implementation.
 #[derive(Clone)]
 pub(crate) struct Runtimes {
+    /// The engine the docker and swarm runtimes drive (none in unit tests).
+    engine: Option<Arc<dyn ContainerEngine>>,
     docker: Arc<dyn Runtime>,
     external: Arc<dyn Runtime>,
+    swarm: Arc<dyn Runtime>,
 }
 
 impl Runtimes {
     pub(crate) fn new(engine: Arc<dyn ContainerEngine>, options: RuntimeOptions) -> Runtimes {
+        let registry = options.registry.clone();
+        let docker = Arc::new(docker::DockerRuntime::new(engine.clone(), options));
         Runtimes {
-            docker: Arc::new(docker::DockerRuntime::new(engine, options)),
+            engine: Some(engine.clone()),
+            docker: docker.clone(),
             external: Arc::new(external::ExternalRuntime),
+            swarm: Arc::new(swarm::SwarmRuntime::new(engine, docker, registry)),
         }
     }
 
     /// One runtime for every kind (tests use a fake).
     #[cfg(test)]
     pub(crate) fn single(runtime: Arc<dyn Runtime>) -> Runtimes {
-        Runtimes { docker: runtime.clone(), external: runtime }
+        Runtimes { engine: None, docker: runtime.clone(), external: runtime.clone(), swarm: runtime }
+    }
+
+    /// The Docker engine's ID ('' without an engine).
+    pub(crate) async fn engine_id(&self) -> Result<String, EngineError> {
+        match &self.engine {
+            Some(engine) => engine.engine_id().await,
+            None => Ok(String::new()),
+        }
+    }
+
+    /// The swarm runtime's event stream (see [`Runtime::follow`]).
+    pub(crate) async fn follow_swarm(&self, changed: &tokio::sync::mpsc::Sender<String>) -> Result<(), RuntimeError> {
+        self.swarm.follow(changed).await
     }
 
     pub(crate) fn of(&self, spec: &ProjectSpec) -> &dyn Runtime {
         match spec.runtime {
             RuntimeKind::Docker => &*self.docker,
             RuntimeKind::External => &*self.external,
+            RuntimeKind::Swarm => &*self.swarm,
         }
     }
 }

@@ -5,14 +5,14 @@ use super::{get, parse_col, Result, Store, StoreError};
 use serde::Serialize;
 use sqlx::any::AnyRow;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CertSource {
     Acme,
     Custom,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CertStatus {
     /// A certificate is stored and served.

@@ -8,7 +8,8 @@ use serde::Serialize;
 use sqlx::any::AnyRow;
 
 /// One deployment row, as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = DeploymentRow)]
 pub struct Deployment {
     pub id: i64,
     pub project: String,
@@ -31,8 +32,12 @@ pub struct Deployment {
     pub error: Option<String>,
     /// The share of clients a canary takes before it is promoted (1–99); `None` for a plain deployment.
     pub canary_percent: Option<i64>,
+    /// RFC 3339, like every time in the API.
+    #[schema(value_type = String)]
     pub created_at: i64,
+    #[schema(value_type = Option<String>)]
     pub started_at: Option<i64>,
+    #[schema(value_type = Option<String>)]
     pub finished_at: Option<i64>,
 }
 

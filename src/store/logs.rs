@@ -56,6 +56,24 @@ impl Store {
         }
     }
 
+    /// The newest event's id (0 with none): where a tail of the history starts.
+    pub async fn last_event_id(&self) -> Result<i64> {
+        let row =
+            sqlx::query("SELECT COALESCE(MAX(id), 0) AS last FROM deployment_events").fetch_one(&self.pool).await?;
+        get(&row, "last")
+    }
+
+    /// Events of every deployment after `after`, oldest first, at most `limit`: (event id, deployment id, status).
+    pub async fn events_after(&self, after: i64, limit: i64) -> Result<Vec<(i64, i64, Status)>> {
+        let rows =
+            sqlx::query("SELECT id, deployment_id, status FROM deployment_events WHERE id > $1 ORDER BY id LIMIT $2")
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(|r| Ok((get(r, "id")?, get(r, "deployment_id")?, parse_col(r, "status")?))).collect()
+    }
+
     pub async fn events(&self, deployment_id: i64) -> Result<Vec<DeploymentEvent>> {
         let rows = sqlx::query(
             "SELECT status, phase, message, at FROM deployment_events WHERE deployment_id = $1 ORDER BY id",

@@ -11,18 +11,27 @@ macro_rules! columns {
 }
 
 mod certificates;
+mod challenges;
+mod cluster;
 mod deliveries;
 mod deployments;
+mod github;
 mod leases;
 mod logs;
+mod previews;
 mod projects;
 mod routes;
+mod sessions;
 mod transitions;
 
 pub use certificates::{CertRow, CertSource, CertStatus, IssuedCert};
+pub use challenges::{ChallengeRow, CHALLENGES_CHANNEL};
+pub use cluster::{Node, Role, Roles, ROUTES_CHANNEL};
 pub use deployments::{Deployment, NewDeployment};
 pub(crate) use logs::DeploymentEvent;
+pub use previews::Preview;
 pub(crate) use projects::ProjectRecord;
+pub use sessions::SessionRow;
 
 use crate::config::mask_url_password;
 use crate::deployment::DeploymentError;

@@ -189,6 +189,8 @@ impl Store {
             "DELETE FROM deployments WHERE project = $1",
             "DELETE FROM project_domains WHERE project = $1",
             "DELETE FROM deploy_leases WHERE project = $1",
+            "DELETE FROM commit_checks WHERE project = $1",
+            "DELETE FROM github_repos WHERE project = $1",
         ];
         for sql in child_tables {
             sqlx::query(sql).bind(name).execute(&mut *tx).await?;
@@ -211,7 +213,7 @@ fn stored_range(row: &AnyRow) -> Result<(String, PortRange)> {
 }
 
 impl Store {
-    fn record_from_row(&self, row: &AnyRow) -> Result<ProjectRecord> {
+    pub(super) fn record_from_row(&self, row: &AnyRow) -> Result<ProjectRecord> {
         let name: String = get(row, "name")?;
         let json: String = get(row, "spec")?;
         let corrupt = |message: String| StoreError::Corrupt { what: format!("project `{name}`"), message };

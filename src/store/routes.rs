@@ -11,7 +11,12 @@ impl Store {
     pub async fn route_state(&self) -> Result<(RouteState, Vec<String>)> {
         let mut problems = Vec::new();
         let mut projects = Vec::new();
-        for record in self.projects().await? {
+        // One snapshot for the three reads: another gateway may commit a switch between them (PostgreSQL
+        // reads each statement at its own moment under READ COMMITTED).
+        let begin = if self.sqlite { "BEGIN" } else { "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" };
+        let mut tx = self.pool.begin_with(begin).await?;
+        let rows = sqlx::query("SELECT * FROM projects ORDER BY name").fetch_all(&mut *tx).await?;
+        for record in rows.iter().map(|r| self.record_from_row(r)) {
             match record {
                 Ok(r) => {
                     let https_redirect = r.spec.https_redirect && r.spec.tls != crate::project::TlsMode::Off;
@@ -20,6 +25,7 @@ impl Store {
                         health_path: r.spec.health_path,
                         healthy_threshold: r.spec.healthy_threshold,
                         pause_queue: r.spec.pause_queue,
+                        drain_timeout_s: r.spec.drain_timeout_s,
                         name: r.spec.name,
                         domains: r.spec.domains,
                     });
@@ -28,7 +34,7 @@ impl Store {
             }
         }
         let rows = sqlx::query("SELECT project, traffic, message, rollout_percent, pause_timeout_s FROM route_targets")
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *tx)
             .await?;
         let targets = rows
             .iter()
@@ -46,8 +52,9 @@ impl Store {
             "SELECT m.project, m.pool, m.deployment_id, m.weight, d.slot, d.target FROM route_members m \
              JOIN deployments d ON d.id = m.deployment_id ORDER BY m.project, m.pool, m.deployment_id",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await?;
+        tx.commit().await?;
         let members = rows.iter().map(member_row).collect::<Result<Vec<_>>>()?;
         Ok((RouteState { projects, targets, members }, problems))
     }

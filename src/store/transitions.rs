@@ -65,7 +65,7 @@ impl Store {
         Ok(())
     }
 
-    /// QUEUED → DEPLOYING into `slot` (serving on `port`), starting at `phase`.
+    /// QUEUED (or waiting for checks) → DEPLOYING into `slot` (serving on `port`), starting at `phase`.
     pub async fn start_deployment(
         &self,
         id: i64,
@@ -75,7 +75,26 @@ impl Store {
         now: i64,
     ) -> Result<Deployment> {
         let mut tx = self.write_tx().await?;
-        apply_in(&mut tx, id, Event::Start, Some(phase), None, now).await?;
+        let waited = load_in(&mut tx, id).await?;
+        // A push that waited for its checks is DEPLOYING already: it only moves on to `phase`.
+        if waited.status == crate::deployment::Status::Deploying && waited.phase == Phase::WaitingForChecks {
+            let mut d = waited;
+            d.phase.check_move(d.status, phase)?;
+            d.phase = phase;
+            write_in(&mut tx, &d).await?;
+            add_event(&mut tx, (d.id, d.status, d.phase), phase.as_str(), now).await?;
+        } else {
+            apply_in(&mut tx, id, Event::Start, Some(phase), None, now).await?;
+        }
+        set_targets_in(&mut tx, id, slot, targets).await?;
+        let d = load_in(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(d)
+    }
+
+    /// Where a deployment serves, when its runtime learns it after it began (or its tasks moved).
+    pub async fn update_targets(&self, id: i64, slot: Slot, targets: &[std::net::SocketAddr]) -> Result<Deployment> {
+        let mut tx = self.write_tx().await?;
         set_targets_in(&mut tx, id, slot, targets).await?;
         let d = load_in(&mut tx, id).await?;
         tx.commit().await?;

@@ -56,7 +56,7 @@ pub(crate) fn notify_systemd_ready() {
 }
 
 /// What the API and the CLI see of the last upgrade this process ran.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub(crate) enum UpgradeState {
     Idle,

@@ -29,7 +29,7 @@ pub struct LoadSpec {
 
 /// GETs (and POSTs) until `stop` or the bounds; `fresh` opens a new connection each time.
 pub async fn load(proxy: std::net::SocketAddr, spec: LoadSpec, fresh: bool, stop: Arc<AtomicBool>) -> Tally {
-    let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(20));
+    let mut builder = super::client_builder().timeout(Duration::from_secs(20));
     if fresh {
         builder = builder.pool_max_idle_per_host(0);
     }

@@ -2,11 +2,13 @@
 //! and fake upstreams whose `/health` can be made ok, failing, slow or dying.
 #![allow(dead_code)]
 
+pub mod github;
 pub mod load;
 pub mod pebble;
 pub mod pg;
 
 pub mod raw;
+pub mod recorder;
 pub mod repo;
 pub mod standin;
 pub mod streams;
@@ -14,6 +16,7 @@ pub mod tls_load;
 
 pub mod upgrade;
 pub mod upstream;
+pub mod visitor;
 pub mod webdriver;
 
 #[allow(unused_imports)]
@@ -57,9 +60,16 @@ pub async fn eventually(what: &str, check: impl Fn() -> bool) {
     }
 }
 
+/// A reqwest builder for tests: reqwest's TLS takes the process's rustls provider, which `main` installs in
+/// the product; a test process installs ring here.
+pub fn client_builder() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+}
+
 /// The tests' HTTP client: a 30 s limit per request.
 fn test_client() -> reqwest::Client {
-    reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap()
+    client_builder().timeout(Duration::from_secs(30)).build().unwrap()
 }
 
 /// A loopback port that was free a moment ago.
@@ -120,6 +130,11 @@ impl Gateway {
         Gateway::start_ports(proxy, Some(https), admin_extra, &extra).await
     }
 
+    /// A gateway with an HTTPS listener on ports chosen beforehand (another gateway's CA validates on them).
+    pub async fn start_https_at(proxy: SocketAddr, https: SocketAddr, extra: &str) -> Gateway {
+        Gateway::start_ports(proxy, Some(https), "", extra).await
+    }
+
     async fn start_ports(proxy: SocketAddr, https: Option<SocketAddr>, admin_extra: &str, extra: &str) -> Gateway {
         let dir = tempfile::tempdir().unwrap();
         let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
@@ -167,6 +182,11 @@ impl Gateway {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("gateway did not become ready in 30 s:\n{}", self.log());
+    }
+
+    /// Starts the gateway again after `kill`, with the same config, data dir and ports.
+    pub async fn start_again(&mut self) {
+        self.spawn().await;
     }
 
     /// SIGKILL, as a crash would; then the same config, data dir and ports start again.
@@ -235,6 +255,23 @@ impl Gateway {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// The SQLite database's files (with its WAL), as text: what someone who copies data_dir could read.
+    pub fn database_text(&self) -> String {
+        let mut database = Vec::new();
+        for file in std::fs::read_dir(self.data_dir()).unwrap() {
+            let path = file.unwrap().path();
+            if path.file_name().unwrap().to_string_lossy().starts_with("versiongate.db") {
+                database.extend(std::fs::read(path).unwrap());
+            }
+        }
+        assert!(!database.is_empty(), "no database in {}", self.data_dir().display());
+        String::from_utf8_lossy(&database).into_owned()
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("versiongate.toml")
     }
 
     pub fn data_dir(&self) -> PathBuf {

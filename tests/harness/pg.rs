@@ -12,3 +12,36 @@ pub async fn fresh_database(prefix: &str) -> String {
     let (base, _) = admin.rsplit_once('/').unwrap();
     format!("{base}/{name}")
 }
+
+/// A store on a fresh database, kept alive (with its temp dir) for one test.
+pub struct Db {
+    pub store: versiongate::store::Store,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub async fn sqlite() -> Db {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+    Db { store: versiongate::store::Store::open(&url).await.unwrap(), _dir: Some(dir) }
+}
+
+pub async fn postgres() -> Db {
+    Db { store: versiongate::store::Store::open(&fresh_database("vg_test").await).await.unwrap(), _dir: None }
+}
+
+/// One test module per case, with a `sqlite` and a `postgres` test calling `case(&Store)`.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($case:ident),* $(,)?) => {$(
+        mod $case {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$case(&$crate::harness::pg::sqlite().await.store).await
+            }
+            #[tokio::test]
+            async fn postgres() {
+                super::$case(&$crate::harness::pg::postgres().await.store).await
+            }
+        }
+    )*};
+}

@@ -120,3 +120,19 @@ pub fn inspect(container: &str, format: &str) -> Option<String> {
     let out = Command::new("docker").args(["inspect", "-f", format, container]).output().ok()?;
     out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
+
+impl AppRepo {
+    /// Points GitHub's `refs/pull/N/head` at the current commit, as GitHub does for every pull request.
+    pub fn pull_ref(&self, number: u32) {
+        git(&self.path, &["update-ref", &format!("refs/pull/{number}/head"), "HEAD"]);
+    }
+
+    /// Switches to `branch`, creating it from the current commit when new.
+    pub fn branch(&self, branch: &str) {
+        if git(&self.path, &["branch", "--list", branch]).is_empty() {
+            git(&self.path, &["checkout", "-q", "-b", branch]);
+        } else {
+            git(&self.path, &["checkout", "-q", branch]);
+        }
+    }
+}

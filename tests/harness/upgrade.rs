@@ -35,7 +35,7 @@ impl Gateway {
             let new_pid = stdout.rsplit("(pid ").next().and_then(|t| t.trim_end().trim_end_matches(')').parse().ok());
             self.successors.push(new_pid.unwrap_or_else(|| panic!("no new pid in: {stdout}")));
             // Pooled admin connections lead to the old process, which is going away.
-            self.http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30)).build().unwrap();
+            self.http = super::client_builder().timeout(std::time::Duration::from_secs(30)).build().unwrap();
         }
         Upgraded { code, stdout, stderr }
     }

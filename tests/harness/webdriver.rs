@@ -1,17 +1,16 @@
-//! A small W3C WebDriver client for the dashboard's end-to-end tests: Debian's ChromeDriver driving
-//! headless Chromium, started by pid and stopped by pid.
+//! The dashboard's end-to-end tests drive headless Chromium through Debian's ChromeDriver with `fantoccini`;
+//! the driver is started by pid and stopped by pid. This file adds only what the tests share: the
+//! session's flags, waiting for a text, and failing with what was last seen.
 
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{json, Value};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
-
 pub struct Browser {
     driver: Child,
-    http: reqwest::Client,
-    session: String,
-    base: String,
+    client: Client,
     _profile: tempfile::TempDir,
 }
 
@@ -25,75 +24,31 @@ impl Browser {
             .stderr(Stdio::null())
             .spawn()
             .expect("chromedriver is missing: scripts/test installs Debian's chromium and chromium-driver");
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
-        let base = format!("http://127.0.0.1:{port}");
         let profile = tempfile::tempdir().unwrap();
-        let mut browser = Browser { driver, http, session: String::new(), base, _profile: profile };
-        browser.wait_driver().await;
-        browser.session = browser.new_session(width, height).await;
-        browser
-    }
-
-    async fn wait_driver(&self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while self.http.get(format!("{}/status", self.base)).send().await.is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not start in 20 s");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    async fn new_session(&self, width: u32, height: u32) -> String {
-        // Without the background-networking flags Chromium dials out at start, which this network refuses.
-        let args = [
-            "--headless=new".to_owned(),
-            "--no-sandbox".into(),
-            "--disable-gpu".into(),
-            "--disable-quic".into(),
-            "--no-first-run".into(),
-            "--disable-background-networking".into(),
-            "--disable-component-update".into(),
-            "--disable-sync".into(),
-            "--disable-dev-shm-usage".into(),
-            format!("--window-size={width},{height}"),
-            format!("--user-data-dir={}", self._profile.path().display()),
-        ];
-        let caps = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome",
-            "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args}}}});
-        let res = self.call("POST", "/session", Some(caps)).await;
-        res["sessionId"].as_str().unwrap_or_else(|| panic!("no WebDriver session: {res}")).to_owned()
-    }
-
-    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let url = format!("{}{path}", self.base);
-        let req = match method {
-            "GET" => self.http.get(url),
-            "DELETE" => self.http.delete(url),
-            _ => self.http.post(url).json(&body.unwrap_or(json!({}))),
-        };
-        let value: Value = req.send().await.unwrap().json().await.unwrap();
-        value.get("value").cloned().unwrap_or(value)
-    }
-
-    async fn session_call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        self.call(method, &format!("/session/{}{path}", self.session), body).await
+        let client = connect(port, width, height, &profile).await;
+        Browser { driver, client, _profile: profile }
     }
 
     pub async fn goto(&self, url: &str) {
-        self.session_call("POST", "/url", Some(json!({ "url": url }))).await;
+        self.client.goto(url).await.unwrap_or_else(|e| panic!("cannot open {url}: {e}"));
     }
 
     pub async fn url(&self) -> String {
-        self.session_call("GET", "/url", None).await.as_str().unwrap_or_default().to_owned()
+        self.client.current_url().await.map(|u| u.to_string()).unwrap_or_default()
     }
 
     pub async fn resize(&self, width: u32, height: u32) {
-        self.session_call("POST", "/window/rect", Some(json!({"width": width, "height": height}))).await;
+        self.client.set_window_size(width, height).await.unwrap();
     }
 
-    /// The first element matching `css`, if there is one now.
-    pub async fn find(&self, css: &str) -> Option<String> {
-        let v = self.session_call("POST", "/element", Some(json!({"using": "css selector", "value": css}))).await;
-        v.get(ELEMENT).and_then(Value::as_str).map(str::to_owned)
+    /// Whether an element matches `css` now.
+    pub async fn find(&self, css: &str) -> Option<()> {
+        self.client.find(Locator::Css(css)).await.ok().map(|_| ())
+    }
+
+    /// How many elements match `css` now.
+    pub async fn count(&self, css: &str) -> usize {
+        self.client.find_all(Locator::Css(css)).await.map_or(0, |all| all.len())
     }
 
     /// Waits up to `secs` for `check(text of css)` to hold; panics with what was last seen.
@@ -111,43 +66,69 @@ impl Browser {
     }
 
     pub async fn text(&self, css: &str) -> Option<String> {
-        let id = self.find(css).await?;
-        self.session_call("GET", &format!("/element/{id}/text"), None).await.as_str().map(str::to_owned)
+        self.client.find(Locator::Css(css)).await.ok()?.text().await.ok()
     }
 
     pub async fn attribute(&self, css: &str, name: &str) -> Option<String> {
-        let id = self.find(css).await?;
-        self.session_call("GET", &format!("/element/{id}/attribute/{name}"), None).await.as_str().map(str::to_owned)
+        self.client.find(Locator::Css(css)).await.ok()?.attr(name).await.ok().flatten()
     }
 
     pub async fn click(&self, css: &str) {
-        let id = self.find(css).await.unwrap_or_else(|| panic!("nothing matches `{css}`"));
-        self.session_call("POST", &format!("/element/{id}/click"), Some(json!({}))).await;
+        let element =
+            self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("nothing matches `{css}`: {e}"));
+        element.click().await.unwrap_or_else(|e| panic!("cannot click `{css}`: {e}"));
     }
 
     pub async fn type_into(&self, css: &str, text: &str) {
-        let id = self.find(css).await.unwrap_or_else(|| panic!("nothing matches `{css}`"));
-        self.session_call("POST", &format!("/element/{id}/clear"), Some(json!({}))).await;
-        self.session_call("POST", &format!("/element/{id}/value"), Some(json!({ "text": text }))).await;
+        let element =
+            self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("nothing matches `{css}`: {e}"));
+        element.clear().await.unwrap();
+        element.send_keys(text).await.unwrap();
     }
 
     pub async fn script(&self, source: &str) -> Value {
-        self.session_call("POST", "/execute/sync", Some(json!({"script": source, "args": []}))).await
+        self.client.execute(source, Vec::new()).await.unwrap_or_else(|e| panic!("script failed: {e}"))
     }
 
     /// Writes a PNG of the viewport to `path`.
     pub async fn screenshot(&self, path: &std::path::Path) {
-        let b64 = self.session_call("GET", "/screenshot", None).await;
-        let png = decode_base64(b64.as_str().expect("a base64 screenshot"));
+        let png = self.client.screenshot().await.expect("a screenshot");
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, png).unwrap();
     }
+
+    /// Ends the session (Chromium exits), then the driver is stopped on drop.
+    pub async fn quit(self) {
+        let _ = self.client.clone().close().await;
+    }
 }
 
-impl Browser {
-    /// Ends the session (Chromium exits), then stops the driver.
-    pub async fn quit(self) {
-        self.session_call("DELETE", "", None).await;
+/// Waits for the driver, then opens a session. Without the background-networking flags Chromium dials out
+/// at start, which this network refuses.
+async fn connect(port: u16, width: u32, height: u32, profile: &tempfile::TempDir) -> Client {
+    let args = [
+        "--headless=new".to_owned(),
+        "--no-sandbox".into(),
+        "--disable-gpu".into(),
+        "--disable-quic".into(),
+        "--no-first-run".into(),
+        "--disable-background-networking".into(),
+        "--disable-component-update".into(),
+        "--disable-sync".into(),
+        "--disable-dev-shm-usage".into(),
+        format!("--window-size={width},{height}"),
+        format!("--user-data-dir={}", profile.path().display()),
+    ];
+    let caps = json!({"browserName": "chrome", "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args}});
+    let caps = caps.as_object().cloned().unwrap_or_default();
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match ClientBuilder::new(HttpConnector::new()).capabilities(caps.clone()).connect(&url).await {
+            Ok(client) => return client,
+            Err(e) if Instant::now() > deadline => panic!("no WebDriver session from chromedriver in 20 s: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
     }
 }
 
@@ -157,21 +138,4 @@ impl Drop for Browser {
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
-}
-
-fn decode_base64(text: &str) -> Vec<u8> {
-    let value = |c: u8| match c {
-        b'A'..=b'Z' => c - b'A',
-        b'a'..=b'z' => c - b'a' + 26,
-        b'0'..=b'9' => c - b'0' + 52,
-        b'+' => 62,
-        _ => 63,
-    };
-    let clean: Vec<u8> = text.bytes().filter(|c| !c.is_ascii_whitespace() && *c != b'=').collect();
-    let mut out = Vec::with_capacity(clean.len() * 3 / 4);
-    for chunk in clean.chunks(4) {
-        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, c)| acc | u32::from(value(*c)) << (18 - 6 * i));
-        out.extend(&n.to_be_bytes()[1..chunk.len()]);
-    }
-    out
 }

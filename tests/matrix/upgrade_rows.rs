@@ -37,7 +37,7 @@ async fn open_streams(gw: &Gateway) -> Option<Streams> {
                    Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
     ws.write_all(upgrade.as_bytes()).await.ok()?;
     read_until(&mut ws, "\r\n\r\n").await.contains(" 101 ").then_some(())?;
-    let client = reqwest::Client::new();
+    let client = crate::harness::client_builder().build().unwrap();
     let sse = client.get(format!("http://{}/sse", gw.proxy)).header("host", "streams.test").send().await.ok()?;
     let mut sse = Box::pin(sse.bytes_stream());
     let first = tokio::time::timeout(Duration::from_secs(5), sse.next()).await.ok().flatten()?.ok()?;

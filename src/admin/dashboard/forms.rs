@@ -98,9 +98,17 @@ pub(crate) async fn settings(
     }
 }
 
-const NUMBERS: [&str; 6] =
-    ["healthy_threshold", "health_timeout_s", "drain_timeout_s", "observe_s", "keep_images", "replicas"];
-const TEXTS: [&str; 3] = ["branch", "health_path", "release_command"];
+const NUMBERS: [&str; 8] = [
+    "healthy_threshold",
+    "health_timeout_s",
+    "drain_timeout_s",
+    "observe_s",
+    "keep_images",
+    "replicas",
+    "max_previews",
+    "checks_timeout_s",
+];
+const TEXTS: [&str; 4] = ["branch", "health_path", "release_command", "preview_domain"];
 
 /// Turns the form into a PATCH body: numbers must be numbers, env lines `KEY=value`.
 pub(crate) fn settings_changes(f: &HashMap<String, String>) -> Result<Map<String, Value>, String> {
@@ -118,6 +126,13 @@ pub(crate) fn settings_changes(f: &HashMap<String, String>) -> Result<Map<String
         let Some(v) = f.get(key).map(|v| v.trim()).filter(|v| !v.is_empty()) else { continue };
         let n: u64 = v.parse().map_err(|_| format!("{key}: `{v}` is not a whole number; enter one"))?;
         changes.insert(key.into(), json!(n));
+    }
+    if let Some(on) = f.get("previews") {
+        changes.insert("previews".into(), json!(on == "on"));
+    }
+    if let Some(checks) = f.get("required_checks") {
+        let list: Vec<&str> = checks.split(',').map(str::trim).filter(|c| !c.is_empty()).collect();
+        changes.insert("required_checks".into(), json!(list));
     }
     if let Some(secret) = f.get("webhook_secret").filter(|s| !s.is_empty()) {
         changes.insert("webhook_secret".into(), json!(secret));
@@ -150,6 +165,7 @@ pub(crate) fn settings_form(record: &ProjectRecord, traits: RuntimeTraits, csrf:
         fields += &field("release_command", "Release command", spec.release_command.clone());
         fields += &field("keep_images", "Images kept for rollback", spec.keep_images.to_string());
         fields += &field("replicas", "Replicas (containers per slot, from the next deploy)", spec.replicas.to_string());
+        fields += &github_fields(spec);
     }
     fields += &field("health_path", "Health path", spec.health_path.clone());
     fields += &field("healthy_threshold", "Health passes needed", spec.healthy_threshold.to_string());
@@ -177,6 +193,20 @@ pub(crate) fn settings_form(record: &ProjectRecord, traits: RuntimeTraits, csrf:
     )
 }
 
+/// Previews and the CI gate (docker projects).
+fn github_fields(spec: &crate::project::ProjectSpec) -> String {
+    let selected = |on: bool| if spec.previews == on { " selected" } else { "" };
+    format!(
+        r#"<div class="field"><label for="s-previews">Pull-request previews</label><select id="s-previews" name="previews"><option value="off"{}>off</option><option value="on"{}>on</option></select></div><div class="field"><label for="s-preview_domain">Preview domain (pr-N.&lt;domain&gt;)</label><input id="s-preview_domain" name="preview_domain" value="{}"></div><div class="field"><label for="s-max_previews">Most previews at once</label><input id="s-max_previews" name="max_previews" value="{}"></div><div class="field"><label for="s-required_checks">Required checks (comma-separated; * = every one)</label><input id="s-required_checks" name="required_checks" value="{}"></div><div class="field"><label for="s-checks_timeout_s">Checks timeout (s)</label><input id="s-checks_timeout_s" name="checks_timeout_s" value="{}"></div>"#,
+        selected(false),
+        selected(true),
+        esc(&spec.preview_domain),
+        spec.max_previews,
+        esc(&spec.required_checks.join(", ")),
+        spec.checks_timeout_s,
+    )
+}
+
 pub(super) fn back(viewer: &Viewer, name: &str, problem: String) -> PageResult {
     viewer.tell(false, problem);
     Ok(Redirect::to(&format!("/projects/{name}")).into_response())
@@ -201,8 +231,14 @@ mod tests {
             ("webhook_secret", ""),
             ("env_set", "DB=postgres://x\n\nMODE=a=b"),
             ("env_remove:OLD", "on"),
+            ("previews", "on"),
+            ("required_checks", "test, lint ,"),
         ]);
         let changes = settings_changes(&f).unwrap();
+        assert_eq!(
+            (changes["previews"].clone(), changes["required_checks"].clone()),
+            (json!(true), json!(["test", "lint"]))
+        );
         assert_eq!(changes["domains"], json!(["a.test", "b.test"]));
         assert_eq!((changes["observe_s"].clone(), changes["health_path"].clone()), (json!(30), json!("/up")));
         assert!(!changes.contains_key("webhook_secret"), "an empty secret keeps the old one");

@@ -46,7 +46,8 @@ pub(crate) fn page(frame: Frame<'_>, body: &str) -> String {
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title} · versiongate</title><link rel="stylesheet" href="/assets/style.css"><script src="/assets/app.js" defer></script></head>
 <body><header class="top"><a class="brand" href="/">versiongate</a><nav>{logout}</nav></header>
-<main>{notice}{body}</main></body></html>"#,
+<main>{notice}{body}</main>
+<footer class="foot"><a id="api-reference" href="/api/v1/openapi.json">API reference (OpenAPI 3.1)</a> · <a href="/metrics">Prometheus metrics</a></footer></body></html>"#,
         title = esc(frame.title)
     )
 }

@@ -25,7 +25,7 @@ pub(crate) struct LoginQuery {
 pub(crate) async fn form(Query(q): Query<LoginQuery>) -> PageResult {
     let notice = q.expired.map(|_| Notice {
         ok: false,
-        text: "Your session ended: it was idle for 12 hours, or the gateway restarted or was upgraded (sessions live in the running process only). Log in again to continue.".into(),
+        text: "Your session ended: it was idle for 12 hours, or you logged out. Log in again to continue.".into(),
     });
     login_page(StatusCode::OK, notice)
 }
@@ -66,7 +66,7 @@ pub(crate) async fn submit(
         return login_page(StatusCode::FORBIDDEN, Some(Notice { ok: false, text: text.into() }));
     }
     match check_token(&state, client_ip(&extensions, &headers), &f.token) {
-        Ok(()) => start_session(&state),
+        Ok(()) => start_session(&state).await,
         Err(Refused::Blocked(e)) => login_page(e.status, Some(Notice { ok: false, text: e.message })),
         Err(Refused::Wrong) => {
             let text = "That token is wrong. Copy it from data_dir/admin-token (or admin.token in the config).";
@@ -75,9 +75,9 @@ pub(crate) async fn submit(
     }
 }
 
-fn start_session(state: &AdminState) -> PageResult {
+async fn start_session(state: &AdminState) -> PageResult {
     let (id, csrf) = (random_hex::<32>()?, random_hex::<32>()?);
-    state.sessions.lock().unwrap_or_else(|e| e.into_inner()).create(id.clone(), csrf, crate::store::now_ms());
+    state.sessions.create(&id, &csrf, crate::store::now_ms()).await?;
     let session = format!("{SESSION_COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/");
     let clear = format!("{NONCE_COOKIE}=; Max-Age=0; Path=/login");
     // Two Set-Cookie headers: AppendHeaders keeps both (a plain array would keep only the last).
@@ -92,7 +92,7 @@ pub(crate) struct CsrfForm {
 
 pub(crate) async fn logout(viewer: Viewer, Form(f): Form<CsrfForm>) -> PageResult {
     viewer.check(&f.csrf)?;
-    viewer.state.sessions.lock().unwrap_or_else(|e| e.into_inner()).end(&viewer.id);
+    viewer.state.sessions.end(&viewer.id).await?;
     let clear = format!("{SESSION_COOKIE}=; Max-Age=0; HttpOnly; SameSite=Strict; Path=/");
     Ok(([(header::SET_COOKIE, clear)], Redirect::to("/login")).into_response())
 }

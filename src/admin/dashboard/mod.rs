@@ -3,8 +3,10 @@
 //! Read-only views work without JavaScript; `assets/app.js` only refreshes live parts and follows logs
 //! over the API's SSE stream (which admits a session cookie for GET).
 
+mod chart;
 mod deployment_page;
 mod forms;
+mod github;
 mod html;
 mod https;
 mod login;
@@ -61,12 +63,12 @@ impl FromRequestParts<AdminState> for Viewer {
 
     async fn from_request_parts(parts: &mut Parts, state: &AdminState) -> Result<Self, Self::Rejection> {
         let id = session_id(&parts.headers).map(str::to_owned);
-        let mut sessions = state.sessions.lock().unwrap_or_else(|e| e.into_inner());
-        match sessions.touch(id.as_deref(), crate::store::now_ms()) {
-            Lookup::Valid(s) => {
+        let found = state.sessions.touch(id.as_deref(), crate::store::now_ms()).await;
+        match found.map_err(|e| PageError::from(e).into_response())? {
+            Lookup::Valid { csrf } => {
                 let id = id.unwrap_or_default();
-                let notice = sessions.take_notice(&id);
-                Ok(Viewer { id, csrf: s.csrf, notice, state: state.clone() })
+                let notice = state.sessions.take_notice(&id);
+                Ok(Viewer { id, csrf, notice, state: state.clone() })
             }
             Lookup::Expired => Err(Redirect::to("/login?expired=1").into_response()),
             Lookup::Missing => Err(Redirect::to("/login").into_response()),
@@ -89,8 +91,7 @@ impl Viewer {
 
     /// Shows `text` once on the next page.
     pub(crate) fn tell(&self, ok: bool, text: impl Into<String>) {
-        let mut sessions = self.state.sessions.lock().unwrap_or_else(|e| e.into_inner());
-        sessions.set_notice(&self.id, Notice { ok, text: text.into() });
+        self.state.sessions.set_notice(&self.id, Notice { ok, text: text.into() });
     }
 
     pub(crate) fn frame<'a>(&'a self, title: &'a str) -> html::Frame<'a> {

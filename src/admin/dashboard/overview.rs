@@ -33,7 +33,8 @@ pub(crate) async fn show(viewer: Viewer) -> PageResult {
         let observe = live.as_ref().and_then(|d| viewer.state.controller.observe_figures(&name, d.id));
         rows.push(Row { record, live, last, observe });
     }
-    let body = render(&rows, &unreadable, crate::store::now_ms());
+    let mut body = render(&rows, &unreadable, crate::store::now_ms());
+    body.push_str(&super::github::notify_section(&viewer.state.notifier.report()));
     Ok(Html(page(viewer.frame("Projects"), &body)).into_response())
 }
 

@@ -27,6 +27,10 @@ pub(crate) struct ProjectView {
     pub(crate) traffic: crate::routes::TrafficState,
     pub(crate) replicas: Vec<crate::controller::ReplicaView>,
     pub(crate) canary: Option<super::traffic::CanaryView>,
+    /// Live pull-request previews, most recently pushed first, each with its live deployment.
+    pub(crate) previews: Vec<(crate::store::Preview, Option<Deployment>)>,
+    /// The last hour of traffic, oldest step first.
+    pub(crate) samples: Vec<crate::metrics::history::Sample>,
 }
 
 pub(crate) async fn show(viewer: Viewer, Path(name): Path<String>) -> PageResult {
@@ -50,7 +54,14 @@ pub(crate) async fn show(viewer: Viewer, Path(name): Path<String>) -> PageResult
     let traffic = store.traffic(&name).await?;
     let replicas = viewer.state.controller.replicas(&name);
     let canary = viewer.state.controller.canary_of(&name).map(|(id, p, f)| (id, p, f.requests, f.errors));
-    let view = ProjectView { record, traits, live, history, images, certs, traffic, replicas, canary };
+    let mut previews = Vec::new();
+    for p in store.previews_of(&name, false).await? {
+        let live = store.live_deployment(&p.project).await?;
+        previews.push((p, live));
+    }
+    let samples = viewer.state.metrics.history(&name);
+    let view =
+        ProjectView { record, traits, live, history, images, certs, traffic, replicas, canary, previews, samples };
     let body = render(&view, &viewer.csrf, crate::store::now_ms());
     Ok(Html(page(viewer.frame(&name), &body)).into_response())
 }
@@ -66,10 +77,21 @@ pub(crate) fn render(v: &ProjectView, csrf: &str, now: i64) -> String {
     );
     let traffic = super::traffic::section(&spec.name, &v.traffic, v.canary, &v.replicas, csrf);
     out.push_str(&format!(r#"<div id="live" data-refresh>{}{}{traffic}</div>"#, slots(v), actions(v, csrf)));
+    out.push_str(&chart_section(v, now));
     out.push_str(&super::https::section(&v.certs));
+    out.push_str(&super::github::previews_section(&spec.preview_domain, &v.previews, now, spec.preview_ttl_h));
     out.push_str(&timeline(v, csrf, now));
     out.push_str(&super::forms::settings_form(&v.record, v.traits, csrf));
     out
+}
+
+/// Requests, 5xx and p99 of the last hour with the deployments on the same axis, refreshed with the page.
+fn chart_section(v: &ProjectView, now: i64) -> String {
+    let markers = super::chart::markers(&v.history, now - 3_600_000);
+    format!(
+        r#"<section class="card chart-card" id="chart" data-refresh><h2>Traffic, last hour</h2>{}<p class="hint">D deploy · S switch · R rollback · F failed. From this gateway's own counters, sampled every 10 s.</p></section>"#,
+        super::chart::render(&v.samples, &markers, now)
+    )
 }
 
 /// The two slots side by side, with an arrow over the one that takes traffic.
@@ -243,6 +265,8 @@ mod tests {
             traffic: Default::default(),
             replicas: Vec::new(),
             canary: None,
+            previews: Vec::new(),
+            samples: Vec::new(),
         };
         let html = render(&view, "t", 5000);
         assert!(html.contains(r#"data-slot="green""#) && html.contains("green (port 20001)"), "{html}");

@@ -1,23 +1,20 @@
 //! Dashboard sessions: who is logged in, their CSRF token, their one-shot notice, and when they expire.
 //!
-//! Pure: ids and tokens come in as arguments and time is a parameter, so expiry unit-tests here.
+//! Expiry is pure ([`lookup`], time a parameter) and unit-tests here; the rows live in the store.
 
+use crate::store::{SessionRow, Store, StoreError};
 use axum::http::{header, HeaderMap};
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use std::sync::Mutex;
 use subtle::ConstantTimeEq;
 
 /// A session ends after this long without a request.
 pub(crate) const IDLE_LIMIT_MS: i64 = 12 * 60 * 60 * 1000;
-/// At most this many sessions are kept; logging in past it ends the least recently used one.
-const MAX_SESSIONS: usize = 1000;
-
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Session {
-    pub(crate) csrf: String,
-    pub(crate) last_seen: i64,
-    /// Shown once on the next page, then cleared: what the last action did.
-    pub(crate) notice: Option<Notice>,
-}
+/// A session's last use is written at most this often (a page and its assets are one write).
+const TOUCH_EVERY_MS: i64 = 60 * 1000;
+/// Notices waiting to be shown, at most (they are one-shot texts; past it the oldest are dropped).
+const MAX_NOTICES: usize = 1000;
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Notice {
@@ -27,57 +24,76 @@ pub(crate) struct Notice {
 
 #[derive(Debug, PartialEq)]
 pub(crate) enum Lookup {
-    Valid(Session),
-    /// The cookie named a session that ended (idle too long, logged out, or the gateway restarted).
+    Valid {
+        csrf: String,
+    },
+    /// The cookie named a session that ended (idle too long, or logged out).
     Expired,
     /// No session cookie at all.
     Missing,
 }
 
-#[derive(Debug, Default)]
+/// What a stored session means at `now` (pure), and whether its last use should be written.
+pub(crate) fn lookup(row: Option<SessionRow>, now: i64) -> (Lookup, bool) {
+    match row {
+        Some(r) if now - r.last_seen < IDLE_LIMIT_MS => {
+            (Lookup::Valid { csrf: r.csrf }, now - r.last_seen >= TOUCH_EVERY_MS)
+        }
+        _ => (Lookup::Expired, false),
+    }
+}
+
+/// The key a session is stored under: the store never holds a usable cookie.
+fn digest(id: &str) -> String {
+    hex::encode(Sha256::digest(id.as_bytes()))
+}
+
+/// Sessions live in the store, so every gateway on it accepts them and a restart or an upgrade keeps
+/// them; the one-shot notices stay with the gateway that set them.
 pub(crate) struct Sessions {
-    by_id: HashMap<String, Session>,
+    store: Store,
+    notices: Mutex<HashMap<String, Notice>>,
 }
 
 impl Sessions {
-    pub(crate) fn create(&mut self, id: String, csrf: String, now: i64) {
-        self.by_id.retain(|_, s| now - s.last_seen < IDLE_LIMIT_MS);
-        if self.by_id.len() >= MAX_SESSIONS {
-            if let Some(oldest) = self.by_id.iter().min_by_key(|(_, s)| s.last_seen).map(|(k, _)| k.clone()) {
-                self.by_id.remove(&oldest);
-            }
-        }
-        self.by_id.insert(id, Session { csrf, last_seen: now, notice: None });
+    pub(crate) fn new(store: Store) -> Sessions {
+        Sessions { store, notices: Mutex::default() }
+    }
+
+    pub(crate) async fn create(&self, id: &str, csrf: &str, now: i64) -> Result<(), StoreError> {
+        self.store.create_session(&digest(id), csrf, now, now - IDLE_LIMIT_MS).await
     }
 
     /// Finds the session and marks it used at `now`.
-    pub(crate) fn touch(&mut self, id: Option<&str>, now: i64) -> Lookup {
-        let Some(id) = id else { return Lookup::Missing };
-        match self.by_id.get_mut(id) {
-            Some(s) if now - s.last_seen < IDLE_LIMIT_MS => {
-                s.last_seen = now;
-                Lookup::Valid(s.clone())
-            }
-            Some(_) => {
-                self.by_id.remove(id);
-                Lookup::Expired
-            }
-            None => Lookup::Expired,
+    pub(crate) async fn touch(&self, id: Option<&str>, now: i64) -> Result<Lookup, StoreError> {
+        let Some(id) = id else { return Ok(Lookup::Missing) };
+        let key = digest(id);
+        let (found, write) = lookup(self.store.session(&key).await?, now);
+        if write {
+            self.store.touch_session(&key, now).await?;
         }
+        Ok(found)
     }
 
-    pub(crate) fn end(&mut self, id: &str) {
-        self.by_id.remove(id);
+    pub(crate) async fn end(&self, id: &str) -> Result<(), StoreError> {
+        self.notices().remove(id);
+        self.store.end_session(&digest(id)).await
     }
 
-    pub(crate) fn set_notice(&mut self, id: &str, notice: Notice) {
-        if let Some(s) = self.by_id.get_mut(id) {
-            s.notice = Some(notice);
+    pub(crate) fn set_notice(&self, id: &str, notice: Notice) {
+        let mut notices = self.notices();
+        if notices.len() >= MAX_NOTICES {
+            notices.clear();
         }
+        notices.insert(id.to_owned(), notice);
     }
 
-    pub(crate) fn take_notice(&mut self, id: &str) -> Option<Notice> {
-        self.by_id.get_mut(id).and_then(|s| s.notice.take())
+    pub(crate) fn take_notice(&self, id: &str) -> Option<Notice> {
+        self.notices().remove(id)
+    }
+
+    fn notices(&self) -> std::sync::MutexGuard<'_, HashMap<String, Notice>> {
+        self.notices.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -106,37 +122,15 @@ mod tests {
 
     #[test]
     fn a_session_lives_while_used_and_expires_when_idle() {
-        let mut sessions = Sessions::default();
-        sessions.create("s1".into(), "c1".into(), 0);
-        assert!(matches!(sessions.touch(Some("s1"), IDLE_LIMIT_MS - 1), Lookup::Valid(_)));
-        assert!(matches!(sessions.touch(Some("s1"), 2 * IDLE_LIMIT_MS - 2), Lookup::Valid(_)), "use extends it");
-        assert_eq!(sessions.touch(Some("s1"), 3 * IDLE_LIMIT_MS), Lookup::Expired);
-        assert_eq!(sessions.touch(Some("s1"), 3 * IDLE_LIMIT_MS), Lookup::Expired, "and stays ended");
-        assert_eq!(sessions.touch(None, 0), Lookup::Missing);
-        assert_eq!(sessions.touch(Some("forged"), 0), Lookup::Expired);
-    }
-
-    #[test]
-    fn logout_ends_the_session_and_notices_show_once() {
-        let mut sessions = Sessions::default();
-        sessions.create("s1".into(), "c1".into(), 0);
-        sessions.set_notice("s1", Notice { ok: true, text: "queued".into() });
-        assert_eq!(sessions.take_notice("s1").map(|n| n.text), Some("queued".into()));
-        assert_eq!(sessions.take_notice("s1"), None);
-        sessions.end("s1");
-        assert_eq!(sessions.touch(Some("s1"), 1), Lookup::Expired);
-    }
-
-    #[test]
-    fn the_oldest_session_makes_room() {
-        let mut sessions = Sessions::default();
-        for i in 0..MAX_SESSIONS as i64 {
-            sessions.create(format!("s{i}"), "c".into(), i);
-        }
-        sessions.create("new".into(), "c".into(), 5000);
-        assert_eq!(sessions.touch(Some("s0"), 5001), Lookup::Expired);
-        assert!(matches!(sessions.touch(Some("s1"), 5001), Lookup::Valid(_)));
-        assert!(matches!(sessions.touch(Some("new"), 5001), Lookup::Valid(_)));
+        let row = |last_seen| Some(SessionRow { csrf: "c1".into(), last_seen });
+        let valid = Lookup::Valid { csrf: "c1".into() };
+        assert_eq!(lookup(row(0), 10), (Lookup::Valid { csrf: "c1".into() }, false), "used just now: no write");
+        assert_eq!(lookup(row(0), TOUCH_EVERY_MS), (Lookup::Valid { csrf: "c1".into() }, true));
+        assert_eq!(lookup(row(0), IDLE_LIMIT_MS - 1).0, valid);
+        assert_eq!(lookup(row(0), IDLE_LIMIT_MS), (Lookup::Expired, false));
+        assert_eq!(lookup(None, 0), (Lookup::Expired, false), "unknown or ended");
+        assert_ne!(digest("s1"), "s1");
+        assert_eq!(digest("s1").len(), 64);
     }
 
     #[test]

@@ -139,12 +139,25 @@ impl Runtime for DockerRuntime {
         retention::prune(&*self.engine, &spec.name, spec.keep_images, history).await
     }
 
+    /// Containers, then the images kept for rollback, then the checkout: nothing of the project is left.
     async fn remove_project(&self, project: &str) {
         for slot in [Slot::Blue, Slot::Green] {
             for name in self.in_slot(project, slot).await {
                 if let Err(e) = self.engine.remove(&name).await {
                     tracing::warn!(project, "cannot remove {name} of a removed project: {e}");
                 }
+            }
+        }
+        for image in self.engine.project_images(project).await.unwrap_or_default() {
+            if let Err(e) = self.engine.remove_image(&image).await {
+                tracing::warn!(project, "cannot remove image {image} of a removed project: {e}");
+            }
+        }
+        // The name is a validated project name: the path stays inside data_dir/repos.
+        let checkout = self.options.data_dir.join("repos").join(project);
+        if let Err(e) = tokio::fs::remove_dir_all(&checkout).await {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(project, "cannot remove the checkout {}: {e}", checkout.display());
             }
         }
     }

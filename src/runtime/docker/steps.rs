@@ -38,10 +38,12 @@ impl DockerRuntime {
             }
         });
         let (url, work) = (spec.repo_url.clone(), dir.clone());
+        let (pull, max_repo_mb) = (crate::project::pull_number(&spec.branch), spec.max_repo_mb);
         let result = tokio::task::spawn_blocking(move || {
-            let repo = source::fetch(&work, &url, &creds, &stop)?;
+            let limits = source::Limits::new(&stop, max_repo_mb);
+            let repo = source::fetch(&work, &url, &creds, pull, &limits)?;
             let commit = source::resolve(&repo, &wanted, &url)?;
-            source::checkout(&repo, &commit, &creds, &stop)?;
+            source::checkout(&repo, &commit, &url, &creds, &limits)?;
             Ok::<_, source::SourceError>((commit.clone(), source::subject(&repo, &commit)))
         })
         .await
@@ -58,6 +60,7 @@ impl DockerRuntime {
         job.journal.phase(Phase::Building).await?;
         let spec = &job.record.spec;
         let context_dir = context::inside(&tree, &spec.build_context)?;
+        context::contained(&tree, &context_dir, &spec.build_context)?;
         let plan = self.plan_build(job, &context_dir).await?;
         let dockerfile = plan.dockerfile_path.clone();
         let generated = match plan.dockerfile_source {
@@ -65,8 +68,8 @@ impl DockerRuntime {
             _ => Vec::new(),
         };
         let packed = {
-            let (dir, file) = (context_dir.clone(), dockerfile.clone());
-            tokio::task::spawn_blocking(move || context::pack(&dir, &file, &generated))
+            let (dir, file, max_mb) = (context_dir.clone(), dockerfile.clone(), self.options.images.max_context_mb);
+            tokio::task::spawn_blocking(move || context::pack(&dir, &file, &generated, max_mb))
                 .await
                 .map_err(|e| RuntimeError::Internal(e.to_string()))??
         };
@@ -108,8 +111,7 @@ impl DockerRuntime {
         let dir = dir.to_owned();
         let listing = tokio::task::spawn_blocking(move || listing::read(&dir))
             .await
-            .map_err(|e| RuntimeError::Internal(e.to_string()))?
-            .map_err(|e| RuntimeError::Internal(format!("cannot read the checkout: {e}")))?;
+            .map_err(|e| RuntimeError::Internal(e.to_string()))??;
         let plan = plan::plan(&listing, &options)?;
         if plan.dockerfile_source == "generated" {
             let pm = plan.package_manager.as_deref().unwrap_or("none");

@@ -69,3 +69,25 @@ fn unknown_keys_are_rejected_by_name() {
     (fits.base_port, fits.replicas) = (Some(65520), 8);
     assert!(fits.validate().is_ok());
 }
+
+#[test]
+fn time_settings_are_bounded_to_a_week() {
+    let mut s = spec("app");
+    s.stop_timeout_s = 9_223_372_036_854_775_808;
+    let err = s.validate().unwrap_err();
+    assert_eq!(err.field, "stop_timeout_s");
+    assert!(err.message.contains("604800"), "{err}");
+    let mut s = spec("app");
+    s.observe_s = MAX_SECONDS;
+    s.checks_timeout_s = MAX_SECONDS;
+    assert!(s.validate().is_ok(), "a week itself is allowed");
+    let mut s = spec("app");
+    s.health_interval_ms = 3_600_001;
+    assert_eq!(s.validate().unwrap_err().field, "health_interval_ms");
+    let mut s = spec("app");
+    s.keep_images = u32::MAX;
+    assert_eq!(s.validate().unwrap_err().field, "keep_images");
+    let mut s = spec("app");
+    s.min_requests = u64::MAX;
+    assert_eq!(s.validate().unwrap_err().field, "min_requests");
+}

@@ -3,10 +3,13 @@
 //! Everything here blocks; callers run it on a blocking thread. `cancel` is polled during
 //! transfers so a cancelled deployment stops fetching.
 
+mod submodules;
+
 use git2::build::CheckoutBuilder;
 use git2::{Cred, CredentialType, FetchOptions, Oid, RemoteCallbacks, Repository};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use submodules::{is_relative, submodule_allowed};
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum SourceError {
@@ -22,6 +25,29 @@ pub(crate) enum SourceError {
     DiskFull { message: String },
     #[error("cancelled while fetching")]
     Cancelled,
+    #[error("{what} is larger than max_repo_mb = {limit_mb} MiB; raise the project's max_repo_mb, or make the repository smaller")]
+    TooLarge { what: &'static str, limit_mb: u64 },
+    #[error("submodule `{path}` has the local URL `{url}`, and only a local repository may use local submodules (git's rule since CVE-2022-39253); give the submodule a remote URL")]
+    LocalSubmodule { path: String, url: String },
+}
+
+/// What bounds one fetch: the deployment's cancel flag and `max_repo_mb`.
+pub(crate) struct Limits<'a> {
+    pub(crate) cancel: &'a AtomicBool,
+    pub(crate) max_bytes: u64,
+    /// The most one transfer received, to tell "too large" from other failures.
+    received: AtomicU64,
+}
+
+impl<'a> Limits<'a> {
+    pub(crate) fn new(cancel: &'a AtomicBool, max_repo_mb: u64) -> Limits<'a> {
+        Limits { cancel, max_bytes: max_repo_mb.saturating_mul(1024 * 1024), received: AtomicU64::new(0) }
+    }
+
+    fn too_large(&self) -> Option<SourceError> {
+        let over = self.received.load(Ordering::SeqCst) > self.max_bytes;
+        over.then_some(SourceError::TooLarge { what: "the fetch", limit_mb: self.max_bytes / (1024 * 1024) })
+    }
 }
 
 impl SourceError {
@@ -67,12 +93,14 @@ pub(crate) fn limit_network_waits(connect: std::time::Duration, io: std::time::D
     }
 }
 
-/// Fetches every branch and tag of `url` into the clone at `dir` (made on first use).
+/// Fetches every branch and tag of `url` into the clone at `dir` (made on first use), and GitHub's
+/// `refs/pull/N/head` of pull request `pull` (which is how a fork's commits reach the base repository).
 pub(crate) fn fetch(
     dir: &Path,
     url: &str,
     creds: &Credentials,
-    cancel: &AtomicBool,
+    pull: Option<u32>,
+    limits: &Limits<'_>,
 ) -> Result<Repository, SourceError> {
     let work_err = |e: &dyn std::fmt::Display| {
         SourceError::WorkDir { path: dir.to_owned(), message: e.to_string() }.or_disk_full()
@@ -88,18 +116,21 @@ pub(crate) fn fetch(
         Err(_) => drop(repo.remote("origin", url).map_err(|e| work_err(&e))?),
     }
     let mut remote = repo.find_remote("origin").map_err(|e| work_err(&e))?;
-    let refspecs = ["+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"];
-    let mut options = fetch_options(creds, cancel);
+    let mut refspecs = vec!["+refs/heads/*:refs/remotes/origin/*".to_owned(), "+refs/tags/*:refs/tags/*".to_owned()];
+    // A number, never text from a payload: the refspec cannot name anything else.
+    refspecs.extend(pull.map(|n| format!("+refs/pull/{n}/head:refs/remotes/origin/pull/{n}/head")));
+    let mut options = fetch_options(creds, limits);
     let result = remote.fetch(&refspecs, Some(&mut options), None);
     drop(remote);
     match result {
         Ok(()) => Ok(repo),
-        Err(_) if cancel.load(Ordering::SeqCst) => Err(SourceError::Cancelled),
+        Err(_) if limits.cancel.load(Ordering::SeqCst) => Err(SourceError::Cancelled),
+        Err(_) if limits.too_large().is_some() => Err(limits.too_large().unwrap_or(SourceError::Cancelled)),
         Err(e) => Err(SourceError::Fetch { url: url.to_owned(), message: e.message().to_owned() }.or_disk_full()),
     }
 }
 
-fn fetch_options<'a>(creds: &'a Credentials, cancel: &'a AtomicBool) -> FetchOptions<'a> {
+fn fetch_options<'a>(creds: &'a Credentials, limits: &'a Limits<'_>) -> FetchOptions<'a> {
     let mut callbacks = RemoteCallbacks::new();
     callbacks.credentials(move |_url, user, allowed| {
         if allowed.contains(CredentialType::SSH_KEY) {
@@ -114,7 +145,12 @@ fn fetch_options<'a>(creds: &'a Credentials, cancel: &'a AtomicBool) -> FetchOpt
         }
         Err(git2::Error::from_str("the repository needs credentials and none are configured"))
     });
-    callbacks.transfer_progress(move |_| !cancel.load(Ordering::SeqCst));
+    // Returning false aborts the transfer: on cancel, and once more than max_repo_mb has arrived.
+    callbacks.transfer_progress(move |progress| {
+        let received = progress.received_bytes() as u64;
+        limits.received.fetch_max(received, Ordering::SeqCst);
+        !limits.cancel.load(Ordering::SeqCst) && received <= limits.max_bytes
+    });
     let mut options = FetchOptions::new();
     options.remote_callbacks(callbacks);
     options.download_tags(git2::AutotagOption::All);
@@ -140,30 +176,81 @@ pub(crate) fn subject(repo: &Repository, commit: &str) -> Option<String> {
     repo.find_commit(oid).ok()?.summary().ok().flatten().map(str::to_owned)
 }
 
-/// Checks out exactly `commit` (detached, forced, untracked files removed) and its submodules.
+/// Checks out exactly `commit` (detached, forced, untracked files removed) and its submodules. The files'
+/// sizes are added up from the object headers first, so a small repository that inflates into a huge
+/// checkout is refused before anything is written.
 pub(crate) fn checkout(
     repo: &Repository,
     commit: &str,
+    url: &str,
     creds: &Credentials,
-    cancel: &AtomicBool,
+    limits: &Limits<'_>,
 ) -> Result<(), SourceError> {
     let err = |e: git2::Error| {
         SourceError::Checkout { commit: commit.to_owned(), message: e.message().to_owned() }.or_disk_full()
     };
     let oid = Oid::from_str(commit).map_err(err)?;
-    let object = repo.find_commit(oid).map_err(err)?.into_object();
+    let found = repo.find_commit(oid).map_err(err)?;
+    if tree_bytes(repo, &found.tree().map_err(err)?, limits.max_bytes).map_err(err)? > limits.max_bytes {
+        return Err(SourceError::TooLarge { what: "the checkout", limit_mb: limits.max_bytes / (1024 * 1024) });
+    }
+    let object = found.into_object();
     repo.checkout_tree(&object, Some(CheckoutBuilder::new().force().remove_untracked(true))).map_err(err)?;
     repo.set_head_detached(oid).map_err(err)?;
-    update_submodules(repo, creds, cancel).map_err(err)
+    update_submodules(repo, url, creds, limits).map_err(|e| match e {
+        Nested::Git(e) => err(e),
+        Nested::Refused(e) => e,
+    })
 }
 
-fn update_submodules(repo: &Repository, creds: &Credentials, cancel: &AtomicBool) -> Result<(), git2::Error> {
+/// The files of `tree` added up, stopping once past `cap`.
+fn tree_bytes(repo: &Repository, tree: &git2::Tree<'_>, cap: u64) -> Result<u64, git2::Error> {
+    let odb = repo.odb()?;
+    let mut total = 0u64;
+    let mut failure = None;
+    tree.walk(git2::TreeWalkMode::PreOrder, |_, entry| {
+        if entry.kind() != Some(git2::ObjectType::Blob) {
+            return git2::TreeWalkResult::Ok;
+        }
+        match odb.read_header(entry.id()) {
+            Ok((size, _)) => total = total.saturating_add(size as u64),
+            Err(e) => failure = Some(e),
+        }
+        if total > cap || failure.is_some() {
+            git2::TreeWalkResult::Abort
+        } else {
+            git2::TreeWalkResult::Ok
+        }
+    })
+    .or_else(|e| if total > cap { Ok(()) } else { Err(e) })?;
+    failure.map_or(Ok(total), Err)
+}
+
+enum Nested {
+    Git(git2::Error),
+    Refused(SourceError),
+}
+
+impl From<git2::Error> for Nested {
+    fn from(e: git2::Error) -> Self {
+        Nested::Git(e)
+    }
+}
+
+fn update_submodules(repo: &Repository, url: &str, creds: &Credentials, limits: &Limits<'_>) -> Result<(), Nested> {
     for mut sub in repo.submodules()? {
+        let sub_url = sub.url().ok().flatten().unwrap_or_default().to_owned();
+        if !submodule_allowed(url, &sub_url) {
+            let path = sub.path().display().to_string();
+            return Err(Nested::Refused(SourceError::LocalSubmodule { path, url: sub_url }));
+        }
         let mut options = git2::SubmoduleUpdateOptions::new();
-        options.fetch(fetch_options(creds, cancel));
+        options.fetch(fetch_options(creds, limits));
         sub.update(true, Some(&mut options))?;
         if let Ok(inner) = sub.open() {
-            update_submodules(&inner, creds, cancel)?;
+            // A relative URL is relative to its parent's: it is as local as the parent.
+            let inner_url = if is_relative(&sub_url) { url.to_owned() } else { sub_url };
+            update_submodules(&inner, &inner_url, creds, limits)?;
         }
     }
     Ok(())

@@ -2,8 +2,11 @@
 //!
 //! `pingora_floor <listen> <upstream>` proxies every request to `upstream` with a bare `ProxyHttp` (no
 //! filters, no added headers); `pingora_floor <listen> answer` answers every request itself with 10 bytes,
-//! so only Pingora's downstream HTTP/1 half runs. Both use versiongate's server settings: one thread,
-//! no work stealing, no L4 read buffer, mimalloc.
+//! so only Pingora's downstream HTTP/1 half runs; `pingora_floor <listen> lean:<upstream>` keeps Pingora's
+//! listeners and serves HTTP/1.1 with a minimal loop, client and pool of our own (`lean.rs`). All use
+//! versiongate's server settings: one thread, no work stealing, no L4 read buffer, mimalloc.
+
+mod lean;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -52,9 +55,18 @@ impl ProxyHttp for Floor {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (Some(listen), Some(target)) = (args.first(), args.get(1)) else {
-        eprintln!("usage: pingora_floor <listen addr> <upstream addr | answer>");
+        eprintln!("usage: pingora_floor <listen addr> <upstream addr | answer | lean:upstream addr>");
         return ExitCode::from(2);
     };
+    if let Some(addr) = target.strip_prefix("lean:") {
+        return match addr.parse() {
+            Ok(addr) => run_lean(listen, addr),
+            Err(e) => {
+                eprintln!("pingora_floor: the upstream {addr:?} is not an address like 127.0.0.1:8080 ({e})");
+                ExitCode::from(2)
+            }
+        };
+    }
     let upstream = match target.as_str() {
         "answer" => None,
         addr => match addr.parse() {
@@ -72,5 +84,16 @@ fn main() -> ExitCode {
     proxy.add_listener(versiongate::app::proxy_listener(listen));
     proxy.threads = Some(1);
     server.add_service(proxy);
+    server.run_forever()
+}
+
+fn run_lean(listen: &str, upstream: SocketAddr) -> ExitCode {
+    let conf = ServerConf { threads: 1, work_stealing: false, ..ServerConf::default() };
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+    let mut service = pingora::services::listening::Service::new("lean".into(), lean::Lean(upstream));
+    service.add_listener(versiongate::app::proxy_listener(listen));
+    service.threads = Some(1);
+    server.add_service(service);
     server.run_forever()
 }

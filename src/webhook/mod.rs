@@ -1,5 +1,10 @@
 //! Authenticated GitHub events → deploy decisions (pure: signature check, body decoding, repository matching).
 
+mod events;
+
+pub(crate) use events::{repository_name, PullRequest};
+
+use crate::checks::CheckReport;
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::Value;
 use sha2::Sha256;
@@ -21,6 +26,14 @@ pub fn signature_matches(secret: &str, body: &[u8], header: Option<&str>) -> boo
     let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else { return false };
     mac.update(body);
     !secret.is_empty() && mac.verify_slice(&expected).is_ok()
+}
+
+/// Whether `header` has the shape of GitHub's signature (`sha256=` and 64 hex digits), checked before the
+/// body is even parsed: a request without one is refused whatever it carries.
+pub fn signature_well_formed(header: Option<&str>) -> bool {
+    header
+        .and_then(|h| h.trim().strip_prefix("sha256="))
+        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// The signature GitHub would send for `body`; used by tests and the README's curl example.
@@ -56,31 +69,68 @@ pub fn repository_urls(payload: &Value) -> Vec<String> {
 /// Case is folded, so owner and repository names match as GitHub matches them.
 pub fn normalize_repo_url(url: &str) -> String {
     let url = url.trim();
+    // A local path (what a `file://` URL becomes) keeps its case.
+    if url.starts_with('/') {
+        return strip_git(url).to_owned();
+    }
+    // A scheme is letters, digits, `+`, `-` and `.` (RFC 3986): a `://` later in a path is no scheme.
+    let is_scheme = |s: &str| {
+        s.starts_with(|c: char| c.is_ascii_alphabetic())
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    };
     let rest = match url.split_once("://") {
         Some(("file", path)) => return strip_git(path).to_owned(),
-        Some((_, rest)) => rest,
-        None => url,
+        Some((scheme, rest)) if is_scheme(scheme) => rest,
+        _ => url,
     };
-    let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
-    // scp-like `host:owner/repo`, but not `host:port/…`
-    let rest = match rest.split_once(':') {
-        Some((host, path)) if !path.starts_with(|c: char| c.is_ascii_digit()) => format!("{host}/{path}"),
-        Some((host, path)) => format!("{host}/{}", path.split_once('/').map_or("", |(_, p)| p)),
+    // User info and the scp-like `host:owner/repo` form live in the authority, before the first `/`: a `@`
+    // or `:` further on is part of the path (so normalising twice changes nothing; found by fuzzing).
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let rest = match rest[..authority_end].rfind('@') {
+        Some(at) => &rest[at + 1..],
+        None => rest,
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let rest = match rest[..authority_end].split_once(':') {
+        // `host:port/…`: the port goes.
+        Some((host, port)) if port.is_empty() || port.starts_with(|c: char| c.is_ascii_digit()) => {
+            format!("{host}{}", &rest[authority_end..])
+        }
+        Some((host, _)) => format!("{host}/{}", &rest[host.len() + 1..]),
         None => rest.to_owned(),
     };
-    strip_git(&rest).to_ascii_lowercase()
+    strip_git(&rest.to_ascii_lowercase()).to_owned()
 }
 
+/// Without trailing `/`, `.git` and blanks, however they alternate (`x/.git/`), so a second pass finds none.
 fn strip_git(path: &str) -> &str {
-    let path = path.trim_end_matches('/');
-    path.strip_suffix(".git").unwrap_or(path)
+    let mut path = path;
+    loop {
+        let trimmed = path.trim().trim_end_matches('/');
+        let next = trimmed.strip_suffix(".git").unwrap_or(trimmed);
+        if next == path {
+            return path;
+        }
+        path = next;
+    }
 }
 
 /// What an event asks of a project that follows `branch`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     Pong,
-    Deploy { commit: String, branch: String },
+    Deploy {
+        commit: String,
+        branch: String,
+    },
+    /// A pull request into the project's branch was opened, reopened or pushed to.
+    Preview(PullRequest),
+    /// A pull request was closed, merged or not.
+    ClosePreview {
+        number: u32,
+    },
+    /// CI results for commits.
+    Checks(Vec<CheckReport>),
     Ignore(String),
 }
 
@@ -88,8 +138,16 @@ pub fn decide(event: &str, payload: &Value, branch: &str) -> Decision {
     match event {
         "ping" => Decision::Pong,
         "push" => decide_push(payload, branch),
+        "pull_request" => events::decide_pull_request(payload, branch),
+        "check_run" | "check_suite" | "status" => events::decide_checks(event, payload),
         other => Decision::Ignore(format!("event `{other}` does not deploy")),
     }
+}
+
+/// A 40-hex commit SHA, lowercased; anything else is refused.
+pub(crate) fn commit_sha(value: &Value) -> Option<String> {
+    let sha = value.as_str()?;
+    (sha.len() == 40 && sha.bytes().all(|b| b.is_ascii_hexdigit())).then(|| sha.to_ascii_lowercase())
 }
 
 fn decide_push(payload: &Value, branch: &str) -> Decision {
@@ -104,10 +162,10 @@ fn decide_push(payload: &Value, branch: &str) -> Decision {
     if after == ZERO_SHA || payload["deleted"].as_bool() == Some(true) {
         return Decision::Ignore(format!("branch `{pushed}` was deleted"));
     }
-    if after.len() != 40 || !after.bytes().all(|b| b.is_ascii_hexdigit()) {
+    let Some(commit) = commit_sha(&payload["after"]) else {
         return Decision::Ignore(format!("`after` is not a commit SHA: `{after}`"));
-    }
-    Decision::Deploy { commit: after.to_ascii_lowercase(), branch: pushed.to_owned() }
+    };
+    Decision::Deploy { commit, branch: pushed.to_owned() }
 }
 
 #[cfg(test)]
@@ -126,6 +184,10 @@ mod tests {
         assert!(!signature_matches("It's a Secret to Everybody", b"Hello, World!", None));
         assert!(!signature_matches("It's a Secret to Everybody", b"Hello, World!", Some("sha1=757107")));
         assert!(!signature_matches("", b"x", Some(&sign("", b"x"))), "an empty secret never verifies");
+        assert!(signature_well_formed(Some(header)));
+        for bad in [None, Some(""), Some("sha1=757107"), Some("sha256=xyz"), Some(&header[..70])] {
+            assert!(!signature_well_formed(bad), "{bad:?}");
+        }
     }
 
     #[test]
@@ -153,6 +215,34 @@ mod tests {
             assert_eq!(normalize_repo_url(url), "github.com/octo/hello-world", "{url}");
         }
         assert_eq!(normalize_repo_url("file:///tmp/Repos/app.git/"), "/tmp/Repos/app");
+        // Found by `scripts/fuzz --deep`: a `:` or `@` in the path, and an upper-case `.GIT`.
+        for odd in [
+            "https://github.coi.github.com/rep::::os/Hello-World/releases{/id}",
+            "https://h/a@b:c/d",
+            "https://h/Repo.GIT",
+            "file:///tmp/Repos/app",
+            "https://h/x/.git/",
+            "https:// h/x",
+            "https://h/x .git",
+            "https://a://b",
+        ] {
+            let once = normalize_repo_url(odd);
+            assert_eq!(normalize_repo_url(&once), once, "{odd}");
+        }
+        assert_eq!(normalize_repo_url("https://h/Repo.GIT"), "h/repo");
+        // And every string over the characters that matter, as the fuzzer would try them.
+        let alphabet: Vec<char> = ":/@. gitGIT1fhs".chars().collect();
+        let mut x: u64 = 7;
+        for _ in 0..100_000 {
+            let mut url = String::new();
+            for _ in 0..(x % 14) {
+                x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                url.push(alphabet[(x >> 33) as usize % alphabet.len()]);
+            }
+            x = x.wrapping_add(1);
+            let once = normalize_repo_url(&url);
+            assert_eq!(normalize_repo_url(&once), once, "{url:?}");
+        }
     }
 
     #[test]

@@ -1,0 +1,93 @@
+//! An upstream that records the exact bytes of every request it gets (health checks aside) and answers
+//! each with `200 ok`, reading bodies by Content-Length or chunked framing as a strict server would.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+pub struct Recorder {
+    pub addr: SocketAddr,
+    requests: Arc<Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Recorder {
+    pub async fn start() -> Recorder {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let requests: Arc<Mutex<Vec<String>>> = Arc::default();
+        let seen = requests.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((conn, _)) = listener.accept().await {
+                tokio::spawn(serve(conn, seen.clone()));
+            }
+        });
+        Recorder { addr, requests, task }
+    }
+
+    /// Every request received so far (head and body, as sent), health checks left out; then forgets them.
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.requests.lock().unwrap())
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn serve(conn: TcpStream, seen: Arc<Mutex<Vec<String>>>) {
+    let (read, mut write) = conn.into_split();
+    let mut reader = BufReader::new(read);
+    loop {
+        let mut raw = String::new();
+        let (mut length, mut chunked) = (0usize, false);
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+                return;
+            }
+            raw.push_str(&line);
+            let lower = line.to_ascii_lowercase();
+            if let Some(v) = lower.strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap_or(0);
+            }
+            chunked |= lower.starts_with("transfer-encoding:") && lower.contains("chunked");
+            if line == "\r\n" || line == "\n" {
+                break;
+            }
+        }
+        if chunked {
+            loop {
+                let mut size_line = String::new();
+                if reader.read_line(&mut size_line).await.unwrap_or(0) == 0 {
+                    return;
+                }
+                raw.push_str(&size_line);
+                let size = usize::from_str_radix(size_line.trim().split(';').next().unwrap_or(""), 16).unwrap_or(0);
+                let mut data = vec![0; size + 2];
+                if reader.read_exact(&mut data).await.is_err() {
+                    return;
+                }
+                raw.push_str(&String::from_utf8_lossy(&data));
+                if size == 0 {
+                    break;
+                }
+            }
+        } else {
+            let mut body = vec![0; length];
+            if reader.read_exact(&mut body).await.is_err() {
+                return;
+            }
+            raw.push_str(&String::from_utf8_lossy(&body));
+        }
+        if !raw.starts_with("GET /health") {
+            seen.lock().unwrap().push(raw);
+        }
+        if write.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").await.is_err() {
+            return;
+        }
+    }
+}
