@@ -46,7 +46,11 @@ async fn challenge_answers_open_close_and_lapse(store: &Store) {
     open.sort_by(|a, b| a.kind.cmp(&b.kind));
     assert_eq!(open, [answer("http-01", "tok1", "tok1.thumb"), answer("tls-alpn-01", "a.test", "ef01")]);
     assert_eq!(store.open_challenges(150).await.unwrap().len(), 1, "an old answer is one of a dead order");
+    assert_eq!(store.challenge_answer("http-01", "tok1", 0).await.unwrap().as_deref(), Some("tok1.thumb"));
+    assert_eq!(store.challenge_answer("http-01", "tok1", 150).await.unwrap(), None, "a dead order's answer");
+    assert_eq!(store.challenge_answer("tls-alpn-01", "tok1", 0).await.unwrap(), None, "another kind");
     store.close_challenge("http-01", "tok1").await.unwrap();
+    assert_eq!(store.challenge_answer("http-01", "tok1", 0).await.unwrap(), None, "withdrawn");
     assert_eq!(store.open_challenges(0).await.unwrap(), [answer("tls-alpn-01", "a.test", "ef01")]);
 }
 

@@ -86,6 +86,9 @@ impl CertManager {
         options: AcmeOptions,
         wake: Arc<Notify>,
     ) -> Self {
+        if options.roles.clustered() {
+            challenges.look_up_shared(Arc::new(order::StoreAnswers(store.clone())));
+        }
         let inner = Inner { store, certs, challenges, metrics, options, account: Mutex::new(None), wake };
         CertManager { inner: Arc::new(inner) }
     }

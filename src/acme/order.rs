@@ -98,6 +98,20 @@ const TLS_ALPN01: &str = "tls-alpn-01";
 /// Another gateway's open answers older than this belong to an order that died with it.
 const SHARED_LIFETIME_MS: i64 = 10 * 60 * 1000;
 
+/// The store, asked for an HTTP-01 answer of another gateway's order that the NOTIFY has not brought yet.
+pub(crate) struct StoreAnswers(pub(crate) Store);
+
+#[async_trait::async_trait]
+impl crate::tls::SharedAnswers for StoreAnswers {
+    async fn http01(&self, token: &str) -> Option<String> {
+        let opened_after = now_ms() - SHARED_LIFETIME_MS;
+        self.0.challenge_answer(HTTP01, token, opened_after).await.unwrap_or_else(|e| {
+            tracing::warn!("cannot look up an HTTP-01 answer another gateway opened: {e}");
+            None
+        })
+    }
+}
+
 /// Serves the answers other gateways opened (TLS-ALPN-01 certificates are made here from their digest).
 pub(crate) async fn load_shared(store: &Store, challenges: &Challenges) -> Result<(), AcmeError> {
     let rows = store.open_challenges(now_ms() - SHARED_LIFETIME_MS).await?;

@@ -65,7 +65,8 @@ pub(super) async fn finish(
 }
 
 /// The atomic switch: one transaction records the new live deployment and its route, then `sync`
-/// publishes the table. Returns the displaced upstream, which is now warm.
+/// publishes the table, and only then does the deployment show `phase`: whoever reads `observing` or
+/// `draining` is served the new version. Returns the displaced upstream, which is now warm.
 async fn switch(
     inner: &Inner,
     d: &Deployment,
@@ -79,8 +80,9 @@ async fn switch(
         Trigger::Rollback | Trigger::AutoRollback => Event::RollBack,
         Trigger::Webhook | Trigger::Api => Event::Supersede,
     };
-    let (active, superseded) = inner.store.activate(d.id, displaced, phase, now_ms()).await?;
+    let (active, superseded) = inner.store.activate(d.id, displaced, Phase::Switching, now_ms()).await?;
     inner.sync_committed().await?;
+    inner.store.set_phase(d.id, phase, now_ms()).await?;
     let previous = superseded.as_ref().and_then(Upstream::of);
     let live_after = active.started_at.map(|s| Duration::from_millis((now_ms() - s).max(0) as u64));
     inner.metrics.deployment_ended(&d.project, "ACTIVE", live_after);

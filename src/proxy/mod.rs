@@ -126,7 +126,7 @@ impl ProxyHttp for Gateway {
         session.set_pipelining_enabled(true);
         ctx.tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
         if !ctx.tls {
-            if let Some(key_authorization) = self.challenges.http01(session.req_header().uri.path()) {
+            if let Some(key_authorization) = self.challenges.http01_anywhere(session.req_header().uri.path()).await {
                 write_text(session, key_authorization).await?;
                 return Ok(true);
             }

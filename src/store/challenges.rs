@@ -48,4 +48,15 @@ impl Store {
             .map(|r| Ok(ChallengeRow { kind: get(r, "kind")?, name: get(r, "name")?, answer: get(r, "answer")? }))
             .collect()
     }
+
+    /// One open answer, if it was opened after `opened_after`.
+    pub async fn challenge_answer(&self, kind: &str, name: &str, opened_after: i64) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT answer FROM acme_challenges WHERE kind = $1 AND name = $2 AND created_at >= $3")
+            .bind(kind)
+            .bind(name)
+            .bind(opened_after)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| get(&r, "answer")).transpose()
+    }
 }

@@ -7,10 +7,17 @@
 use rustls::sign::CertifiedKey;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 /// The path prefix of HTTP-01 challenges (RFC 8555 §8.3).
 pub(crate) const HTTP01_PREFIX: &str = "/.well-known/acme-challenge/";
+
+/// Where a gateway on a shared store finds an HTTP-01 answer another gateway opened that the NOTIFY has
+/// not brought here yet: the CA may ask this gateway the moment the other one says it is ready.
+#[async_trait::async_trait]
+pub(crate) trait SharedAnswers: Send + Sync {
+    async fn http01(&self, token: &str) -> Option<String>;
+}
 
 /// The TLS-ALPN-01 answers other gateways opened: host → (hex digest of the key authorization, our cert).
 pub(crate) type SharedAlpn = HashMap<String, (String, Arc<CertifiedKey>)>;
@@ -24,6 +31,14 @@ pub struct Challenges {
     shared_alpn: RwLock<SharedAlpn>,
     /// How many TLS-ALPN-01 answers are open: the listener's pre-TLS hook reads no ClientHello when 0.
     alpn_open: AtomicUsize,
+    /// Set on a gateway that shares its store with others.
+    lookup: OnceLock<Arc<dyn SharedAnswers>>,
+}
+
+impl std::fmt::Debug for dyn SharedAnswers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedAnswers")
+    }
 }
 
 impl Challenges {
@@ -36,6 +51,26 @@ impl Challenges {
         let token = path.strip_prefix(HTTP01_PREFIX)?;
         let local = self.http.read().unwrap_or_else(|e| e.into_inner()).get(token).cloned();
         local.or_else(|| self.shared_http.read().unwrap_or_else(|e| e.into_inner()).get(token).cloned())
+    }
+
+    /// [`Challenges::http01`], then, on a gateway sharing its store, the store itself. Only a token of
+    /// the shape ACME gives (base64url, RFC 8555 §8.3) is looked up, so junk paths cost no query.
+    pub(crate) async fn http01_anywhere(&self, path: &str) -> Option<String> {
+        if let Some(answer) = self.http01(path) {
+            return Some(answer);
+        }
+        let token = path.strip_prefix(HTTP01_PREFIX)?;
+        let shaped = (16..=128).contains(&token.len())
+            && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        match self.lookup.get() {
+            Some(lookup) if shaped => lookup.http01(token).await,
+            _ => None,
+        }
+    }
+
+    /// Turns on [`Challenges::http01_anywhere`]'s store look-up (once; later calls change nothing).
+    pub(crate) fn look_up_shared(&self, lookup: Arc<dyn SharedAnswers>) {
+        let _ = self.lookup.set(lookup);
     }
 
     pub(crate) fn set_http01(&self, token: &str, key_authorization: &str) {
@@ -108,5 +143,33 @@ mod tests {
         );
         c.share(HashMap::new(), HashMap::new());
         assert_eq!(c.http01("/.well-known/acme-challenge/theirs"), None, "withdrawn with the store's row");
+    }
+
+    struct Store(Arc<std::sync::Mutex<Vec<String>>>);
+
+    #[async_trait::async_trait]
+    impl SharedAnswers for Store {
+        async fn http01(&self, token: &str) -> Option<String> {
+            self.0.lock().unwrap().push(token.to_owned());
+            (token == "not-yet-notified-token").then(|| format!("{token}.thumb"))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_token_not_notified_yet_is_looked_up_in_the_store_and_junk_is_not() {
+        let c = Challenges::new();
+        let asked = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let path = |t: &str| format!("{HTTP01_PREFIX}{t}");
+        assert_eq!(c.http01_anywhere(&path("not-yet-notified-token")).await, None, "a single gateway asks nobody");
+        c.look_up_shared(Arc::new(Store(asked.clone())));
+        c.set_http01("local-token-0000", "local");
+        assert_eq!(c.http01_anywhere(&path("local-token-0000")).await.as_deref(), Some("local"));
+        let found = c.http01_anywhere(&path("not-yet-notified-token")).await;
+        assert_eq!(found.as_deref(), Some("not-yet-notified-token.thumb"));
+        for junk in ["short", "has/a/slash/in/it/0000", "has%20escapes-00000000", &"x".repeat(129)] {
+            assert_eq!(c.http01_anywhere(&path(junk)).await, None);
+        }
+        assert_eq!(c.http01_anywhere("/not/a/challenge/path/0000").await, None);
+        assert_eq!(*asked.lock().unwrap(), ["not-yet-notified-token"], "only a token of ACME's shape is looked up");
     }
 }

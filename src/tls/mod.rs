@@ -8,7 +8,7 @@ pub(crate) mod alpn;
 pub(crate) mod challenges;
 pub(crate) mod parse;
 
-pub(crate) use challenges::Challenges;
+pub(crate) use challenges::{Challenges, SharedAnswers};
 pub use parse::CertError;
 pub(crate) use parse::{check_upload, parse, ParsedCert};
 
