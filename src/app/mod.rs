@@ -118,7 +118,8 @@ fn start(config: Config, successor: Option<&'static Successor>) -> Result<(), Ap
     server.add_service(admin_listener).add_dependency(&listeners_after);
 
     let https_port = crate::config::parse_addr(&config.proxy.https_listen).map(|a| a.port());
-    let gateway = Gateway::new(routes, certs.clone(), challenges.clone(), https_port, retirement.clone());
+    let fast_path = config.proxy.fast_path;
+    let gateway = Gateway::new(routes, certs.clone(), challenges.clone(), https_port, retirement.clone(), fast_path);
     let mut proxy = pingora::proxy::HttpProxy::new(gateway, server.configuration.clone());
     proxy.handle_init_modules();
     let (total, per_ip) = (config.proxy.max_connections, config.proxy.max_connections_per_ip);

@@ -43,6 +43,9 @@ pub(crate) struct ProxyConfig {
     pub(crate) max_connections: usize,
     /// Open client connections per client address at most (0: no bound).
     pub(crate) max_connections_per_ip: usize,
+    /// Body-less idempotent HTTP/1.1 requests take the gateway's own upstream exchange (`proxy::fast`);
+    /// `false` sends every request through Pingora's proxy pipeline.
+    pub(crate) fast_path: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -132,6 +135,7 @@ impl Default for ProxyConfig {
             threads: 0,
             max_connections: 0,
             max_connections_per_ip: 0,
+            fast_path: true,
         }
     }
 }

@@ -8,7 +8,9 @@ mod project;
 pub use project::{ProjectMetrics, ReplicaMetrics};
 
 use crate::project::Slot;
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -40,6 +42,7 @@ pub struct Metrics {
     held: IntGaugeVec,
     traffic: IntGaugeVec,
     replicas: project::ReplicaFamilies,
+    fast_path: IntCounter,
     projects: Mutex<HashMap<String, Arc<ProjectMetrics>>>,
     history: history::History,
 }
@@ -102,6 +105,11 @@ impl Metrics {
         registry.register(Box::new(cert_state.clone()))?;
         registry.register(Box::new(acme_orders.clone()))?;
         let (held, traffic, replicas) = project::traffic_families(&registry)?;
+        let fast_path = IntCounter::new(
+            "versiongate_fast_path_requests_total",
+            "Requests the gateway exchanged with their upstream itself instead of through Pingora's proxy pipeline",
+        )?;
+        registry.register(Box::new(fast_path.clone()))?;
         let projects = Mutex::default();
         Ok(Metrics {
             registry,
@@ -117,6 +125,7 @@ impl Metrics {
             held,
             traffic,
             replicas,
+            fast_path,
             projects,
             history: history::History::default(),
         })
@@ -137,6 +146,7 @@ impl Metrics {
             held: self.held.with_label_values(&[name]),
             families: self.replicas.clone(),
             replicas: Mutex::default(),
+            fast_path: self.fast_path.clone(),
         });
         projects.insert(name.to_owned(), made.clone());
         made

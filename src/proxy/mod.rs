@@ -4,15 +4,18 @@
 //! early answer is written in `request_filter` so the client connection stays alive.
 
 mod ctx;
+mod fast;
 mod framing;
 mod hold;
 mod limits;
 mod page;
+mod pool;
 mod request;
 mod retire;
 mod retry;
 
 pub(crate) use ctx::RequestCtx;
+pub use fast::{eligible as fast_path_eligible, sanitized as fast_path_sanitized};
 use page::{https_location, write_redirect, write_text, Page};
 use request::{request_host, roll, ServedOverTls};
 
@@ -41,6 +44,8 @@ pub(crate) struct Gateway {
     /// The TLS listener's port, for redirects; `None` without `https_listen`.
     https_port: Option<u16>,
     retirement: Arc<Retirement>,
+    /// Whether `proxy::fast` may take a request (`[proxy] fast_path`).
+    fast_path: bool,
 }
 
 /// What a request that is not proxied (yet) gets.
@@ -58,8 +63,9 @@ impl Gateway {
         challenges: Arc<Challenges>,
         https_port: Option<u16>,
         retirement: Arc<Retirement>,
+        fast_path: bool,
     ) -> Self {
-        Gateway { routes, certs, challenges, https_port, retirement }
+        Gateway { routes, certs, challenges, https_port, retirement, fast_path }
     }
 
     /// The decision for this request, applied to `ctx`; a page to answer with when it is not proxied.
@@ -136,7 +142,11 @@ impl ProxyHttp for Gateway {
             answer = self.wait_while_paused(session.req_header(), ctx, &route, hold).await;
         }
         match answer {
-            None => Ok(false),
+            None if !self.fast_path => Ok(false),
+            None => match fast::serve(session, ctx, &self.routes).await? {
+                fast::Fast::Served => Ok(true),
+                fast::Fast::Declined => Ok(false),
+            },
             Some(Answer::Page(page)) => page.write(session).await.map(|()| true),
             Some(Answer::Hold(route, _)) => {
                 Page::paused(&route.name, "Retry shortly.").write(session).await.map(|()| true)

@@ -65,5 +65,20 @@ impl DockerEngine {
 
 /// Engine errors that mean a cached layer disappeared mid-build, not that the Dockerfile is wrong.
 fn cache_vanished(message: &str) -> bool {
-    message.contains("failed to get digest") || message.contains("No such image")
+    ["failed to get digest", "No such image", "unknown parent image ID"].iter().any(|m| message.contains(m))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_vanished_cache_layer_is_told_from_a_broken_dockerfile() {
+        for seen in [
+            "Docker stream error: failed to export image: failed to set parent sha256:dce1: unknown parent image ID sha256:dce1",
+            "failed to get digest sha256:ab: image not known",
+            "No such image: sha256:ab",
+        ] {
+            assert!(super::cache_vanished(seen), "{seen}");
+        }
+        assert!(!super::cache_vanished("The command '/bin/sh -c exit 1' returned a non-zero code: 1"));
+    }
 }

@@ -118,7 +118,13 @@ impl Gateway {
 
     async fn start_config(admin_extra: &str, extra: &str) -> Gateway {
         let proxy = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        Gateway::start_ports(proxy, None, admin_extra, extra).await
+        Gateway::start_ports(proxy, None, ("", admin_extra, extra)).await
+    }
+
+    /// Starts a gateway with `proxy_extra` added to its `[proxy]` section.
+    pub async fn start_with_proxy(proxy_extra: &str) -> Gateway {
+        let proxy = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        Gateway::start_ports(proxy, None, (proxy_extra, "", "")).await
     }
 
     /// A gateway with an HTTPS listener; `configure(http_port, https_port)` returns the TOML to append (the
@@ -127,20 +133,22 @@ impl Gateway {
         let proxy = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let https = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let extra = configure(proxy.port(), https.port());
-        Gateway::start_ports(proxy, Some(https), admin_extra, &extra).await
+        Gateway::start_ports(proxy, Some(https), ("", admin_extra, &extra)).await
     }
 
     /// A gateway with an HTTPS listener on ports chosen beforehand (another gateway's CA validates on them).
     pub async fn start_https_at(proxy: SocketAddr, https: SocketAddr, extra: &str) -> Gateway {
-        Gateway::start_ports(proxy, Some(https), "", extra).await
+        Gateway::start_ports(proxy, Some(https), ("", "", extra)).await
     }
 
-    async fn start_ports(proxy: SocketAddr, https: Option<SocketAddr>, admin_extra: &str, extra: &str) -> Gateway {
+    /// `(proxy_extra, admin_extra, extra)`: lines for the `[proxy]` and `[admin]` sections, and TOML to end with.
+    async fn start_ports(proxy: SocketAddr, https: Option<SocketAddr>, sections: (&str, &str, &str)) -> Gateway {
+        let (proxy_extra, admin_extra, extra) = sections;
         let dir = tempfile::tempdir().unwrap();
         let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let https_line = https.map(|a| format!("https_listen = \"{a}\"\n")).unwrap_or_default();
         let config = format!(
-            "data_dir = \"{}\"\n[proxy]\nhttp_listen = \"{proxy}\"\n{https_line}threads = 1\n[admin]\nlisten = \"{admin}\"\ntoken = \"test-token\"\n{admin_extra}{extra}",
+            "data_dir = \"{}\"\n[proxy]\nhttp_listen = \"{proxy}\"\n{https_line}threads = 1\n{proxy_extra}\n[admin]\nlisten = \"{admin}\"\ntoken = \"test-token\"\n{admin_extra}{extra}",
             dir.path().join("data").display()
         );
         std::fs::write(dir.path().join("versiongate.toml"), config).unwrap();

@@ -1,5 +1,7 @@
 //! An upstream that records the exact bytes of every request it gets (health checks aside) and answers
 //! each with `200 ok`, reading bodies by Content-Length or chunked framing as a strict server would.
+//! A path under `/r/` asks for another shape of answer (see [`answer`]), for comparing how the gateway
+//! passes answers on.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -84,10 +86,35 @@ async fn serve(conn: TcpStream, seen: Arc<Mutex<Vec<String>>>) {
             raw.push_str(&String::from_utf8_lossy(&body));
         }
         if !raw.starts_with("GET /health") {
-            seen.lock().unwrap().push(raw);
+            seen.lock().unwrap().push(raw.clone());
         }
-        if write.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").await.is_err() {
+        let (bytes, close) = answer(&raw);
+        if write.write_all(&bytes).await.is_err() || close {
             return;
         }
     }
+}
+
+/// The answer to a request, and whether the connection closes after it. HEAD gets the header alone.
+fn answer(raw: &str) -> (Vec<u8>, bool) {
+    let path = raw.split(' ').nth(1).unwrap_or("/");
+    let head = raw.starts_with("HEAD ");
+    let big = "b".repeat(200 * 1024);
+    let (header, body, close): (String, &str, bool) = match path.split('?').next().unwrap_or("/") {
+        "/r/chunked" => ("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Kind: chunked\r\n\r\n".into(), "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n", false),
+        "/r/close" => ("HTTP/1.1 200 OK\r\nX-Kind: close-delimited\r\n\r\n".into(), "until the connection closes", true),
+        "/r/204" => ("HTTP/1.1 204 No Content\r\nX-Kind: none\r\n\r\n".into(), "", false),
+        "/r/304" => ("HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\n\r\n".into(), "", false),
+        "/r/103" => ("HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n".into(), "hints", false),
+        "/r/big" => (format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", big.len()), big.as_str(), false),
+        "/r/bye" => ("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 3\r\n\r\n".into(), "bye", true),
+        "/r/case" => ("HTTP/1.1 201 Created Here\r\nX-MiXeD-Case: Yes\r\nSet-Cookie: a=1\r\nx-lower: 1\r\nSet-Cookie: b=2\r\nContent-Length: 4\r\n\r\n".into(), "case", false),
+        "/r/500" => ("HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\n".into(), "oops", false),
+        _ => ("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n".into(), "ok", false),
+    };
+    let mut bytes = header.into_bytes();
+    if !head {
+        bytes.extend_from_slice(body.as_bytes());
+    }
+    (bytes, close)
 }
