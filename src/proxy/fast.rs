@@ -8,6 +8,7 @@
 
 use super::{pool, request, retire, retry::retry_on_warm, RequestCtx, UPSTREAM_CONNECT};
 use crate::routes::{Routes, CANARY_COOKIE};
+use futures_util::FutureExt;
 use http::{header, Version};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
@@ -16,6 +17,9 @@ use pingora::protocols::http::HttpTask;
 use pingora::protocols::Stream;
 use pingora::proxy::Session;
 use std::net::SocketAddr;
+
+/// Most body bytes joined into one write to the client.
+const BATCH_BYTES: usize = 64 * 1024;
 
 /// Fields whose presence Pingora's upstream request policy acts on (strips, rewrites or frames by), and
 /// `Expect`, whose interim answer the ordinary path handles.
@@ -195,8 +199,18 @@ async fn relay(
     while !done {
         let body = client.read_body_bytes().await.map_err(|e| e.into_up())?;
         done = client.is_body_done() || body.is_none();
-        retire::check(routes, ctx)?;
+        let mut batched = body.as_ref().map_or(0, |b| b.len());
         tasks.push(HttpTask::Body(body, done));
+        // Pieces the upstream has already sent go out in the same write, as the ordinary path joins the
+        // tasks it has at hand; a read that would wait ends the batch (a pending read consumes nothing).
+        while !done && batched < BATCH_BYTES {
+            let Some(more) = client.read_body_bytes().now_or_never() else { break };
+            let body = more.map_err(|e| e.into_up())?;
+            done = client.is_body_done() || body.is_none();
+            batched += body.as_ref().map_or(0, |b| b.len());
+            tasks.push(HttpTask::Body(body, done));
+        }
+        retire::check(routes, ctx)?;
         write(session, std::mem::take(&mut tasks)).await?;
     }
     if !tasks.is_empty() {
