@@ -113,10 +113,18 @@ fn mask_request_id(request: &str) -> String {
         .join("\r\n")
 }
 
-async fn fast_path_count(gw: &Gateway) -> u64 {
+async fn counter(gw: &Gateway, name: &str) -> u64 {
     let text = gw.http.get(format!("{}/metrics", gw.admin_url())).send().await.unwrap().text().await.unwrap();
-    let line = text.lines().find(|l| l.starts_with("versiongate_fast_path_requests_total ")).unwrap_or("x 0");
+    let line = text.lines().find(|l| l.strip_prefix(name).is_some_and(|rest| rest.starts_with(' '))).unwrap_or("x 0");
     line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+async fn fast_path_count(gw: &Gateway) -> u64 {
+    counter(gw, "versiongate_fast_path_requests_total").await
+}
+
+async fn handovers(gw: &Gateway) -> u64 {
+    counter(gw, "versiongate_fast_path_handovers_total").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -131,7 +139,7 @@ async fn both_paths_send_the_same_bytes_upstream_and_give_the_same_answers() {
     let mut taken = 0;
     for (what, request, eligible) in corpus() {
         app.take();
-        let before = fast_path_count(&fast).await;
+        let (before, handed_before) = (fast_path_count(&fast).await, handovers(&fast).await);
         let fast_answer = transcript(fast.proxy, &request).await;
         let fast_upstream: Vec<String> = app.take().iter().map(|r| mask_request_id(r)).collect();
         let took = fast_path_count(&fast).await - before;
@@ -144,8 +152,12 @@ async fn both_paths_send_the_same_bytes_upstream_and_give_the_same_answers() {
         let last_too = fast_upstream.iter().any(|r| r.starts_with("GET /last "));
         let expected = if eligible { 1 + u64::from(last_too) } else { u64::from(last_too) };
         assert_eq!(took, expected, "{what}: requests the fast path took");
+        // The lane itself served what it may; the rest (and the connection after it) went to Pingora's path.
+        let handed = handovers(&fast).await - handed_before;
+        assert_eq!(handed, u64::from(!eligible), "{what}: requests the lane handed to Pingora's path");
         taken += took;
     }
     assert!(taken >= 20, "the fast path took {taken} requests");
     assert_eq!(fast_path_count(&ordinary).await, 0, "fast_path = false sends nothing the fast way");
+    assert_eq!(handovers(&ordinary).await, 0, "fast_path = false has no lane");
 }

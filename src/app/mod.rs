@@ -12,7 +12,7 @@ mod sampler;
 use crate::admin::{load_or_create_token, AuthError};
 use crate::config::Config;
 use crate::metrics::{Metrics, MetricsError};
-use crate::proxy::Gateway;
+use crate::proxy::{Gateway, Lane};
 use crate::routes::Routes;
 use crate::tls::alpn::AlpnChallengeHook;
 use crate::tls::{Certs, Challenges, Resolver};
@@ -20,12 +20,14 @@ use crate::upgrade::listener::AdminListener;
 use crate::upgrade::signals::Signals;
 use crate::upgrade::{Retirement, Successor, Upgrader};
 use control::{ControlPlane, Waiting};
+use pingora::apps::ServerApp;
 use pingora::listeners::tls::TlsSettings;
 use pingora::listeners::{L4BufferSettings, ListenerConfig};
 use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::{RunArgs, Server};
 use pingora::services::background::background_service;
 use pingora::services::listening::Service;
+use pingora::services::ServiceHandle;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -86,10 +88,11 @@ fn start(config: Config, successor: Option<&'static Successor>) -> Result<(), Ap
     let opt = successor.as_ref().map(|_| Opt { upgrade: true, ..Opt::default() });
     let mut server = Server::new_with_opt_and_conf(opt, server_conf(&config));
     let (admin_listener, admin_socket) = AdminListener::new(&config.admin.listen);
+    let metrics = Arc::new(Metrics::new()?);
     let control = ControlPlane {
         config: config.clone(),
         routes: routes.clone(),
-        metrics: Arc::new(Metrics::new()?),
+        metrics: metrics.clone(),
         token: token.into(),
         certs: certs.clone(),
         challenges: challenges.clone(),
@@ -120,18 +123,16 @@ fn start(config: Config, successor: Option<&'static Successor>) -> Result<(), Ap
     let https_port = crate::config::parse_addr(&config.proxy.https_listen).map(|a| a.port());
     let fast_path = config.proxy.fast_path;
     let gateway = Gateway::new(routes, certs.clone(), challenges.clone(), https_port, retirement.clone(), fast_path);
+    let lane_gateway = fast_path.then(|| gateway.clone());
     let mut proxy = pingora::proxy::HttpProxy::new(gateway, server.configuration.clone());
     proxy.handle_init_modules();
-    let (total, per_ip) = (config.proxy.max_connections, config.proxy.max_connections_per_ip);
-    // Without bounds the proxy app is served as it is: no count on the connection path.
-    if total == 0 && per_ip == 0 {
-        let service = listening(Service::new("proxy".into(), proxy), &config, certs, challenges)?;
-        server.add_service(service).add_dependency(&listeners_after);
-    } else {
-        let admission = Mutex::new(admission::Admission::new(total, per_ip));
-        let app = admission::Admitted { inner: Arc::new(proxy), admission };
-        let service = listening(Service::new("proxy".into(), app), &config, certs, challenges)?;
-        server.add_service(service).add_dependency(&listeners_after);
+    let proxy_app = ProxyApp { config: &config, certs, challenges, after: &listeners_after };
+    match lane_gateway {
+        Some(gateway) => {
+            let lane = Lane::new(gateway, Arc::new(proxy), metrics.fast_path_handovers());
+            proxy_app.add(&mut server, lane)?;
+        }
+        None => proxy_app.add(&mut server, proxy)?,
     }
     let https = if https_port.is_some() { format!(", https on {}", config.proxy.https_listen) } else { String::new() };
     tracing::info!("proxy on {}{https}, admin API on {}", config.proxy.http_listen, config.admin.listen);
@@ -139,8 +140,33 @@ fn start(config: Config, successor: Option<&'static Successor>) -> Result<(), Ap
     std::process::exit(0)
 }
 
+/// What the proxy service is made of besides its app (the fast lane in front of Pingora's proxy, or the
+/// proxy alone).
+struct ProxyApp<'a> {
+    config: &'a Config,
+    certs: Arc<Certs>,
+    challenges: Arc<Challenges>,
+    after: &'a ServiceHandle,
+}
+
+impl ProxyApp<'_> {
+    fn add<A: ServerApp + Send + Sync + 'static>(self, server: &mut Server, app: A) -> Result<(), AppError> {
+        let (total, per_ip) = (self.config.proxy.max_connections, self.config.proxy.max_connections_per_ip);
+        // Without bounds the proxy app is served as it is: no count on the connection path.
+        let handle = if total == 0 && per_ip == 0 {
+            server.add_service(listening(Service::new("proxy".into(), app), self.config, self.certs, self.challenges)?)
+        } else {
+            let admission = Mutex::new(admission::Admission::new(total, per_ip));
+            let app = admission::Admitted { inner: Arc::new(app), admission };
+            server.add_service(listening(Service::new("proxy".into(), app), self.config, self.certs, self.challenges)?)
+        };
+        handle.add_dependency(self.after);
+        Ok(())
+    }
+}
+
 /// The proxy service's listeners (plain, and TLS with the ACME TLS-ALPN-01 hook) and worker threads.
-fn listening<A: pingora::apps::ServerApp + Send + Sync + 'static>(
+fn listening<A: ServerApp + Send + Sync + 'static>(
     mut service: Service<A>,
     config: &Config,
     certs: Arc<Certs>,

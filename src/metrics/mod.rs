@@ -43,6 +43,7 @@ pub struct Metrics {
     traffic: IntGaugeVec,
     replicas: project::ReplicaFamilies,
     fast_path: IntCounter,
+    fast_path_handovers: IntCounter,
     projects: Mutex<HashMap<String, Arc<ProjectMetrics>>>,
     history: history::History,
 }
@@ -110,6 +111,11 @@ impl Metrics {
             "Requests the gateway exchanged with their upstream itself instead of through Pingora's proxy pipeline",
         )?;
         registry.register(Box::new(fast_path.clone()))?;
+        let fast_path_handovers = IntCounter::new(
+            "versiongate_fast_path_handovers_total",
+            "Requests the fast lane read and passed, with the rest of their connection, to Pingora's proxy pipeline",
+        )?;
+        registry.register(Box::new(fast_path_handovers.clone()))?;
         let projects = Mutex::default();
         Ok(Metrics {
             registry,
@@ -126,9 +132,15 @@ impl Metrics {
             traffic,
             replicas,
             fast_path,
+            fast_path_handovers,
             projects,
             history: history::History::default(),
         })
+    }
+
+    /// The count of requests the fast lane handed to Pingora's path.
+    pub(crate) fn fast_path_handovers(&self) -> IntCounter {
+        self.fast_path_handovers.clone()
     }
 
     /// The handles for one project, created on first use and shared afterwards.

@@ -23,7 +23,7 @@ const BATCH_BYTES: usize = 64 * 1024;
 
 /// Fields whose presence Pingora's upstream request policy acts on (strips, rewrites or frames by), and
 /// `Expect`, whose interim answer the ordinary path handles.
-const ORDINARY_PATH_FIELDS: [&str; 11] = [
+pub(super) const ORDINARY_PATH_FIELDS: [&str; 11] = [
     "keep-alive",
     "close",
     "proxy-connection",
@@ -138,7 +138,7 @@ async fn exchange(
     send(stream, req).await.map_err(Failure::Sent)
 }
 
-async fn connect(addr: SocketAddr) -> Option<Stream> {
+pub(super) async fn connect(addr: SocketAddr) -> Option<Stream> {
     let tcp = tokio::time::timeout(UPSTREAM_CONNECT, tokio::net::TcpStream::connect(addr)).await.ok()?.ok()?;
     tcp.set_nodelay(true).ok()?;
     Some(Box::new(pingora::protocols::l4::stream::Stream::from(tcp)))

@@ -7,6 +7,7 @@ mod ctx;
 mod fast;
 mod framing;
 mod hold;
+mod lane;
 mod limits;
 mod page;
 mod pool;
@@ -16,6 +17,7 @@ mod retry;
 
 pub(crate) use ctx::RequestCtx;
 pub use fast::{eligible as fast_path_eligible, sanitized as fast_path_sanitized};
+pub(crate) use lane::Lane;
 use page::{https_location, write_redirect, write_text, Page};
 use request::{request_host, roll, ServedOverTls};
 
@@ -37,6 +39,7 @@ use std::time::{Duration, Instant};
 const UPSTREAM_IDLE: Duration = Duration::from_secs(5);
 const UPSTREAM_CONNECT: Duration = Duration::from_secs(3);
 
+#[derive(Clone)]
 pub(crate) struct Gateway {
     routes: Arc<Routes>,
     certs: Arc<Certs>,
@@ -69,12 +72,17 @@ impl Gateway {
     }
 
     /// The decision for this request, applied to `ctx`; a page to answer with when it is not proxied.
-    /// The snapshot guard lives inside this function only, never across an await.
     fn route(&self, req: &RequestHeader, ctx: &mut RequestCtx) -> Option<Answer> {
         let host = request_host(req).unwrap_or_default();
         let cookie = req.headers.get(http::header::COOKIE).and_then(|v| v.to_str().ok());
+        self.route_to(host, req.uri.path(), cookie, ctx)
+    }
+
+    /// The decision for a request to `host` (normalised), applied to `ctx`. The snapshot guard lives inside
+    /// this function only, never across an await.
+    fn route_to(&self, host: String, path: &str, cookie: Option<&str>, ctx: &mut RequestCtx) -> Option<Answer> {
         let table = self.routes.current();
-        let facts = RequestFacts { host: &host, path: req.uri.path(), cookie, roll: roll(), tls: ctx.tls };
+        let facts = RequestFacts { host: &host, path, cookie, roll: roll(), tls: ctx.tls };
         // Only a plain request on a gateway with a TLS listener may be redirected: no certificate map read otherwise.
         let certs = (self.https_port.is_some() && !ctx.tls).then(|| self.certs.current());
         let page = match decide(&facts, &table, &ServedOverTls(certs.as_deref().map(|t| &**t))) {

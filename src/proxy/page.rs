@@ -68,7 +68,14 @@ impl Page {
     /// Written as JSON when the client asks for JSON rather than HTML (`Accept`), else as a small HTML page.
     pub(super) async fn write(&self, session: &mut Session) -> Result<()> {
         let accept = session.req_header().headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
-        let (content_type, body) = if wants_json(accept.unwrap_or_default()) {
+        let (resp, body) = self.render(wants_json(accept.unwrap_or_default()))?;
+        session.write_response_header(Box::new(resp), false).await?;
+        session.write_response_body(Some(Bytes::from(body)), true).await
+    }
+
+    /// The answer's header and body, JSON or HTML.
+    pub(super) fn render(&self, json: bool) -> Result<(ResponseHeader, String)> {
+        let (content_type, body) = if json {
             let json = serde_json::json!({"error": {"code": self.code, "message": self.message.replace('`', "")}});
             ("application/json", format!("{json}\n"))
         } else {
@@ -81,8 +88,7 @@ impl Page {
         if let Some(seconds) = self.retry_after {
             resp.insert_header(header::RETRY_AFTER, seconds.to_string())?;
         }
-        session.write_response_header(Box::new(resp), false).await?;
-        session.write_response_body(Some(Bytes::from(body)), true).await
+        Ok((resp, body))
     }
 
     fn html(&self) -> String {
@@ -97,7 +103,7 @@ impl Page {
 }
 
 /// JSON when `application/json` is named and HTML is not: a browser's `Accept` always names `text/html`.
-fn wants_json(accept: &str) -> bool {
+pub(super) fn wants_json(accept: &str) -> bool {
     accept.contains("application/json") && !accept.contains("text/html")
 }
 

@@ -14,7 +14,12 @@ fn has_body(req: &RequestHeader) -> bool {
 /// Points a failed body-less request once at a warm member, or another active one; false when there is
 /// none to try or it was already retried.
 pub(super) fn retry_on_warm(session: &Session, ctx: &mut RequestCtx) -> bool {
-    if ctx.retried || has_body(session.req_header()) {
+    !has_body(session.req_header()) && retry_bodyless(ctx)
+}
+
+/// [`retry_on_warm`] for a request known to carry no body.
+pub(super) fn retry_bodyless(ctx: &mut RequestCtx) -> bool {
+    if ctx.retried {
         return false;
     }
     let (Some(route), Some((failed, _))) = (ctx.route.clone(), ctx.upstream) else { return false };

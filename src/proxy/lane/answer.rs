@@ -1,0 +1,144 @@
+//! The lane's response side (pure): how an upstream's answer is framed, whether its connection may be
+//! used again, and the head the client gets — what Pingora's client, the gateway's `response_filter` and
+//! Pingora's server session make of the same answer (Content-Length dropped beside Transfer-Encoding, a
+//! close-delimited body turned chunked, the canary cookie appended, `Date` and `Connection` set).
+
+use super::fields::Fields;
+use std::borrow::Cow;
+
+/// Pingora's limit on an answer's header fields.
+const MAX_FIELDS: usize = 256;
+
+/// How the answer's body ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Framing {
+    /// No body (HEAD, 204, 304) or an interim answer.
+    Empty,
+    Length(u64),
+    Chunked,
+    /// Until the upstream closes; the client gets it chunked.
+    UntilClose,
+}
+
+/// A parsed answer head.
+pub(super) struct Head<'a> {
+    pub(super) len: usize,
+    pub(super) status: u16,
+    pub(super) framing: Framing,
+    /// The upstream keeps its connection open after this answer.
+    pub(super) keep_alive: bool,
+    http11: bool,
+    reason: &'a str,
+    fields: Fields<'a>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub(super) enum AnswerError {
+    #[error("the upstream's answer is not HTTP/1: {0}")]
+    Malformed(httparse::Error),
+    #[error("the upstream answered with a framing the gateway does not pass on: {0}")]
+    Framing(&'static str),
+}
+
+/// The answer head at the start of `buf`, `None` while incomplete. `head_request`: the request was HEAD.
+pub(super) fn parse(buf: &[u8], head_request: bool) -> Result<Option<Head<'_>>, AnswerError> {
+    let mut storage = [httparse::EMPTY_HEADER; MAX_FIELDS];
+    let mut resp = httparse::Response::new(&mut storage);
+    let mut config = httparse::ParserConfig::default();
+    config.allow_spaces_after_header_name_in_responses(true);
+    config.allow_obsolete_multiline_headers_in_responses(true);
+    let len = match config.parse_response(&mut resp, buf).map_err(AnswerError::Malformed)? {
+        httparse::Status::Complete(len) => len,
+        httparse::Status::Partial => return Ok(None),
+    };
+    let (Some(status), Some(version)) = (resp.code, resp.version) else {
+        return Err(AnswerError::Framing("no status line"));
+    };
+    if status == 101 {
+        return Err(AnswerError::Framing("101 to a request that did not ask to upgrade"));
+    }
+    let mut fields = Fields::with_capacity(resp.headers.len());
+    for h in resp.headers.iter() {
+        fields.append(h.name.as_bytes(), normalised(h.value));
+    }
+    let keep_alive = keeps_alive(&fields, version == 1);
+    let framing = framing(&mut fields, status, head_request)?;
+    let reason = resp.reason.unwrap_or_default();
+    Ok(Some(Head { len, status, framing, keep_alive, http11: version == 1, reason, fields }))
+}
+
+/// A value as Pingora stores it: obs-folds and stray CR, LF and NUL become spaces.
+fn normalised(value: &[u8]) -> Cow<'_, [u8]> {
+    if value.iter().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+        Cow::Owned(pingora::http::header_value_from_slice(value).as_bytes().to_vec())
+    } else {
+        Cow::Borrowed(value)
+    }
+}
+
+fn keeps_alive(fields: &Fields<'_>, http11: bool) -> bool {
+    let tokens = || fields.get_all(b"connection").flat_map(|v| v.split(|b| *b == b',')).map(<[u8]>::trim_ascii);
+    if http11 {
+        !tokens().any(|t| t.eq_ignore_ascii_case(b"close"))
+    } else {
+        tokens().any(|t| t.eq_ignore_ascii_case(b"keep-alive"))
+    }
+}
+
+fn framing(fields: &mut Fields<'_>, status: u16, head_request: bool) -> Result<Framing, AnswerError> {
+    if (100..200).contains(&status) || matches!(status, 204 | 304) || head_request {
+        return Ok(Framing::Empty);
+    }
+    if let Some(last) = fields.get_all(b"transfer-encoding").last() {
+        if !last.eq_ignore_ascii_case(b"chunked") {
+            return Err(AnswerError::Framing("a Transfer-Encoding other than chunked"));
+        }
+        fields.remove(b"content-length");
+        return Ok(Framing::Chunked);
+    }
+    let mut lengths = fields.get_all(b"content-length");
+    match (lengths.next(), lengths.next()) {
+        (None, _) => Ok(Framing::UntilClose),
+        (Some(value), None) => std::str::from_utf8(value)
+            .ok()
+            .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|v| v.parse().ok())
+            .map(Framing::Length)
+            .ok_or(AnswerError::Framing("a Content-Length that is not a number")),
+        _ => Err(AnswerError::Framing("more than one Content-Length")),
+    }
+}
+
+impl Head<'_> {
+    pub(super) fn interim(&self) -> bool {
+        (100..200).contains(&self.status)
+    }
+
+    /// The head as the client gets it. `cookie`: the canary cookie to set; `keep_alive`: whether the client
+    /// connection stays open; `date`: the current `Date` value.
+    pub(super) fn downstream(mut self, cookie: Option<&str>, keep_alive: bool, date: &[u8], out: &mut Vec<u8>) {
+        let mut http11 = self.http11;
+        if !self.interim() {
+            if self.framing == Framing::UntilClose {
+                http11 = true;
+                self.fields.insert(&b"Transfer-Encoding"[..], &b"chunked"[..]);
+            }
+            if let Some(cookie) = cookie {
+                self.fields.append(&b"Set-Cookie"[..], cookie.as_bytes().to_vec());
+            }
+            self.fields.insert(&b"Date"[..], date.to_vec());
+            self.fields.insert(&b"Connection"[..], if keep_alive { &b"keep-alive"[..] } else { &b"close"[..] });
+        }
+        out.extend_from_slice(if http11 { b"HTTP/1.1 " } else { b"HTTP/1.0 " });
+        out.extend_from_slice(self.status.to_string().as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(self.reason.as_bytes());
+        out.extend_from_slice(b"\r\n");
+        self.fields.write(out);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+#[cfg(test)]
+#[path = "answer_tests.rs"]
+mod tests;

@@ -1,0 +1,203 @@
+//! One exchange of the lane with an upstream: the request out on a pooled connection (a fresh one when the
+//! pooled one turns out dead, as Pingora retries a reused connection), the answer's heads and body passed
+//! to the client as they arrive, and the connection back to the pool when it may be used again.
+
+use super::answer::{self, Framing};
+use super::chunked::Chunked;
+use crate::proxy::fast::connect;
+use crate::proxy::{limits, pool, retire, RequestCtx};
+use crate::routes::Routes;
+use bytes::BytesMut;
+use pingora::protocols::Stream;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Room for an answer's head and the first part of its body.
+const READ_BUF: usize = 16 * 1024;
+/// Pingora's bound on an answer head.
+const MAX_ANSWER_HEAD: usize = 1024 * 1024;
+
+/// How an attempt ended.
+pub(super) enum Attempt {
+    /// No connection could be made: nothing was sent.
+    Unreachable,
+    /// The request went out and no answer head came back; the client got nothing yet.
+    Unanswered,
+    /// The client got an answer (`complete`: all of it) with this status.
+    Answered { status: u16, complete: bool },
+}
+
+/// What the client's answer carries beyond the upstream's, and what a long body is checked against.
+pub(super) struct Reply<'a> {
+    pub(super) head_request: bool,
+    pub(super) cookie: Option<String>,
+    pub(super) keep_alive: bool,
+    pub(super) routes: &'a Routes,
+    pub(super) ctx: &'a RequestCtx,
+}
+
+struct Upstream {
+    stream: Stream,
+    buf: BytesMut,
+}
+
+/// Sends `request` to `addr` and passes the answer to `client`.
+pub(super) async fn attempt(addr: SocketAddr, request: &[u8], client: &mut Stream, reply: &Reply<'_>) -> Attempt {
+    let mut up = match send(addr, request, reply.head_request).await {
+        Ok(up) => up,
+        Err(failed) => return failed,
+    };
+    if let Some(route) = &reply.ctx.route {
+        route.metrics.fast_path.inc();
+    }
+    match pass_on(&mut up, client, reply).await {
+        Ok((status, reusable)) => {
+            if reusable {
+                pool::put(addr, up.stream);
+            }
+            Attempt::Answered { status, complete: true }
+        }
+        Err(status) => Attempt::Answered { status, complete: false },
+    }
+}
+
+async fn send(addr: SocketAddr, request: &[u8], head_request: bool) -> Result<Upstream, Attempt> {
+    if let Some(stream) = pool::take(addr) {
+        let mut up = Upstream { stream, buf: BytesMut::with_capacity(READ_BUF) };
+        if up.stream.write_all(request).await.is_ok() && read_head(&mut up, head_request).await {
+            return Ok(up);
+        }
+    }
+    let stream = connect(addr).await.ok_or(Attempt::Unreachable)?;
+    let mut up = Upstream { stream, buf: BytesMut::with_capacity(READ_BUF) };
+    if up.stream.write_all(request).await.is_ok() && read_head(&mut up, head_request).await {
+        return Ok(up);
+    }
+    Err(Attempt::Unanswered)
+}
+
+/// Reads until `up.buf` starts with a whole, valid answer head.
+async fn read_head(up: &mut Upstream, head_request: bool) -> bool {
+    loop {
+        match answer::parse(&up.buf, head_request) {
+            Ok(Some(_)) => return true,
+            Ok(None) if up.buf.len() < MAX_ANSWER_HEAD => {}
+            Ok(None) | Err(_) => return false,
+        }
+        if up.buf.capacity() - up.buf.len() < 1024 {
+            up.buf.reserve(READ_BUF);
+        }
+        if !matches!(up.stream.read_buf(&mut up.buf).await, Ok(n) if n > 0) {
+            return false;
+        }
+    }
+}
+
+/// Passes the answer on: interim heads, then the final head with as much body as is at hand, then the
+/// rest as it arrives. `Ok((status, whether the upstream connection may be used again))`; `Err(status)`
+/// when the answer broke off, so the client connection must close.
+async fn pass_on(up: &mut Upstream, client: &mut Stream, reply: &Reply<'_>) -> Result<(u16, bool), u16> {
+    let mut out = Vec::with_capacity(READ_BUF);
+    loop {
+        let head = answer::parse(&up.buf, reply.head_request).map_err(|_| 502u16)?.ok_or(502u16)?;
+        let (len, status, framing, keep_alive) = (head.len, head.status, head.framing, head.keep_alive);
+        let interim = head.interim();
+        let date = pingora::protocols::http::date::get_cached_date();
+        head.downstream(reply.cookie.as_deref(), reply.keep_alive, date.as_bytes(), &mut out);
+        let _ = up.buf.split_to(len);
+        if interim {
+            write(client, &mut out).await.map_err(|()| status)?;
+            if !read_head(up, reply.head_request).await {
+                return Err(status);
+            }
+            continue;
+        }
+        let complete = body(up, client, &mut out, framing, reply).await.map_err(|()| status)?;
+        return Ok((status, keep_alive && complete && framing != Framing::UntilClose));
+    }
+}
+
+/// Writes the body after the head in `out`; `Ok(true)` when the upstream sent exactly the body, nothing
+/// more.
+async fn body(
+    up: &mut Upstream,
+    client: &mut Stream,
+    out: &mut Vec<u8>,
+    framing: Framing,
+    reply: &Reply<'_>,
+) -> Result<bool, ()> {
+    let mut chunked = Chunked::default();
+    let mut left = match framing {
+        Framing::Length(n) => n,
+        _ => 0,
+    };
+    loop {
+        let done = match framing {
+            Framing::Empty => true,
+            Framing::Length(_) => {
+                let take = up.buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                out.extend_from_slice(&up.buf.split_to(take));
+                left -= take as u64;
+                left == 0
+            }
+            Framing::Chunked => rechunk(&mut chunked, &mut up.buf, out)?,
+            Framing::UntilClose => {
+                chunk(out, &up.buf.split());
+                false
+            }
+        };
+        if done {
+            write(client, out).await?;
+            return Ok(up.buf.is_empty());
+        }
+        write(client, out).await?;
+        retire::check(reply.routes, reply.ctx).map_err(|_| ())?;
+        up.buf.reserve(READ_BUF);
+        match up.stream.read_buf(&mut up.buf).await {
+            Ok(0) if framing == Framing::UntilClose => {
+                out.extend_from_slice(b"0\r\n\r\n");
+                write(client, out).await?;
+                return Ok(false);
+            }
+            Ok(n) if n > 0 => {}
+            _ => return Err(()),
+        }
+    }
+}
+
+/// Decodes what `buf` holds of a chunked body into chunks of our own in `out`; true at its end.
+fn rechunk(reader: &mut Chunked, buf: &mut BytesMut, out: &mut Vec<u8>) -> Result<bool, ()> {
+    let mut data = Vec::new();
+    let used = reader.feed(buf, &mut data).map_err(|_| ())?;
+    for (from, to) in data {
+        chunk(out, &buf[from..to]);
+    }
+    let _ = buf.split_to(used);
+    if reader.done() {
+        out.extend_from_slice(b"0\r\n\r\n");
+    }
+    Ok(reader.done())
+}
+
+fn chunk(out: &mut Vec<u8>, data: &[u8]) {
+    if !data.is_empty() {
+        let _ = write!(out, "{:X}\r\n", data.len());
+        out.extend_from_slice(data);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// Writes and empties `out`, within the client's idle bound.
+pub(super) async fn write(client: &mut Stream, out: &mut Vec<u8>) -> Result<(), ()> {
+    let sent = async {
+        client.write_all(out).await?;
+        client.flush().await
+    };
+    let result = tokio::time::timeout(limits::CLIENT_IDLE, sent).await;
+    out.clear();
+    match result {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(()),
+    }
+}
