@@ -17,6 +17,7 @@ mod retry;
 
 pub(crate) use ctx::RequestCtx;
 pub use fast::{eligible as fast_path_eligible, sanitized as fast_path_sanitized};
+pub use lane::check as lane_check;
 pub(crate) use lane::Lane;
 use page::{https_location, write_redirect, write_text, Page};
 use request::{request_host, roll, ServedOverTls};

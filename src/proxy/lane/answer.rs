@@ -109,32 +109,37 @@ fn framing(fields: &mut Fields<'_>, status: u16, head_request: bool) -> Result<F
     }
 }
 
-impl Head<'_> {
+impl<'a> Head<'a> {
     pub(super) fn interim(&self) -> bool {
         (100..200).contains(&self.status)
     }
 
     /// The head as the client gets it. `cookie`: the canary cookie to set; `keep_alive`: whether the client
     /// connection stays open; `date`: the current `Date` value.
-    pub(super) fn downstream(mut self, cookie: Option<&str>, keep_alive: bool, date: &[u8], out: &mut Vec<u8>) {
-        let mut http11 = self.http11;
-        if !self.interim() {
+    pub(super) fn downstream<'d>(self, cookie: Option<&'d str>, keep_alive: bool, date: &'d [u8], out: &mut Vec<u8>)
+    where
+        'a: 'd,
+    {
+        let (mut http11, interim) = (self.http11, self.interim());
+        let mut fields: Fields<'d> = self.fields;
+        if !interim {
             if self.framing == Framing::UntilClose {
                 http11 = true;
-                self.fields.insert(&b"Transfer-Encoding"[..], &b"chunked"[..]);
+                fields.insert(&b"Transfer-Encoding"[..], &b"chunked"[..]);
             }
             if let Some(cookie) = cookie {
-                self.fields.append(&b"Set-Cookie"[..], cookie.as_bytes().to_vec());
+                fields.append(&b"Set-Cookie"[..], cookie.as_bytes());
             }
-            self.fields.insert(&b"Date"[..], date.to_vec());
-            self.fields.insert(&b"Connection"[..], if keep_alive { &b"keep-alive"[..] } else { &b"close"[..] });
+            fields.insert(&b"Date"[..], date);
+            fields.insert(&b"Connection"[..], if keep_alive { &b"keep-alive"[..] } else { &b"close"[..] });
         }
         out.extend_from_slice(if http11 { b"HTTP/1.1 " } else { b"HTTP/1.0 " });
-        out.extend_from_slice(self.status.to_string().as_bytes());
+        let code = http::StatusCode::from_u16(self.status).unwrap_or(http::StatusCode::BAD_GATEWAY);
+        out.extend_from_slice(code.as_str().as_bytes());
         out.push(b' ');
         out.extend_from_slice(self.reason.as_bytes());
         out.extend_from_slice(b"\r\n");
-        self.fields.write(out);
+        fields.write(out);
         out.extend_from_slice(b"\r\n");
     }
 }

@@ -129,23 +129,28 @@ fn visible(value: &str) -> bool {
 
 /// The head Pingora's path sends upstream for `ask`: `Connection` dropped, then the forwarding fields
 /// `proxy::request::forwarded_headers` sets, in its order and with its names' case.
-pub(super) fn upstream_head(mut ask: Ask<'_>, client: Option<&str>, host: &str, tls: bool, id: &str) -> Vec<u8> {
+pub(super) fn upstream_head<'a>(
+    mut ask: Ask<'a>,
+    client: Option<&'a str>,
+    host: &'a str,
+    tls: bool,
+    id: &'a str,
+) -> Vec<u8> {
     let fields = &mut ask.fields;
     fields.remove(b"connection");
     if let Some(ip) = client {
         let prior = fields.get(b"x-forwarded-for").and_then(|v| std::str::from_utf8(v).ok()).filter(|v| visible(v));
-        let forwarded = match prior {
-            Some(prior) => format!("{prior}, {ip}").into_bytes(),
-            None => ip.as_bytes().to_vec(),
-        };
-        fields.insert(&b"x-forwarded-for"[..], forwarded);
+        match prior {
+            Some(prior) => fields.insert(&b"x-forwarded-for"[..], format!("{prior}, {ip}").into_bytes()),
+            None => fields.insert(&b"x-forwarded-for"[..], ip.as_bytes()),
+        }
     }
     fields.insert(&b"x-forwarded-proto"[..], if tls { &b"https"[..] } else { &b"http"[..] });
     if !host.is_empty() {
-        fields.insert(&b"x-forwarded-host"[..], host.as_bytes().to_vec());
+        fields.insert(&b"x-forwarded-host"[..], host.as_bytes());
     }
     if !fields.contains(b"x-request-id") {
-        fields.insert(&b"x-request-id"[..], id.as_bytes().to_vec());
+        fields.insert(&b"x-request-id"[..], id.as_bytes());
     }
     let mut out = Vec::with_capacity(ask.len + 160);
     out.extend_from_slice(ask.method.as_bytes());

@@ -7,13 +7,14 @@
 
 mod answer;
 mod ask;
+pub mod check;
 mod chunked;
 mod fields;
 mod relay;
 
 use super::page::{wants_json, Page};
 use super::retry::retry_bodyless;
-use super::{limits, Gateway, RequestCtx};
+use super::{Gateway, RequestCtx};
 use crate::routes::{normalize_host, CANARY_COOKIE};
 use ask::{Parsed, MAX_FIELDS};
 use async_trait::async_trait;
@@ -29,7 +30,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 
-/// How long a kept-alive connection may wait for its next request, as Pingora's default.
+/// How long a kept-alive connection may wait for its next request, and a client may stall while sending
+/// its head, as on Pingora's path.
 const KEEPALIVE: Duration = Duration::from_secs(60);
 /// What a client connection's read buffer starts with.
 const CLIENT_BUF: usize = 2048;
@@ -53,6 +55,7 @@ struct Client {
     buf: BytesMut,
     ip: Option<String>,
     tls: bool,
+    shutdown: ShutdownWatch,
 }
 
 /// A request the lane serves, its bytes still at the front of the client's buffer.
@@ -86,8 +89,13 @@ impl ServerApp for Lane {
         }
         let ip = stream.get_socket_digest().and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).map(|a| a.ip()));
         let tls = stream.get_ssl_digest().is_some();
-        let mut client =
-            Client { stream, buf: BytesMut::with_capacity(CLIENT_BUF), ip: ip.map(|ip| ip.to_string()), tls };
+        let mut client = Client {
+            stream,
+            buf: BytesMut::with_capacity(CLIENT_BUF),
+            ip: ip.map(|ip| ip.to_string()),
+            tls,
+            shutdown: shutdown.clone(),
+        };
         loop {
             match self.next(&mut client, shutdown).await {
                 Next::Again => {}
@@ -114,12 +122,20 @@ impl Lane {
                 Step::HandOver => return Next::HandOver,
                 Step::Serve(plan) => return self.serve(client, *plan, shutdown).await,
             }
-            // Waiting for a request: the keep-alive bound; in the middle of one: the client idle bound.
-            let wait = if client.buf.is_empty() { KEEPALIVE } else { limits::CLIENT_IDLE };
+            // Waiting for a request, or for the rest of its head: Pingora's bound on both.
+            let wait = KEEPALIVE;
             if client.buf.capacity() - client.buf.len() < 512 {
                 client.buf.reserve(CLIENT_BUF);
             }
-            match tokio::time::timeout(wait, client.stream.read_buf(&mut client.buf)).await {
+            let read = tokio::time::timeout(wait, client.stream.read_buf(&mut client.buf));
+            // A shutdown drops connections waiting for a request, as Pingora's path does, so they end
+            // before the runtime is stopped; bytes already sent are read first.
+            let read = tokio::select! {
+                biased;
+                read = read => read,
+                Ok(()) = client.shutdown.changed() => return Next::Close,
+            };
+            match read {
                 Ok(Ok(n)) if n > 0 => {}
                 _ => return Next::Close,
             }

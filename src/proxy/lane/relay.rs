@@ -98,7 +98,7 @@ async fn read_head(up: &mut Upstream, head_request: bool) -> bool {
 /// rest as it arrives. `Ok((status, whether the upstream connection may be used again))`; `Err(status)`
 /// when the answer broke off, so the client connection must close.
 async fn pass_on(up: &mut Upstream, client: &mut Stream, reply: &Reply<'_>) -> Result<(u16, bool), u16> {
-    let mut out = Vec::with_capacity(READ_BUF);
+    let mut out = Vec::with_capacity(up.buf.len() + 512);
     loop {
         let head = answer::parse(&up.buf, reply.head_request).map_err(|_| 502u16)?.ok_or(502u16)?;
         let (len, status, framing, keep_alive) = (head.len, head.status, head.framing, head.keep_alive);
@@ -147,12 +147,12 @@ async fn body(
                 false
             }
         };
+        // Every piece is checked before it goes out, as the ordinary path's body filter checks it.
+        retire::check(reply.routes, reply.ctx).map_err(|_| ())?;
+        write(client, out).await?;
         if done {
-            write(client, out).await?;
             return Ok(up.buf.is_empty());
         }
-        write(client, out).await?;
-        retire::check(reply.routes, reply.ctx).map_err(|_| ())?;
         up.buf.reserve(READ_BUF);
         match up.stream.read_buf(&mut up.buf).await {
             Ok(0) if framing == Framing::UntilClose => {
