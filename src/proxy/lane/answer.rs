@@ -54,6 +54,9 @@ pub(super) fn parse(buf: &[u8], head_request: bool) -> Result<Option<Head<'_>>, 
     let (Some(status), Some(version)) = (resp.code, resp.version) else {
         return Err(AnswerError::Framing("no status line"));
     };
+    if !(100..1000).contains(&status) {
+        return Err(AnswerError::Framing("a status code outside 100-999"));
+    }
     if status == 101 {
         return Err(AnswerError::Framing("101 to a request that did not ask to upgrade"));
     }
@@ -134,8 +137,12 @@ impl<'a> Head<'a> {
             fields.insert(&b"Connection"[..], if keep_alive { &b"keep-alive"[..] } else { &b"close"[..] });
         }
         out.extend_from_slice(if http11 { b"HTTP/1.1 " } else { b"HTTP/1.0 " });
-        let code = http::StatusCode::from_u16(self.status).unwrap_or(http::StatusCode::BAD_GATEWAY);
-        out.extend_from_slice(code.as_str().as_bytes());
+        // Three digits, 100-999: `parse` refuses the rest.
+        out.extend_from_slice(&[
+            b'0' + (self.status / 100) as u8,
+            b'0' + (self.status / 10 % 10) as u8,
+            b'0' + (self.status % 10) as u8,
+        ]);
         out.push(b' ');
         out.extend_from_slice(self.reason.as_bytes());
         out.extend_from_slice(b"\r\n");

@@ -22,6 +22,7 @@ fn framing_follows_rfc_9112_as_pingoras_client_reads_it() {
         "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
         "HTTP/1.1 101 Switching Protocols\r\n\r\n",
         "HTTP/2 200\r\n\r\n",
+        "HTTP/1.1 001 Odd\r\nContent-Length: 0\r\n\r\n",
     ] {
         assert!(head(bad, false).is_err(), "{bad}");
     }
