@@ -12,7 +12,7 @@
 //! | [`slot`] | blue and green: a project's two ports, and picking free base ports (pure) |
 //! | [`deployment`] | one deployment's statuses, phases and legal transitions (pure) |
 //! | [`routes`] | desired route state and traffic controls, the table built from it (pure), the request decision (pure), the atomic snapshot, paused projects' held requests |
-//! | [`proxy`] | serving one request: decision → peer → metrics; error pages |
+//! | [`proxy`] | serving one request: decision → peer → metrics; error pages; the fast lane in front of Pingora's pipeline |
 //! | [`health`] | is this upstream fit for traffic: probe and consecutive passes; replicas back into rotation |
 //! | [`store`] | sqlx pool (SQLite or PostgreSQL), migrations, queries; the desired routes |
 //! | [`controller`] | per-project queues, leases, the deploy pipeline (CI gate, blue-green, canary, hold-and-swap), previews and their reaper, traffic controls, the one route writer (`sync`), recovery |

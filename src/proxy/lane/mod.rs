@@ -102,7 +102,8 @@ impl ServerApp for Lane {
                 Next::Close => return None,
                 Next::HandOver => {
                     self.handovers.inc();
-                    return self.hand_over(client, shutdown).await;
+                    // Boxed, like the request below: an idle connection's task holds only the read.
+                    return Box::pin(self.hand_over(client, shutdown)).await;
                 }
             }
         }
@@ -120,7 +121,7 @@ impl Lane {
             match self.plan(&client.buf, client.ip.as_deref(), client.tls) {
                 Step::Partial => {}
                 Step::HandOver => return Next::HandOver,
-                Step::Serve(plan) => return self.serve(client, *plan, shutdown).await,
+                Step::Serve(plan) => return Box::pin(self.serve(client, *plan, shutdown)).await,
             }
             // Waiting for a request, or for the rest of its head: Pingora's bound on both.
             let wait = KEEPALIVE;
@@ -194,6 +195,10 @@ impl Lane {
                 Attempt::Answered { status, complete } => {
                     self.observe(&plan.ctx, status);
                     let _ = client.buf.split_to(plan.len);
+                    // An idle connection keeps no buffer; the next read allocates one.
+                    if client.buf.is_empty() {
+                        client.buf = BytesMut::new();
+                    }
                     break if complete && keep_alive { Next::Again } else { Next::Close };
                 }
             }
@@ -257,3 +262,6 @@ async fn bad_gateway(client: &mut Client, plan: &Plan) {
     out.extend_from_slice(body.as_bytes());
     let _ = relay::write(&mut client.stream, &mut out).await;
 }
+
+#[cfg(test)]
+mod tests;
