@@ -26,15 +26,24 @@ use pingora::proxy::HttpProxy;
 use pingora::server::ShutdownWatch;
 use prometheus::IntCounter;
 use relay::{Attempt, Reply};
+use std::cell::RefCell;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, ReadBuf};
 
 /// How long a kept-alive connection may wait for its next request, and a client may stall while sending
 /// its head, as on Pingora's path.
 const KEEPALIVE: Duration = Duration::from_secs(60);
-/// What a client connection's read buffer starts with.
-const CLIENT_BUF: usize = 2048;
+/// Most bytes one read from a client takes (through the thread's scratch space).
+const READ_SCRATCH: usize = 16 * 1024;
+
+thread_local! {
+    /// Each proxy thread runs one single-threaded runtime: reads go through this space, which no read
+    /// holds across an await, and only what arrived is kept per connection.
+    static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_SCRATCH].into_boxed_slice());
+}
 
 pub(crate) struct Lane {
     gateway: Gateway,
@@ -89,13 +98,8 @@ impl ServerApp for Lane {
         }
         let ip = stream.get_socket_digest().and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).map(|a| a.ip()));
         let tls = stream.get_ssl_digest().is_some();
-        let mut client = Client {
-            stream,
-            buf: BytesMut::with_capacity(CLIENT_BUF),
-            ip: ip.map(|ip| ip.to_string()),
-            tls,
-            shutdown: shutdown.clone(),
-        };
+        let mut client =
+            Client { stream, buf: BytesMut::new(), ip: ip.map(|ip| ip.to_string()), tls, shutdown: shutdown.clone() };
         loop {
             match self.next(&mut client, shutdown).await {
                 Next::Again => {}
@@ -125,10 +129,7 @@ impl Lane {
             }
             // Waiting for a request, or for the rest of its head: Pingora's bound on both.
             let wait = KEEPALIVE;
-            if client.buf.capacity() - client.buf.len() < 512 {
-                client.buf.reserve(CLIENT_BUF);
-            }
-            let read = tokio::time::timeout(wait, client.stream.read_buf(&mut client.buf));
+            let read = tokio::time::timeout(wait, read_into(&mut client.stream, &mut client.buf));
             // A shutdown drops connections waiting for a request, as Pingora's path does, so they end
             // before the runtime is stopped; bytes already sent are read first.
             let read = tokio::select! {
@@ -195,7 +196,7 @@ impl Lane {
                 Attempt::Answered { status, complete } => {
                     self.observe(&plan.ctx, status);
                     let _ = client.buf.split_to(plan.len);
-                    // An idle connection keeps no buffer; the next read allocates one.
+                    // An idle connection keeps no buffer; the next read allocates what arrives.
                     if client.buf.is_empty() {
                         client.buf = BytesMut::new();
                     }
@@ -234,6 +235,26 @@ impl Lane {
         }
         None
     }
+}
+
+/// Reads what the client has sent into `buf`, through this thread's scratch space, so a connection waiting
+/// for its next request holds no buffer of its own. `Ok(0)`: the client closed.
+async fn read_into(stream: &mut Stream, buf: &mut BytesMut) -> std::io::Result<usize> {
+    std::future::poll_fn(|cx| {
+        SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            let mut read = ReadBuf::new(&mut scratch[..]);
+            match Pin::new(&mut *stream).poll_read(cx, &mut read) {
+                Poll::Ready(Ok(())) => {
+                    buf.extend_from_slice(read.filled());
+                    Poll::Ready(Ok(read.filled().len()))
+                }
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+    })
+    .await
 }
 
 /// A new `X-Request-Id` unless the client sent one.
