@@ -99,6 +99,8 @@ pub async fn two_gateways_alternating() -> Outcome {
     .await;
     let (a, b) = (Upstream::start("A"), Upstream::start("B"));
     gw1.deploy("app", a.addr).await;
+    // The load measures the switches: it starts once the other gateway has learned of the new project.
+    let learned = serves(&gw2, "A").await;
     let (load1, load2) =
         (Background::start(gw1.proxy, "app.test", a_or_b), Background::start(gw2.proxy, "app.test", a_or_b));
     let (mut slowest, mut bad) = (Duration::ZERO, 0);
@@ -120,10 +122,14 @@ pub async fn two_gateways_alternating() -> Outcome {
             eprintln!("{n} log:\n{}", lines.join("\n"));
         }
     }
-    let pass =
-        bad == 0 && t1.failed() + t2.failed() == 0 && slowest < Duration::from_secs(1) && t1.ok > 50 && t2.ok > 50;
+    let pass = learned.is_some()
+        && bad == 0
+        && t1.failed() + t2.failed() == 0
+        && slowest < Duration::from_secs(1)
+        && t1.ok > 50
+        && t2.ok > 50;
     let figures = format!(
-        "{CLUSTER_FLIPS} switches alternating gw2/gw1, {bad} not ACTIVE or not served; both served each within {slowest:?}; gw1 {} ok {} failed, gw2 {} ok {} failed{}{}",
+        "gw2 learned the project in {learned:?}; {CLUSTER_FLIPS} switches alternating gw2/gw1, {bad} not ACTIVE or not served; both served each within {slowest:?}; gw1 {} ok {} failed, gw2 {} ok {} failed{}{}",
         t1.ok, t1.failed(), t2.ok, t2.failed(), t1.first_error(), t2.first_error()
     );
     (name, pass, figures)
