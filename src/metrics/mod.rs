@@ -106,16 +106,7 @@ impl Metrics {
         registry.register(Box::new(cert_state.clone()))?;
         registry.register(Box::new(acme_orders.clone()))?;
         let (held, traffic, replicas) = project::traffic_families(&registry)?;
-        let fast_path = IntCounter::new(
-            "versiongate_fast_path_requests_total",
-            "Requests the gateway exchanged with their upstream itself instead of through Pingora's proxy pipeline",
-        )?;
-        registry.register(Box::new(fast_path.clone()))?;
-        let fast_path_handovers = IntCounter::new(
-            "versiongate_fast_path_handovers_total",
-            "Requests the fast lane read and passed, with the rest of their connection, to Pingora's proxy pipeline",
-        )?;
-        registry.register(Box::new(fast_path_handovers.clone()))?;
+        let (fast_path, fast_path_handovers) = project::fast_path_counters(&registry)?;
         let projects = Mutex::default();
         Ok(Metrics {
             registry,

@@ -116,6 +116,21 @@ pub(super) fn slot_index(slot: Slot) -> usize {
     }
 }
 
+/// The fast path's counters: requests it served, and requests the fast lane handed to Pingora's pipeline.
+pub(super) fn fast_path_counters(registry: &Registry) -> Result<(IntCounter, IntCounter), super::MetricsError> {
+    let served = IntCounter::new(
+        "versiongate_fast_path_requests_total",
+        "Requests the gateway exchanged with their upstream itself instead of through Pingora's proxy pipeline",
+    )?;
+    let handed = IntCounter::new(
+        "versiongate_fast_path_handovers_total",
+        "Requests the fast lane read and passed, with the rest of their connection, to Pingora's proxy pipeline",
+    )?;
+    registry.register(Box::new(served.clone()))?;
+    registry.register(Box::new(handed.clone()))?;
+    Ok((served, handed))
+}
+
 /// The traffic-control families: held requests, traffic state, and the per-replica handles.
 pub(super) fn traffic_families(
     registry: &Registry,
