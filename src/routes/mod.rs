@@ -7,6 +7,7 @@
 
 pub(crate) mod decide;
 pub(crate) mod hold;
+pub(crate) mod member;
 pub(crate) mod state;
 pub(crate) mod table;
 
