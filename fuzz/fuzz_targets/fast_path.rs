@@ -30,7 +30,9 @@ fuzz_target!(|data: &[u8]| {
     let wire = pingora::protocols::http::v1::client::http_req_header_to_wire(&up).expect("a taken request serialises");
     let mut fields = [httparse::EMPTY_HEADER; 64];
     let mut sent = httparse::Request::new(&mut fields);
-    let Ok(httparse::Status::Complete(len)) = sent.parse(&wire) else { panic!("unparseable upstream request: {wire:?}") };
+    let Ok(httparse::Status::Complete(len)) = sent.parse(&wire) else {
+        panic!("unparseable upstream request: {wire:?}")
+    };
     assert_eq!(len, wire.len(), "one request, nothing after it");
     assert_eq!((sent.method, sent.version), (Some(req.method.as_str()), Some(1)));
     assert_eq!(sent.path.map(str::as_bytes), Some(req.raw_path()));

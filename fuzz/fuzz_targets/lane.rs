@@ -52,12 +52,16 @@ fn pingora_downstream(data: &[u8], head_request: bool) -> Option<Vec<u8>> {
     for f in parsed.headers.iter() {
         resp.append_header(f.name.to_owned(), pingora_http::header_value_from_slice(f.value)).ok()?;
     }
+    // Pingora's client, for every answer, interim ones too: Transfer-Encoding drops Content-Length, and
+    // Content-Length fields left must agree on one number.
+    let framed = resp.headers.contains_key(http::header::TRANSFER_ENCODING);
+    if framed {
+        resp.remove_header(&http::header::CONTENT_LENGTH);
+    } else if !content_length_valid(&resp) {
+        return None;
+    }
     let interim = resp.status.is_informational();
     if !interim {
-        let framed = resp.headers.contains_key(http::header::TRANSFER_ENCODING);
-        if framed {
-            resp.remove_header(&http::header::CONTENT_LENGTH);
-        }
         let no_body = head_request || matches!(resp.status.as_u16(), 204 | 304);
         if !no_body && !framed && !resp.headers.contains_key(http::header::CONTENT_LENGTH) {
             resp.set_version(http::Version::HTTP_11);
@@ -73,6 +77,25 @@ fn pingora_downstream(data: &[u8], head_request: bool) -> Option<Vec<u8>> {
     resp.header_to_h1_wire(&mut out);
     out.extend_from_slice(b"\r\n");
     Some(out)
+}
+
+/// Pingora's client refuses an answer whose Content-Length fields (without Transfer-Encoding) do not
+/// agree on one number, body or not (`validate_response`).
+fn content_length_valid(resp: &ResponseHeader) -> bool {
+    let mut length = None;
+    for value in resp.headers.get_all(http::header::CONTENT_LENGTH) {
+        let Ok(line) = value.to_str() else { return false };
+        for v in line.split(',').map(str::trim) {
+            let Some(n) = v.bytes().all(|b| b.is_ascii_digit()).then(|| v.parse::<u64>().ok()).flatten() else {
+                return false;
+            };
+            if length.is_some_and(|l| l != n) {
+                return false;
+            }
+            length = Some(n);
+        }
+    }
+    true
 }
 
 fuzz_target!(|data: &[u8]| {

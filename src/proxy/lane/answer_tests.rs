@@ -26,6 +26,28 @@ fn framing_follows_rfc_9112_as_pingoras_client_reads_it() {
     ] {
         assert!(head(bad, false).is_err(), "{bad}");
     }
+    // Pingora's client checks Content-Length on answers without a body too (found by the `lane` fuzz target).
+    assert!(head("HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", true).is_err(), "HEAD, bad length");
+    assert!(head("HTTP/1.1 304 Not Modified\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", false).is_err());
+}
+
+/// Transfer-Encoding drops Content-Length whether or not the answer has a body, as in Pingora's client
+/// (found by the `lane` fuzz target: a HEAD answer with both kept its Content-Length).
+#[test]
+fn transfer_encoding_drops_content_length_on_answers_without_a_body() {
+    for (raw, head_request) in [
+        ("HTTP/1.1 200 OK\r\nContent-Length: &3\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n", true),
+        ("HTTP/1.1 204 No Content\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\nX: 1\r\n\r\n", false),
+    ] {
+        let mut ours = Vec::new();
+        parse(raw.as_bytes(), head_request).unwrap().unwrap().downstream(None, true, b"NOW", &mut ours);
+        let ours = String::from_utf8(ours).unwrap();
+        assert!(!ours.to_ascii_lowercase().contains("content-length"), "{ours}");
+        let name = |line: &str| line.split(':').next().unwrap().to_owned();
+        let last = name(raw.trim_end().lines().last().unwrap());
+        let second = name(ours.lines().nth(1).unwrap());
+        assert_eq!(second, last, "the last field takes Content-Length's place, as HeaderMap's swap_remove does");
+    }
 }
 
 /// The client's head equals what Pingora writes after the same edits on its own response header.

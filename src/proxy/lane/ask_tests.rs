@@ -2,7 +2,7 @@ use super::*;
 use pingora::http::RequestHeader;
 
 fn parsed(raw: &str) -> Option<(usize, String, bool)> {
-    let mut storage = [httparse::EMPTY_HEADER; MAX_FIELDS];
+    let mut storage = storage();
     match parse(raw.as_bytes(), &mut storage) {
         Parsed::Take(ask) => Some((ask.len, ask.host.to_owned(), ask.close)),
         Parsed::Partial => Some((0, String::new(), false)),
@@ -50,7 +50,7 @@ fn the_upstream_head_is_pingoras() {
     let raw =
         "GET /q?a=1 HTTP/1.1\r\nHost: App.Test\r\nx-B: 2\r\nConnection: keep-alive\r\nX-Forwarded-For: 1.2.3.4\r\n\
                x-b: 3\r\nCookie: s=1\r\n\r\n";
-    let mut storage = [httparse::EMPTY_HEADER; MAX_FIELDS];
+    let mut storage = storage();
     let Parsed::Take(ask) = parse(raw.as_bytes(), &mut storage) else { panic!("not taken") };
     assert_eq!(ask.cookie, Some("s=1"));
     let ours = upstream_head(*ask, Some("127.0.0.1"), "app.test", false, "ID");

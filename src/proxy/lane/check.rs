@@ -3,14 +3,14 @@
 //! a chunked body holds.
 
 use super::answer;
-use super::ask::{self, Parsed, MAX_FIELDS};
+use super::ask::{self, Parsed};
 use super::chunked::Chunked;
 use crate::routes::normalize_host;
 
 /// The head the lane sends upstream for the request at the start of `raw` (from client address `ip`, over
 /// plain HTTP, `id` as the request id it makes up), or `None` when the lane hands the request to Pingora.
 pub fn upstream_head(raw: &[u8], ip: &str, id: &str) -> Option<Vec<u8>> {
-    let mut storage = [httparse::EMPTY_HEADER; MAX_FIELDS];
+    let mut storage = ask::storage();
     let Parsed::Take(ask) = ask::parse(raw, &mut storage) else { return None };
     let host = normalize_host(ask.host)?.into_owned();
     Some(ask::upstream_head(*ask, Some(ip), &host, false, id))

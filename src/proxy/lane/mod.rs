@@ -16,7 +16,7 @@ use super::page::{wants_json, Page};
 use super::retry::retry_bodyless;
 use super::{Gateway, RequestCtx};
 use crate::routes::{normalize_host, CANARY_COOKIE};
-use ask::{Parsed, MAX_FIELDS};
+use ask::Parsed;
 use async_trait::async_trait;
 use bytes::BytesMut;
 use pingora::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
@@ -146,7 +146,7 @@ impl Lane {
 
     /// Decides what to do with the request at the front of `buf` (no I/O).
     fn plan(&self, buf: &[u8], ip: Option<&str>, tls: bool) -> Step {
-        let mut storage = [httparse::EMPTY_HEADER; MAX_FIELDS];
+        let mut storage = ask::storage();
         let ask = match ask::parse(buf, &mut storage) {
             Parsed::Partial => return Step::Partial,
             Parsed::HandOver => return Step::HandOver,
