@@ -62,21 +62,7 @@ pub fn report_start_failure(error: &str) {
 }
 
 fn start(config: Config, successor: Option<&'static Successor>) -> Result<(), AppError> {
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|source| AppError::DataDir { path: config.data_dir.clone(), source })?;
-    // A successor's ports are held by the process it replaces, which hands them over.
-    if successor.is_none() {
-        check_listen("proxy.http_listen", &config.proxy.http_listen)?;
-        if !config.proxy.https_listen.is_empty() {
-            check_listen("proxy.https_listen", &config.proxy.https_listen)?;
-        }
-        check_listen("admin.listen", &config.admin.listen)?;
-    }
-    make_private(&config.data_dir);
-    crate::source::limit_network_waits(Duration::from_secs(30), Duration::from_secs(120));
-    warn_public_admin(&config);
-    let (token, source) = load_or_create_token(&config.admin.token, &config.data_dir)?;
-    tracing::info!("{}", source.describe());
+    let token = prepare(&config, successor)?;
     let routes = Arc::new(Routes::new());
     let certs = Arc::new(Certs::new());
     let challenges = Arc::new(Challenges::new());
@@ -101,11 +87,48 @@ fn start(config: Config, successor: Option<&'static Successor>) -> Result<(), Ap
         successor,
         admin_socket: Mutex::new(Some(admin_socket)),
     };
+    let listeners_after = start_order(&mut server, control, successor);
+    server.add_service(admin_listener).add_dependency(&listeners_after);
+
+    let https_port = crate::config::parse_addr(&config.proxy.https_listen).map(|a| a.port());
+    let gateway =
+        Gateway::new(routes, certs.clone(), challenges.clone(), https_port, retirement.clone(), config.proxy.fast_path);
+    let proxy_app = ProxyApp { config: &config, certs, challenges, after: &listeners_after };
+    add_proxy(&mut server, proxy_app, gateway, &metrics)?;
+    let https = if https_port.is_some() { format!(", https on {}", config.proxy.https_listen) } else { String::new() };
+    tracing::info!("proxy on {}{https}, admin API on {}", config.proxy.http_listen, config.admin.listen);
+    server.run(RunArgs { shutdown_signal: Box::new(Signals { upgrader, retirement }) });
+    std::process::exit(0)
+}
+
+/// What comes before any service: the data directory, the ports (unless handed over by the process this
+/// one replaces), and the admin token.
+fn prepare(config: &Config, successor: Option<&'static Successor>) -> Result<String, AppError> {
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|source| AppError::DataDir { path: config.data_dir.clone(), source })?;
+    // A successor's ports are held by the process it replaces, which hands them over.
+    if successor.is_none() {
+        check_listen("proxy.http_listen", &config.proxy.http_listen)?;
+        if !config.proxy.https_listen.is_empty() {
+            check_listen("proxy.https_listen", &config.proxy.https_listen)?;
+        }
+        check_listen("admin.listen", &config.admin.listen)?;
+    }
+    make_private(&config.data_dir);
+    crate::source::limit_network_waits(Duration::from_secs(30), Duration::from_secs(120));
+    warn_public_admin(config);
+    let (token, source) = load_or_create_token(&config.admin.token, &config.data_dir)?;
+    tracing::info!("{}", source.describe());
+    Ok(token)
+}
+
+/// Adds the control plane and returns the service the listeners wait for: it, once routes are restored,
+/// and for a successor also the handover of the old process's sockets.
+fn start_order(server: &mut Server, control: ControlPlane, successor: Option<&'static Successor>) -> ServiceHandle {
     let mut control = background_service("control", control);
     control.threads = Some(2);
     let control = server.add_service(control);
-    // Listeners start once routes are restored, and for a successor once the old process sent the sockets.
-    let listeners_after = match successor {
+    match successor {
         Some(successor) => {
             let waiting = server.add_service(background_service("upgrade waiting", Waiting(successor)));
             waiting.add_dependency(&control);
@@ -117,27 +140,18 @@ fn start(config: Config, successor: Option<&'static Successor>) -> Result<(), Ap
             server.bootstrap();
             control
         }
-    };
-    server.add_service(admin_listener).add_dependency(&listeners_after);
+    }
+}
 
-    let https_port = crate::config::parse_addr(&config.proxy.https_listen).map(|a| a.port());
-    let fast_path = config.proxy.fast_path;
-    let gateway = Gateway::new(routes, certs.clone(), challenges.clone(), https_port, retirement.clone(), fast_path);
-    let lane_gateway = fast_path.then(|| gateway.clone());
+/// Pingora's proxy for the gateway, behind the fast lane when it is on.
+fn add_proxy(server: &mut Server, app: ProxyApp<'_>, gateway: Gateway, metrics: &Metrics) -> Result<(), AppError> {
+    let lane_gateway = app.config.proxy.fast_path.then(|| gateway.clone());
     let mut proxy = pingora::proxy::HttpProxy::new(gateway, server.configuration.clone());
     proxy.handle_init_modules();
-    let proxy_app = ProxyApp { config: &config, certs, challenges, after: &listeners_after };
     match lane_gateway {
-        Some(gateway) => {
-            let lane = Lane::new(gateway, Arc::new(proxy), metrics.fast_path_handovers());
-            proxy_app.add(&mut server, lane)?;
-        }
-        None => proxy_app.add(&mut server, proxy)?,
+        Some(gateway) => app.add(server, Lane::new(gateway, Arc::new(proxy), metrics.fast_path_handovers())),
+        None => app.add(server, proxy),
     }
-    let https = if https_port.is_some() { format!(", https on {}", config.proxy.https_listen) } else { String::new() };
-    tracing::info!("proxy on {}{https}, admin API on {}", config.proxy.http_listen, config.admin.listen);
-    server.run(RunArgs { shutdown_signal: Box::new(Signals { upgrader, retirement }) });
-    std::process::exit(0)
 }
 
 /// What the proxy service is made of besides its app (the fast lane in front of Pingora's proxy, or the

@@ -98,37 +98,25 @@ fn take_projects(value: toml::Value) -> Result<Vec<ProjectSpec>, Vec<Problem>> {
 /// Values that deserialized but are not usable (projects are checked as they are read).
 fn check(config: &Config) -> Vec<Problem> {
     let mut problems = Vec::new();
-    let mut need = |ok: bool, key: &str, message: &str| {
-        if !ok {
-            problems.push(problem(key, message));
+    listen_problems(config, &mut problems);
+    acme_problems(config, &mut problems);
+    limit_and_store_problems(config, &mut problems);
+    problems.extend(cluster_problems(config));
+    for (i, receiver) in config.notify.iter().enumerate() {
+        if let Some(message) = receiver.problem() {
+            problems.push(problem(format!("notify[{i}]"), message));
         }
-    };
-    need(parse_addr(&config.proxy.http_listen).is_some(), "proxy.http_listen", "must be an address like 0.0.0.0:80");
-    need(parse_addr(&config.admin.listen).is_some(), "admin.listen", "must be an address like 127.0.0.1:9080");
-    let https = &config.proxy.https_listen;
-    need(
-        https.is_empty() || parse_addr(https).is_some(),
-        "proxy.https_listen",
-        "must be empty or an address like 0.0.0.0:443",
-    );
-    need(
-        https.is_empty() || https != &config.proxy.http_listen,
-        "proxy.https_listen",
-        "must differ from proxy.http_listen",
-    );
-    let directory = &config.acme.directory_url;
-    need(directory.starts_with("https://"), "acme.directory_url", "must be an https:// ACME directory URL");
-    let methods = &config.acme.challenges;
-    need(
-        !methods.is_empty() && methods.iter().all(|m| super::ACME_CHALLENGES.contains(&m.as_str())),
-        "acme.challenges",
-        "must list one or more of \"http-01\" and \"tls-alpn-01\"",
-    );
-    need(
-        config.acme.ca_file.is_empty() || std::path::Path::new(&config.acme.ca_file).is_file(),
-        "acme.ca_file",
-        "must name a readable PEM file, or be empty",
-    );
+    }
+    if !config.admin.public_host.is_empty() {
+        if let Err(m) = crate::project::check_domain(&config.admin.public_host.to_ascii_lowercase()) {
+            problems.push(problem("admin.public_host", m));
+        }
+    }
+    problems
+}
+
+fn limit_and_store_problems(config: &Config, problems: &mut Vec<Problem>) {
+    let mut need = needs(problems);
     need(
         (1..=1_000_000).contains(&config.build.max_context_mb),
         "build.max_context_mb",
@@ -148,18 +136,49 @@ fn check(config: &Config) -> Vec<Problem> {
         "docker.registry",
         "must be empty or a registry as host[:port][/path] (no scheme), like registry.internal:5000",
     );
-    problems.extend(cluster_problems(config));
-    for (i, receiver) in config.notify.iter().enumerate() {
-        if let Some(message) = receiver.problem() {
-            problems.push(problem(format!("notify[{i}]"), message));
+}
+
+/// A check that adds `key`'s problem to `problems` when its condition does not hold.
+fn needs(problems: &mut Vec<Problem>) -> impl FnMut(bool, &str, &str) + '_ {
+    |ok, key, message| {
+        if !ok {
+            problems.push(problem(key, message));
         }
     }
-    if !config.admin.public_host.is_empty() {
-        if let Err(m) = crate::project::check_domain(&config.admin.public_host.to_ascii_lowercase()) {
-            problems.push(problem("admin.public_host", m));
-        }
-    }
-    problems
+}
+
+fn listen_problems(config: &Config, problems: &mut Vec<Problem>) {
+    let mut need = needs(problems);
+    need(parse_addr(&config.proxy.http_listen).is_some(), "proxy.http_listen", "must be an address like 0.0.0.0:80");
+    need(parse_addr(&config.admin.listen).is_some(), "admin.listen", "must be an address like 127.0.0.1:9080");
+    let https = &config.proxy.https_listen;
+    need(
+        https.is_empty() || parse_addr(https).is_some(),
+        "proxy.https_listen",
+        "must be empty or an address like 0.0.0.0:443",
+    );
+    need(
+        https.is_empty() || https != &config.proxy.http_listen,
+        "proxy.https_listen",
+        "must differ from proxy.http_listen",
+    );
+}
+
+fn acme_problems(config: &Config, problems: &mut Vec<Problem>) {
+    let mut need = needs(problems);
+    let directory = &config.acme.directory_url;
+    need(directory.starts_with("https://"), "acme.directory_url", "must be an https:// ACME directory URL");
+    let methods = &config.acme.challenges;
+    need(
+        !methods.is_empty() && methods.iter().all(|m| super::ACME_CHALLENGES.contains(&m.as_str())),
+        "acme.challenges",
+        "must list one or more of \"http-01\" and \"tls-alpn-01\"",
+    );
+    need(
+        config.acme.ca_file.is_empty() || std::path::Path::new(&config.acme.ca_file).is_file(),
+        "acme.ca_file",
+        "must name a readable PEM file, or be empty",
+    );
 }
 
 /// A registry reference Docker accepts in an image name: lowercase host, optional port and path.

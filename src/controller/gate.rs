@@ -8,6 +8,8 @@ use crate::project::Slot;
 use crate::runtime::{Job, Runtime};
 use std::net::SocketAddr;
 use std::time::Duration;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio_util::sync::CancellationToken;
 
 /// Probes every replica until each is healthy; also fails fast the moment the runtime sees what it started die.
 pub(super) async fn gate(
@@ -28,37 +30,18 @@ pub(super) async fn gate(
     // Probe results stream into the log as they happen, without the store slowing the probes.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let named = addrs.len() > 1;
-    let probes = futures_util::future::try_join_all(addrs.iter().map(|&addr| {
-        let (tx, policy) = (tx.clone(), policy.clone());
-        async move {
-            health::wait_healthy(addr, &policy, cancel, |r, passes| {
-                let said = match r {
-                    Ok(code) => format!("HTTP {code}"),
-                    Err(e) => e.to_string(),
-                };
-                let who = if named { format!(" {addr}") } else { String::new() };
-                let _ = tx.send(format!("health probe{who}: {said} ({passes}/{threshold} in a row)"));
-            })
-            .await
-        }
-    }));
+    let probes = futures_util::future::try_join_all(
+        addrs.iter().map(|&addr| probe(addr, &policy, cancel, named.then_some(addr), tx.clone())),
+    );
     drop(tx);
     let writer = async {
         while let Some(line) = rx.recv().await {
             inner.log(d.id, &line).await;
         }
     };
-    let watch = async {
-        loop {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            if let Some(e) = runtime.died(&record.spec.name, slot).await {
-                return PipelineError::from(e);
-            }
-        }
-    };
     let result = tokio::select! {
         (result, ()) = async { tokio::join!(probes, writer) } => result,
-        e = watch => return Err(e),
+        e = died(runtime, &record.spec.name, slot) => return Err(e),
     };
     match result {
         Ok(_) => {
@@ -70,5 +53,36 @@ pub(super) async fn gate(
             None => Err(e.into()),
         },
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Probes one replica until it is healthy, sending a log line for each probe; `named`: the replica's
+/// address goes in the line (there are several).
+async fn probe(
+    addr: SocketAddr,
+    policy: &HealthPolicy,
+    cancel: &CancellationToken,
+    named: Option<SocketAddr>,
+    lines: UnboundedSender<String>,
+) -> Result<(), HealthError> {
+    let threshold = policy.threshold;
+    health::wait_healthy(addr, policy, cancel, |r, passes| {
+        let said = match r {
+            Ok(code) => format!("HTTP {code}"),
+            Err(e) => e.to_string(),
+        };
+        let who = named.map(|a| format!(" {a}")).unwrap_or_default();
+        let _ = lines.send(format!("health probe{who}: {said} ({passes}/{threshold} in a row)"));
+    })
+    .await
+}
+
+/// Resolves once the runtime sees the slot's process die, with why.
+async fn died(runtime: &dyn Runtime, project: &str, slot: Slot) -> PipelineError {
+    loop {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        if let Some(e) = runtime.died(project, slot).await {
+            return PipelineError::from(e);
+        }
     }
 }

@@ -6,6 +6,7 @@ use super::drain::{drain, Upstream};
 use super::failure::PipelineError;
 use super::Inner;
 use crate::deployment::{Phase, Status, Trigger};
+use crate::metrics::ProjectMetrics;
 use crate::project::ProjectSpec;
 use crate::runtime::Runtime;
 use crate::store::{now_ms, Deployment, NewDeployment, ProjectRecord};
@@ -89,9 +90,8 @@ async fn watch_window(
     figures: &Mutex<ObserveFigures>,
     requests: &mut mpsc::UnboundedReceiver<oneshot::Sender<Result<Deployment, String>>>,
 ) -> Result<Outcome, PipelineError> {
-    let (inner, d, spec, new) = (w.inner, w.d, &w.record.spec, w.new);
+    let (inner, d, spec) = (w.inner, w.d, &w.record.spec);
     let metrics = inner.metrics.project(&d.project);
-    let (base_total, base_errors) = w.base;
     let started = Instant::now();
     for tick in 0u64.. {
         tokio::select! {
@@ -102,56 +102,62 @@ async fn watch_window(
                 return result.map(|_| Outcome::RolledBack);
             }
         }
-        let (total, errors) = metrics.responses(new.slot);
-        let (requests_seen, errors_seen) = (total - base_total, errors - base_errors);
-        let rate = if requests_seen == 0 { 0.0 } else { errors_seen as f64 / requests_seen as f64 };
         let left = window.saturating_sub(started.elapsed());
-        *figures.lock().unwrap_or_else(|e| e.into_inner()) = ObserveFigures {
-            requests: requests_seen,
-            errors: errors_seen,
-            error_rate: rate,
-            seconds_left: left.as_secs(),
-        };
-        if let Some(reason) = verdict(requests_seen, errors_seen, spec) {
+        let now = measured(&metrics, w, left);
+        *figures.lock().unwrap_or_else(|e| e.into_inner()) = now.clone();
+        if let Some(reason) = verdict(now.requests, now.errors, spec) {
             flip(w, Trigger::AutoRollback, &reason).await?;
             return Ok(Outcome::RolledBack);
         }
         if tick % 10 == 9 {
-            if let Some(e) = w.runtime.died(&d.project, new.slot).await {
-                let reason = format!("auto rollback: {e}");
-                flip(w, Trigger::AutoRollback, &reason).await?;
-                return Ok(Outcome::RolledBack);
-            }
-            if inner.store.has_queued(&d.project).await.unwrap_or(false) {
-                inner.log(d.id, "a newer deployment is queued: the observe window ends early").await;
-                return Ok(Outcome::CutShort);
-            }
-            // The successor now serves the requests this window would count: it would watch nothing.
-            if inner.handed_over() {
-                inner
-                    .log(d.id, "the gateway was upgraded: the observe window ends early, this version stays live")
-                    .await;
-                return Ok(Outcome::CutShort);
+            if let Some(outcome) = interrupted(w).await? {
+                return Ok(outcome);
             }
         }
         if tick % 100 == 99 {
-            inner
-                .log(
-                    d.id,
-                    &format!(
-                        "observing: {requests_seen} requests, {errors_seen} 5xx ({:.1}%), {}s left",
-                        rate * 100.0,
-                        left.as_secs()
-                    ),
-                )
-                .await;
+            let line = format!(
+                "observing: {} requests, {} 5xx ({:.1}%), {}s left",
+                now.requests,
+                now.errors,
+                now.error_rate * 100.0,
+                now.seconds_left
+            );
+            inner.log(d.id, &line).await;
         }
         if left.is_zero() {
-            inner.log(d.id, &format!("observe window passed: {requests_seen} requests, {errors_seen} 5xx")).await;
+            inner.log(d.id, &format!("observe window passed: {} requests, {} 5xx", now.requests, now.errors)).await;
             return Ok(Outcome::Passed);
         }
     }
     Ok(Outcome::Passed)
+}
+
+/// The window's figures so far: the new slot's answers and 5xx since it began.
+fn measured(metrics: &ProjectMetrics, w: &Window<'_>, left: Duration) -> ObserveFigures {
+    let (total, errors) = metrics.responses(w.new.slot);
+    let (requests, errors) = (total - w.base.0, errors - w.base.1);
+    let error_rate = if requests == 0 { 0.0 } else { errors as f64 / requests as f64 };
+    ObserveFigures { requests, errors, error_rate, seconds_left: left.as_secs() }
+}
+
+/// The checks made once a second: the new version died (roll back), a newer deployment is queued or the
+/// gateway was upgraded (end early).
+async fn interrupted(w: &Window<'_>) -> Result<Option<Outcome>, PipelineError> {
+    let (inner, d) = (w.inner, w.d);
+    if let Some(e) = w.runtime.died(&d.project, w.new.slot).await {
+        flip(w, Trigger::AutoRollback, &format!("auto rollback: {e}")).await?;
+        return Ok(Some(Outcome::RolledBack));
+    }
+    if inner.store.has_queued(&d.project).await.unwrap_or(false) {
+        inner.log(d.id, "a newer deployment is queued: the observe window ends early").await;
+        return Ok(Some(Outcome::CutShort));
+    }
+    // The successor now serves the requests this window would count: it would watch nothing.
+    if inner.handed_over() {
+        inner.log(d.id, "the gateway was upgraded: the observe window ends early, this version stays live").await;
+        return Ok(Some(Outcome::CutShort));
+    }
+    Ok(None)
 }
 
 /// The observe rule (pure): why the window rolls back, once at least `min_requests` answers were seen and

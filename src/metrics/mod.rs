@@ -2,6 +2,7 @@
 
 #[cfg(test)]
 mod dashboards;
+mod families;
 pub(crate) mod history;
 mod project;
 
@@ -51,62 +52,35 @@ pub struct Metrics {
 impl Metrics {
     pub fn new() -> Result<Self, MetricsError> {
         let registry = Registry::new();
-        let requests = IntCounterVec::new(
-            Opts::new("versiongate_http_requests_total", "Proxied responses by project, slot and status class"),
-            &["project", "slot", "code"],
+        let requests = families::registered(
+            &registry,
+            IntCounterVec::new(
+                Opts::new("versiongate_http_requests_total", "Proxied responses by project, slot and status class"),
+                &["project", "slot", "code"],
+            )?,
         )?;
-        let request_duration = HistogramVec::new(
-            HistogramOpts::new(
-                "versiongate_http_request_duration_seconds",
-                "Time from routing a request to the end of its response",
-            )
-            .buckets(REQUEST_BUCKETS.to_vec()),
-            &["project"],
+        let request_duration = families::registered(
+            &registry,
+            HistogramVec::new(
+                HistogramOpts::new(
+                    "versiongate_http_request_duration_seconds",
+                    "Time from routing a request to the end of its response",
+                )
+                .buckets(REQUEST_BUCKETS.to_vec()),
+                &["project"],
+            )?,
         )?;
-        let inflight = IntGaugeVec::new(
-            Opts::new("versiongate_upstream_inflight", "Requests routed to a slot whose response has not ended"),
-            &["project", "slot"],
+        let inflight = families::registered(
+            &registry,
+            IntGaugeVec::new(
+                Opts::new("versiongate_upstream_inflight", "Requests routed to a slot whose response has not ended"),
+                &["project", "slot"],
+            )?,
         )?;
-        let deployments = IntCounterVec::new(
-            Opts::new("versiongate_deployments_total", "Deployments that reached a status"),
-            &["project", "status"],
-        )?;
-        let deploy_duration = HistogramVec::new(
-            HistogramOpts::new(
-                "versiongate_deploy_duration_seconds",
-                "Time from start to live of successful deployments",
-            )
-            .buckets(DEPLOY_BUCKETS.to_vec()),
-            &["project"],
-        )?;
-        let live_slot = IntGaugeVec::new(
-            Opts::new("versiongate_live_slot", "1 for the slot that serves the project"),
-            &["project", "slot"],
-        )?;
-        registry.register(Box::new(requests.clone()))?;
-        registry.register(Box::new(request_duration.clone()))?;
-        registry.register(Box::new(inflight.clone()))?;
-        registry.register(Box::new(deployments.clone()))?;
-        registry.register(Box::new(deploy_duration.clone()))?;
-        registry.register(Box::new(live_slot.clone()))?;
-        let cert_expiry = IntGaugeVec::new(
-            Opts::new(
-                "versiongate_certificate_expiry_timestamp_seconds",
-                "When the served certificate of a host expires",
-            ),
-            &["host"],
-        )?;
-        let cert_state = IntGaugeVec::new(
-            Opts::new("versiongate_certificate_state", "1 for each host's certificate status (valid, pending, failed)"),
-            &["host", "source", "status"],
-        )?;
-        let acme_orders =
-            IntCounterVec::new(Opts::new("versiongate_acme_orders_total", "ACME orders by result"), &["result"])?;
-        registry.register(Box::new(cert_expiry.clone()))?;
-        registry.register(Box::new(cert_state.clone()))?;
-        registry.register(Box::new(acme_orders.clone()))?;
-        let (held, traffic, replicas) = project::traffic_families(&registry)?;
-        let (fast_path, fast_path_handovers) = project::fast_path_counters(&registry)?;
+        let (deployments, deploy_duration, live_slot) = families::deployments(&registry)?;
+        let (cert_expiry, cert_state, acme_orders) = families::certificates(&registry)?;
+        let (held, traffic, replicas) = families::traffic(&registry)?;
+        let (fast_path, fast_path_handovers) = families::fast_path(&registry)?;
         let projects = Mutex::default();
         Ok(Metrics {
             registry,

@@ -2,7 +2,7 @@
 //! per replica, and its held requests; and the traffic-control families they come from.
 
 use crate::project::Slot;
-use prometheus::{Histogram, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+use prometheus::{Histogram, IntCounter, IntCounterVec, IntGauge, IntGaugeVec};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -114,54 +114,4 @@ pub(super) fn slot_index(slot: Slot) -> usize {
         Slot::Blue => 0,
         Slot::Green => 1,
     }
-}
-
-/// The fast path's counters: requests it served, and requests the fast lane handed to Pingora's pipeline.
-pub(super) fn fast_path_counters(registry: &Registry) -> Result<(IntCounter, IntCounter), super::MetricsError> {
-    let served = IntCounter::new(
-        "versiongate_fast_path_requests_total",
-        "Requests the gateway exchanged with their upstream itself instead of through Pingora's proxy pipeline",
-    )?;
-    let handed = IntCounter::new(
-        "versiongate_fast_path_handovers_total",
-        "Requests the fast lane read and passed, with the rest of their connection, to Pingora's proxy pipeline",
-    )?;
-    registry.register(Box::new(served.clone()))?;
-    registry.register(Box::new(handed.clone()))?;
-    Ok((served, handed))
-}
-
-/// The traffic-control families: held requests, traffic state, and the per-replica handles.
-pub(super) fn traffic_families(
-    registry: &Registry,
-) -> Result<(IntGaugeVec, IntGaugeVec, ReplicaFamilies), super::MetricsError> {
-    let held = IntGaugeVec::new(
-        Opts::new("versiongate_held_requests", "Requests waiting while their project is paused"),
-        &["project"],
-    )?;
-    let traffic = IntGaugeVec::new(
-        Opts::new("versiongate_traffic_state", "1 for the project's traffic state: serving, paused or maintenance"),
-        &["project", "state"],
-    )?;
-    let labels = ["project", "slot", "replica"];
-    let replicas = ReplicaFamilies {
-        inflight: IntGaugeVec::new(
-            Opts::new("versiongate_replica_inflight", "Requests routed to one replica whose response has not ended"),
-            &labels,
-        )?,
-        requests: IntCounterVec::new(
-            Opts::new("versiongate_replica_requests_total", "Requests routed to one replica"),
-            &labels,
-        )?,
-        up: IntGaugeVec::new(
-            Opts::new("versiongate_replica_up", "1 while a replica is in rotation, 0 after it refused a connection"),
-            &labels,
-        )?,
-    };
-    registry.register(Box::new(held.clone()))?;
-    registry.register(Box::new(traffic.clone()))?;
-    registry.register(Box::new(replicas.inflight.clone()))?;
-    registry.register(Box::new(replicas.requests.clone()))?;
-    registry.register(Box::new(replicas.up.clone()))?;
-    Ok((held, traffic, replicas))
 }

@@ -168,44 +168,8 @@ pub(super) async fn change_pools_in(
 ) -> Result<()> {
     let run = |sql: &'static str| sqlx::query(sql).bind(project.to_owned());
     match change {
-        PoolChange::Activate { deployment, keep_warm } => {
-            run("DELETE FROM route_members WHERE project = $1 AND pool = 'warm'").execute(&mut **tx).await?;
-            let displaced = if keep_warm {
-                "UPDATE route_members SET pool = 'warm' WHERE project = $1 AND pool = 'active' AND deployment_id <> $2"
-            } else {
-                "DELETE FROM route_members WHERE project = $1 AND pool = 'active' AND deployment_id <> $2"
-            };
-            run(displaced).bind(deployment).execute(&mut **tx).await?;
-            // A displaced member in the new one's slot is the same process address: it cannot be warm.
-            run("DELETE FROM route_members WHERE project = $1 AND pool <> 'active' AND deployment_id IN \
-                 (SELECT id FROM deployments WHERE slot = (SELECT slot FROM deployments WHERE id = $2) AND id <> $2)")
-            .bind(deployment)
-            .execute(&mut **tx)
-            .await?;
-            run("DELETE FROM route_members WHERE project = $1 AND deployment_id = $2")
-                .bind(deployment)
-                .execute(&mut **tx)
-                .await?;
-            run("INSERT INTO route_members (project, pool, deployment_id, weight) VALUES ($1, 'active', $2, 1)")
-                .bind(deployment)
-                .execute(&mut **tx)
-                .await?;
-            // A promoted canary leaves the rollout pool with the switch.
-            end_rollout(tx, project).await?;
-        }
-        PoolChange::Canary { deployment, percent } => {
-            end_rollout(tx, project).await?;
-            run("INSERT INTO route_members (project, pool, deployment_id, weight) VALUES ($1, 'rollout', $2, 1)")
-                .bind(deployment)
-                .execute(&mut **tx)
-                .await?;
-            run("INSERT INTO route_targets (project, traffic, rollout_percent, updated_at) VALUES ($1, 'serving', $2, $3) \
-                 ON CONFLICT (project) DO UPDATE SET rollout_percent = $2")
-            .bind(percent)
-            .bind(now)
-            .execute(&mut **tx)
-            .await?;
-        }
+        PoolChange::Activate { deployment, keep_warm } => activate(tx, project, deployment, keep_warm).await?,
+        PoolChange::Canary { deployment, percent } => start_canary(tx, project, deployment, percent, now).await?,
         PoolChange::EndCanary => end_rollout(tx, project).await?,
         PoolChange::Retire { deployment } => {
             run("DELETE FROM route_members WHERE project = $1 AND pool <> 'active' AND deployment_id = $2")
@@ -219,6 +183,58 @@ pub(super) async fn change_pools_in(
     }
     run("INSERT INTO route_targets (project, traffic, version, updated_at) VALUES ($1, 'serving', 1, $2) \
          ON CONFLICT (project) DO UPDATE SET version = route_targets.version + 1, updated_at = $2")
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The deployment becomes the only active member; the one it displaces stays warm when `keep_warm`.
+async fn activate(tx: &mut Transaction<'static, Any>, project: &str, deployment: i64, keep_warm: bool) -> Result<()> {
+    let run = |sql: &'static str| sqlx::query(sql).bind(project.to_owned());
+    run("DELETE FROM route_members WHERE project = $1 AND pool = 'warm'").execute(&mut **tx).await?;
+    let displaced = if keep_warm {
+        "UPDATE route_members SET pool = 'warm' WHERE project = $1 AND pool = 'active' AND deployment_id <> $2"
+    } else {
+        "DELETE FROM route_members WHERE project = $1 AND pool = 'active' AND deployment_id <> $2"
+    };
+    run(displaced).bind(deployment).execute(&mut **tx).await?;
+    // A displaced member in the new one's slot is the same process address: it cannot be warm.
+    run("DELETE FROM route_members WHERE project = $1 AND pool <> 'active' AND deployment_id IN \
+         (SELECT id FROM deployments WHERE slot = (SELECT slot FROM deployments WHERE id = $2) AND id <> $2)")
+    .bind(deployment)
+    .execute(&mut **tx)
+    .await?;
+    run("DELETE FROM route_members WHERE project = $1 AND deployment_id = $2")
+        .bind(deployment)
+        .execute(&mut **tx)
+        .await?;
+    run("INSERT INTO route_members (project, pool, deployment_id, weight) VALUES ($1, 'active', $2, 1)")
+        .bind(deployment)
+        .execute(&mut **tx)
+        .await?;
+    // A promoted canary leaves the rollout pool with the switch.
+    end_rollout(tx, project).await?;
+    Ok(())
+}
+
+/// The deployment becomes the rollout pool's one member, taking `percent` of new clients.
+async fn start_canary(
+    tx: &mut Transaction<'static, Any>,
+    project: &str,
+    deployment: i64,
+    percent: i64,
+    now: i64,
+) -> Result<()> {
+    let run = |sql: &'static str| sqlx::query(sql).bind(project.to_owned());
+    end_rollout(tx, project).await?;
+    run("INSERT INTO route_members (project, pool, deployment_id, weight) VALUES ($1, 'rollout', $2, 1)")
+        .bind(deployment)
+        .execute(&mut **tx)
+        .await?;
+    run("INSERT INTO route_targets (project, traffic, rollout_percent, updated_at) VALUES ($1, 'serving', $2, $3) \
+         ON CONFLICT (project) DO UPDATE SET rollout_percent = $2")
+    .bind(percent)
     .bind(now)
     .execute(&mut **tx)
     .await?;
