@@ -49,7 +49,7 @@ pub(super) async fn canary(
     (live, canary): (Upstream, Upstream),
     percent: i64,
 ) -> Result<(), PipelineError> {
-    let (d, record) = (job.deployment, job.record);
+    let d = job.deployment;
     let base = inner.metrics.project(&d.project).responses(canary.slot);
     inner.store.start_canary(d.id, percent, now_ms()).await?;
     inner.sync_committed().await?;
@@ -64,6 +64,18 @@ pub(super) async fn canary(
     inner.canaries.lock().unwrap_or_else(|e| e.into_inner()).insert(d.project.clone(), handle);
     let end = watch(inner, job, runtime, canary, base, &figures, &mut rx).await;
     inner.canaries.lock().unwrap_or_else(|e| e.into_inner()).remove(&d.project);
+    settle(inner, job, runtime, (live, canary), end).await
+}
+
+/// Carries out how the canary ended: the switch after a promotion, or every client back on `live`.
+async fn settle(
+    inner: &Inner,
+    job: &Job<'_>,
+    runtime: &dyn Runtime,
+    (live, canary): (Upstream, Upstream),
+    end: End,
+) -> Result<(), PipelineError> {
+    let (d, record) = (job.deployment, job.record);
     match end {
         End::Promote(reply) => {
             inner.log(d.id, "promoted: every client goes to the new version").await;

@@ -59,15 +59,7 @@ pub(super) async fn wait_for_checks(
     inner
         .log(d.id, &format!("waiting for checks of {commit}: {required} (checks_timeout_s {})", spec.checks_timeout_s))
         .await;
-    // In the background: a slow or dead GitHub never holds a push whose webhooks already said yes.
-    let asking = tokio::spawn({
-        let (inner, d, spec, commit) = (inner.clone(), d.clone(), spec.clone(), commit.clone());
-        async move {
-            ask_github(&inner, &d, &spec, &commit).await;
-            inner.checks_changed.notify_waiters();
-        }
-    });
-    let _stop_asking = tokio_util::task::AbortOnDropHandle::new(asking);
+    let _stop_asking = ask_in_background(inner, d, spec, &commit);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(spec.checks_timeout_s);
     let mut told: Vec<String> = Vec::new();
     loop {
@@ -99,6 +91,21 @@ pub(super) async fn wait_for_checks(
             }
         }
     }
+}
+
+/// [`ask_github`] in the background, so a slow or dead GitHub never holds a push whose webhooks already said
+/// yes; it stops when the handle is dropped.
+fn ask_in_background(
+    inner: &Arc<Inner>,
+    d: &Deployment,
+    spec: &ProjectSpec,
+    commit: &str,
+) -> tokio_util::task::AbortOnDropHandle<()> {
+    let (inner, d, spec, commit) = (inner.clone(), d.clone(), spec.clone(), commit.to_owned());
+    tokio_util::task::AbortOnDropHandle::new(tokio::spawn(async move {
+        ask_github(&inner, &d, &spec, &commit).await;
+        inner.checks_changed.notify_waiters();
+    }))
 }
 
 /// With a token, GitHub is asked once: a check that finished before the push's webhook came is seen.

@@ -32,21 +32,7 @@ impl Controller {
         }
         let store = &self.inner.store;
         let name = preview_name(&spec.name, n);
-        let mut preview_spec = spec.preview(n).map_err(|e| ControllerError::PreviewRefused(e.to_string()))?;
-        match store.project(&name).await? {
-            Some(existing) => {
-                let owned = store.preview(&name).await?.is_some_and(|p| p.parent == spec.name);
-                if !owned {
-                    return Err(ControllerError::PreviewRefused(format!(
-                        "a project named `{name}` exists and is not a preview of `{}`; rename it to allow this preview",
-                        spec.name
-                    )));
-                }
-                preview_spec.base_port = Some(existing.base_port);
-                self.update_project(preview_spec).await?;
-            }
-            None => drop(self.create_project(preview_spec).await?),
-        }
+        self.put_preview_project(spec, n, &name).await?;
         let row = Preview {
             project: name.clone(),
             parent: spec.name.clone(),
@@ -73,6 +59,28 @@ impl Controller {
         let reaper = self.clone();
         tokio::spawn(async move { reaper.reap_previews(now_ms()).await });
         Ok(d)
+    }
+
+    /// Creates the preview project `name` of pull request `n`, or updates it when it is already this
+    /// parent's preview; refuses a project of that name that is not.
+    async fn put_preview_project(&self, spec: &ProjectSpec, n: u32, name: &str) -> Result<(), ControllerError> {
+        let store = &self.inner.store;
+        let mut preview_spec = spec.preview(n).map_err(|e| ControllerError::PreviewRefused(e.to_string()))?;
+        match store.project(name).await? {
+            Some(existing) => {
+                let owned = store.preview(name).await?.is_some_and(|p| p.parent == spec.name);
+                if !owned {
+                    return Err(ControllerError::PreviewRefused(format!(
+                        "a project named `{name}` exists and is not a preview of `{}`; rename it to allow this preview",
+                        spec.name
+                    )));
+                }
+                preview_spec.base_port = Some(existing.base_port);
+                self.update_project(preview_spec).await?;
+            }
+            None => drop(self.create_project(preview_spec).await?),
+        }
+        Ok(())
     }
 
     /// Removes the preview of pull request `number` of `parent` in the background; its name if it has one.

@@ -23,25 +23,7 @@ impl Controller {
             }
         }
         let live = store.live_deployment(project).await?;
-        let target = match to {
-            Some(id) => store
-                .deployment(id)
-                .await?
-                .filter(|d| d.project == project)
-                .ok_or(ControllerError::DeploymentNotFound(id))?,
-            None => {
-                let before = live.as_ref().map_or(i64::MAX, |d| d.id);
-                store.previous_good(project, before).await?.ok_or_else(|| {
-                    ControllerError::WrongRequest(format!("project `{project}` has no earlier good deployment to roll back to; give one with {{\"to\": ID}}"))
-                })?
-            }
-        };
-        if target.status == Status::Active || matches!(target.status, Status::Queued | Status::Deploying) {
-            return Err(ControllerError::WrongRequest(format!(
-                "deployment {} is {}; roll back to an earlier one",
-                target.id, target.status
-            )));
-        }
+        let target = self.rollback_target(project, to, live.as_ref()).await?;
         let Some(again) = self.inner.runtimes.of(&record.spec).return_to(&target) else {
             return Err(ControllerError::WrongRequest(format!(
                 "deployment {} never built an image to return to; pick another",
@@ -62,6 +44,37 @@ impl Controller {
             .await;
         self.kick(project);
         Ok(d)
+    }
+
+    /// The deployment a rollback returns to: `to`, or the last good one before the live one; never one that
+    /// is live or still under way.
+    async fn rollback_target(
+        &self,
+        project: &str,
+        to: Option<i64>,
+        live: Option<&Deployment>,
+    ) -> Result<Deployment, ControllerError> {
+        let store = &self.inner.store;
+        let target = match to {
+            Some(id) => store
+                .deployment(id)
+                .await?
+                .filter(|d| d.project == project)
+                .ok_or(ControllerError::DeploymentNotFound(id))?,
+            None => {
+                let before = live.map_or(i64::MAX, |d| d.id);
+                store.previous_good(project, before).await?.ok_or_else(|| {
+                    ControllerError::WrongRequest(format!("project `{project}` has no earlier good deployment to roll back to; give one with {{\"to\": ID}}"))
+                })?
+            }
+        };
+        if target.status == Status::Active || matches!(target.status, Status::Queued | Status::Deploying) {
+            return Err(ControllerError::WrongRequest(format!(
+                "deployment {} is {}; roll back to an earlier one",
+                target.id, target.status
+            )));
+        }
+        Ok(target)
     }
 
     /// During an observe window, a rollback to the warm deployment is an instant pointer flip.

@@ -219,21 +219,7 @@ fn project_route(
     problems: &mut Vec<String>,
 ) -> ProjectRoute {
     let name = &project.name;
-    let mut pools = Pools::default();
-    let mut rollout = Pool::default();
-    let mut rows = rows.to_vec();
-    rows.sort_by_key(|m| (m.pool.clone(), m.deployment_id));
-    for row in rows {
-        let Some((kind, members)) = members(row, &metrics) else {
-            problems.push(format!("project `{name}`: deployment {} has no usable address", row.deployment_id));
-            continue;
-        };
-        match kind {
-            PoolKind::Active => pools.active.members.extend(members),
-            PoolKind::Warm => pools.warm.members.extend(members),
-            PoolKind::Rollout => rollout.members.extend(members),
-        }
-    }
+    let (mut pools, rollout) = sorted_pools(name, rows, &metrics, problems);
     let traffic = target.map_or(Some(Traffic::Serving), |t| Traffic::parse(&t.traffic));
     let traffic = traffic.unwrap_or_else(|| {
         problems.push(format!("project `{name}`: its stored traffic state is unreadable; it keeps serving"));
@@ -241,17 +227,7 @@ fn project_route(
     });
     let percent = target.and_then(|t| t.rollout_percent).map(|p| p.clamp(1, 99) as u8);
     pools.rollout = percent.filter(|_| !rollout.is_empty()).map(|percent| Rollout { pool: rollout, percent });
-    let backend = match traffic {
-        Traffic::Serving => Backend::Serve(pools),
-        Traffic::Paused => {
-            let seconds = target.and_then(|t| t.pause_timeout_s).unwrap_or(DEFAULT_HOLD_S).clamp(1, MAX_HOLD_S);
-            Backend::Paused { pools, hold: Duration::from_secs(seconds as u64) }
-        }
-        Traffic::Maintenance => {
-            let message = target.and_then(|t| t.message.clone()).unwrap_or_default();
-            Backend::Maintenance { pools, message }
-        }
-    };
+    let backend = backend(traffic, pools, target);
     ProjectRoute {
         name: name.as_str().into(),
         domains: project.domains.clone(),
@@ -262,6 +238,45 @@ fn project_route(
         pause_queue: project.pause_queue,
         drain: std::time::Duration::from_secs(project.drain_timeout_s),
         metrics,
+    }
+}
+
+/// The members by pool, in a stable order: the active and warm pools, and the rollout pool's members.
+fn sorted_pools(
+    name: &str,
+    rows: &[&MemberRow],
+    metrics: &Arc<ProjectMetrics>,
+    problems: &mut Vec<String>,
+) -> (Pools, Pool) {
+    let (mut pools, mut rollout) = (Pools::default(), Pool::default());
+    let mut rows = rows.to_vec();
+    rows.sort_by_key(|m| (m.pool.clone(), m.deployment_id));
+    for row in rows {
+        let Some((kind, members)) = members(row, metrics) else {
+            problems.push(format!("project `{name}`: deployment {} has no usable address", row.deployment_id));
+            continue;
+        };
+        match kind {
+            PoolKind::Active => pools.active.members.extend(members),
+            PoolKind::Warm => pools.warm.members.extend(members),
+            PoolKind::Rollout => rollout.members.extend(members),
+        }
+    }
+    (pools, rollout)
+}
+
+/// What the traffic state makes of the pools: served, held while paused, or the maintenance page.
+fn backend(traffic: Traffic, pools: Pools, target: Option<&TargetRow>) -> Backend {
+    match traffic {
+        Traffic::Serving => Backend::Serve(pools),
+        Traffic::Paused => {
+            let seconds = target.and_then(|t| t.pause_timeout_s).unwrap_or(DEFAULT_HOLD_S).clamp(1, MAX_HOLD_S);
+            Backend::Paused { pools, hold: Duration::from_secs(seconds as u64) }
+        }
+        Traffic::Maintenance => {
+            let message = target.and_then(|t| t.message.clone()).unwrap_or_default();
+            Backend::Maintenance { pools, message }
+        }
     }
 }
 

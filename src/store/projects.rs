@@ -71,18 +71,7 @@ impl Store {
         now: i64,
         is_free: &(dyn Fn(u16) -> bool + Sync),
     ) -> Result<ProjectRecord> {
-        for domain in &spec.domains {
-            let owner = sqlx::query("SELECT project FROM project_domains WHERE domain = $1")
-                .bind(domain)
-                .fetch_optional(&mut **tx)
-                .await?;
-            if let Some(row) = owner {
-                let owner: String = get(&row, "project")?;
-                return Err(StoreError::Conflict(format!(
-                    "domain `{domain}` is already served by project `{owner}`; remove it there first"
-                )));
-            }
-        }
+        domains_free(tx, &spec.domains).await?;
         let base_port = self.choose_base_port(tx, &spec, is_free).await?;
         spec.base_port = Some(base_port);
         let sealed = self.sealed(&spec)?;
@@ -110,14 +99,7 @@ impl Store {
             .map_err(|e| {
                 conflict_or(e, || format!("project `{}` or base_port {base_port} already exists", spec.name))
             })?;
-        for domain in &spec.domains {
-            sqlx::query("INSERT INTO project_domains (domain, project) VALUES ($1, $2)")
-                .bind(domain)
-                .bind(&spec.name)
-                .execute(&mut **tx)
-                .await
-                .map_err(|e| conflict_or(e, || format!("domain `{domain}` is already served by another project")))?;
-        }
+        claim_domains(tx, &spec.name, &spec.domains).await?;
         Ok(ProjectRecord { spec, base_port, created_at, updated_at: now })
     }
 
@@ -244,4 +226,34 @@ impl Store {
         }
         Ok(spec)
     }
+}
+
+/// Refuses a domain another project already serves.
+async fn domains_free(tx: &mut Transaction<'static, Any>, domains: &[String]) -> Result<()> {
+    for domain in domains {
+        let owner = sqlx::query("SELECT project FROM project_domains WHERE domain = $1")
+            .bind(domain)
+            .fetch_optional(&mut **tx)
+            .await?;
+        if let Some(row) = owner {
+            let owner: String = get(&row, "project")?;
+            return Err(StoreError::Conflict(format!(
+                "domain `{domain}` is already served by project `{owner}`; remove it there first"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Records `project` as the server of `domains` (the unique key catches a race with another writer).
+async fn claim_domains(tx: &mut Transaction<'static, Any>, project: &str, domains: &[String]) -> Result<()> {
+    for domain in domains {
+        sqlx::query("INSERT INTO project_domains (domain, project) VALUES ($1, $2)")
+            .bind(domain)
+            .bind(project)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| conflict_or(e, || format!("domain `{domain}` is already served by another project")))?;
+    }
+    Ok(())
 }

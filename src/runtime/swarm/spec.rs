@@ -21,12 +21,32 @@ pub(crate) fn service(spec: &ProjectSpec, slot: Slot, image_id: &str, deployment
         ("versiongate.slot".to_owned(), slot.as_str().to_owned()),
         ("versiongate.deployment".to_owned(), deployment.to_string()),
     ]);
+    ServiceSpec {
+        name: Some(service_name(&spec.name, slot)),
+        task_template: Some(task(spec, image_id, labels.clone())),
+        labels: Some(labels),
+        mode: Some(ServiceSpecMode {
+            replicated: Some(ServiceSpecModeReplicated { replicas: Some(i64::from(spec.replicas.max(1))) }),
+            ..Default::default()
+        }),
+        update_config: Some(ServiceSpecUpdateConfig {
+            order: Some(ServiceSpecUpdateConfigOrderEnum::STOP_FIRST),
+            parallelism: Some(0),
+            ..Default::default()
+        }),
+        endpoint_spec: Some(EndpointSpec { ports: Some(vec![port(spec)]), ..Default::default() }),
+        ..Default::default()
+    }
+}
+
+/// The task each replica runs: the image with the project's environment, limits and a restart policy.
+fn task(spec: &ProjectSpec, image_id: &str, labels: HashMap<String, String>) -> TaskSpec {
     let mut env = vec![format!("PORT={}", spec.container_port)];
     env.extend(spec.env.iter().map(|(k, v)| format!("{k}={}", v.expose())));
     let container = TaskSpecContainerSpec {
         image: Some(image_id.to_owned()),
         env: Some(env),
-        labels: Some(labels.clone()),
+        labels: Some(labels),
         // A PID 1 without a signal handler would ignore SIGTERM and wait out the stop grace.
         init: Some(true),
         stop_grace_period: Some(i64::try_from(spec.stop_timeout_s).unwrap_or(10) * 1_000_000_000),
@@ -37,7 +57,7 @@ pub(crate) fn service(spec: &ProjectSpec, slot: Slot, image_id: &str, deployment
         nano_cpus: (spec.cpus > 0.0).then_some((spec.cpus * 1e9) as i64),
         ..Default::default()
     };
-    let task = TaskSpec {
+    TaskSpec {
         container_spec: Some(container),
         resources: Some(TaskSpecResources { limits: Some(limits), ..Default::default() }),
         restart_policy: Some(TaskSpecRestartPolicy {
@@ -45,30 +65,18 @@ pub(crate) fn service(spec: &ProjectSpec, slot: Slot, image_id: &str, deployment
             ..Default::default()
         }),
         ..Default::default()
-    };
-    let port = EndpointPortConfig {
+    }
+}
+
+/// The container port, published by the engine on a host port of its choosing for each task.
+fn port(spec: &ProjectSpec) -> EndpointPortConfig {
+    EndpointPortConfig {
         protocol: Some(EndpointPortConfigProtocolEnum::TCP),
         target_port: Some(i64::from(spec.container_port)),
         // No published port: the engine picks one per task. A fixed host port could never start a second task
         // beside the first, and the ingress mesh is not used: the gateway routes to the tasks itself.
         published_port: None,
         publish_mode: Some(EndpointPortConfigPublishModeEnum::HOST),
-        ..Default::default()
-    };
-    ServiceSpec {
-        name: Some(service_name(&spec.name, slot)),
-        labels: Some(labels),
-        task_template: Some(task),
-        mode: Some(ServiceSpecMode {
-            replicated: Some(ServiceSpecModeReplicated { replicas: Some(i64::from(spec.replicas.max(1))) }),
-            ..Default::default()
-        }),
-        update_config: Some(ServiceSpecUpdateConfig {
-            order: Some(ServiceSpecUpdateConfigOrderEnum::STOP_FIRST),
-            parallelism: Some(0),
-            ..Default::default()
-        }),
-        endpoint_spec: Some(EndpointSpec { ports: Some(vec![port]), ..Default::default() }),
         ..Default::default()
     }
 }
