@@ -91,15 +91,7 @@ pub(super) async fn reconcile(inner: &Arc<Inner>, handed_over: bool) -> Result<u
     let stuck: Vec<_> =
         inner.store.deployments_with_status(unfinished).await?.into_iter().filter(|d| !mine(d)).collect();
     let verb = if handed_over { "gateway upgraded" } else { "gateway restarted" };
-    for d in &stuck {
-        let reason = format!("{verb} during {}", d.phase);
-        inner.store.apply(d.id, Event::Fail, None, Some(&reason), now_ms()).await?;
-        if d.phase == Phase::Canary {
-            inner.store.change_pools(&d.project, crate::routes::PoolChange::EndCanary, now_ms()).await?;
-        }
-        inner.log(d.id, &reason).await;
-        inner.metrics.deployment_ended(&d.project, Status::Failed.as_str(), None);
-    }
+    fail_stuck(inner, &stuck, verb).await?;
     let mut cut_off = Vec::new();
     for d in inner.store.deployments_with_status(&[Status::Active]).await? {
         if d.phase != Phase::Done && !mine(&d) {
@@ -126,6 +118,21 @@ pub(super) async fn reconcile(inner: &Arc<Inner>, handed_over: bool) -> Result<u
         drop(settling);
     });
     Ok(failed)
+}
+
+/// Ends deployments no process runs any more as FAILED, saying why (`verb`: restarted or upgraded); a canary's
+/// split goes with it.
+async fn fail_stuck(inner: &Inner, stuck: &[Deployment], verb: &str) -> Result<(), StoreError> {
+    for d in stuck {
+        let reason = format!("{verb} during {}", d.phase);
+        inner.store.apply(d.id, Event::Fail, None, Some(&reason), now_ms()).await?;
+        if d.phase == Phase::Canary {
+            inner.store.change_pools(&d.project, crate::routes::PoolChange::EndCanary, now_ms()).await?;
+        }
+        inner.log(d.id, &reason).await;
+        inner.metrics.deployment_ended(&d.project, Status::Failed.as_str(), None);
+    }
+    Ok(())
 }
 
 /// Clears the leases of processes that are gone; returns the projects whose lease another live process

@@ -142,6 +142,20 @@ impl Upgrader {
         Ok(())
     }
 
+    /// Starts the installed binary with this process's arguments, told where to report.
+    fn start_successor(&self) -> Result<tokio::process::Child, String> {
+        let inner = &self.inner;
+        tokio::process::Command::new(&inner.binary)
+            .args(&inner.args)
+            .env(SOCKET_ENV, &inner.socket)
+            .env(FROM_ENV, std::process::id().to_string())
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| {
+                format!("cannot start {}: {e}. Install a working binary there and retry", inner.binary.display())
+            })
+    }
+
     /// Starts the successor and follows it until it serves or fails.
     async fn drive(&self) -> UpgradeState {
         let inner = &self.inner;
@@ -154,19 +168,9 @@ impl Upgrader {
             Ok(l) => l,
             Err(e) => return UpgradeState::Failed { error: e.to_string() },
         };
-        let mut child = match tokio::process::Command::new(&inner.binary)
-            .args(&inner.args)
-            .env(SOCKET_ENV, &inner.socket)
-            .env(FROM_ENV, std::process::id().to_string())
-            .stdin(std::process::Stdio::null())
-            .spawn()
-        {
+        let mut child = match self.start_successor() {
             Ok(child) => child,
-            Err(e) => {
-                let error =
-                    format!("cannot start {}: {e}. Install a working binary there and retry", inner.binary.display());
-                return UpgradeState::Failed { error };
-            }
+            Err(error) => return UpgradeState::Failed { error },
         };
         let followed = tokio::time::timeout(
             START_LIMIT,
