@@ -12,19 +12,27 @@ const ATTEMPTS: u32 = 4;
 impl CertManager {
     /// Orders a certificate for `host`, with a fresh account if the CA forgot ours, retrying transient errors.
     pub(super) async fn issue(&self, host: &str, method: Method) -> Result<Issued, AcmeError> {
-        let mut attempt = 0;
+        // A registration is itself a signed request the CA may refuse (a rejected nonce): until one
+        // succeeds, every attempt registers again rather than going back to the forgotten account.
+        let (mut attempt, mut fresh) = (0, false);
         loop {
             attempt += 1;
-            let account = self.account(false).await?;
-            let board = order::Board {
-                challenges: &self.inner.challenges,
-                store: &self.inner.store,
-                clustered: self.inner.options.roles.clustered(),
+            let result = match self.account(fresh).await {
+                Ok(account) => {
+                    fresh = false;
+                    let board = order::Board {
+                        challenges: &self.inner.challenges,
+                        store: &self.inner.store,
+                        clustered: self.inner.options.roles.clustered(),
+                    };
+                    order::issue(&account, host, method, &board).await
+                }
+                Err(e) => Err(e),
             };
-            match order::issue(&account, host, method, &board).await {
+            match result {
                 Err(AcmeError::Api(e)) if problem_is(&e, "accountDoesNotExist") && attempt < ATTEMPTS => {
                     tracing::warn!("the ACME server does not know our account any more; registering a new one");
-                    self.account(true).await?;
+                    fresh = true;
                 }
                 Err(AcmeError::Api(e)) if transient(&e) && attempt < ATTEMPTS => {
                     tracing::info!("ACME order for {host} hit a transient error ({e}); retrying");
