@@ -21,9 +21,9 @@ vg_install_packages() {
   command -v wrk >/dev/null || missing+=(wrk)
   [ -x /bin/busybox ] || missing+=(busybox-static)
   command -v dockerd >/dev/null || missing+=(docker.io)
-  # Swarm images pushed to a registry every node pulls from (tests/swarm.rs runs one on loopback).
+  # Swarm images pushed to a registry every node pulls from (tests/it/swarm.rs runs one on loopback).
   command -v docker-registry >/dev/null || missing+=(docker-registry)
-  # The host's node and python3 become stand-ins for the official base images (tests/harness/standin.rs).
+  # The host's node and python3 become stand-ins for the official base images (tests/it/harness/standin.rs).
   command -v node >/dev/null || missing+=(nodejs)
   command -v npm >/dev/null || missing+=(npm)
   python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
@@ -33,7 +33,7 @@ vg_install_packages() {
   command -v h2load >/dev/null || missing+=(nghttp2-client)
   command -v openssl >/dev/null || missing+=(openssl)
   command -v curl >/dev/null || missing+=(curl)
-  # The dashboard's end-to-end tests drive Debian's Chromium through ChromeDriver (tests/browser.rs).
+  # The dashboard's end-to-end tests drive Debian's Chromium through ChromeDriver (tests/it/browser.rs).
   command -v chromium >/dev/null || missing+=(chromium)
   command -v chromedriver >/dev/null || missing+=(chromium-driver)
   # The Debian package: cargo-deb needs dpkg-shlibdeps; its test installs it into a debootstrap tree.

@@ -3,7 +3,7 @@
 //! with nothing Pingora's path would change — by exchanging it with the upstream directly. Every other
 //! request, with the bytes already read, goes to Pingora's proxy on the same connection, which keeps the
 //! connection from then on. Both share the routing decision, the in-flight accounting, metrics, the
-//! drain and retry rules, and put the same bytes on both wires (`tests/fast_path.rs`).
+//! drain and retry rules, and put the same bytes on both wires (`tests/it/fast_path.rs`).
 
 mod answer;
 mod ask;
