@@ -6,7 +6,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use pingora_http::RequestHeader;
-use versiongate::proxy::{fast_path_eligible, fast_path_sanitized};
+use versiongate::proxy::lane_check::{eligible as fast_path_eligible, sanitized as fast_path_sanitized};
 
 /// The head as Pingora's HTTP/1 server reads it (httparse, names as sent).
 fn head(data: &[u8]) -> Option<RequestHeader> {

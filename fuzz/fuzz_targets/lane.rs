@@ -23,7 +23,7 @@ fn request(data: &[u8]) -> Option<RequestHeader> {
 
 /// What Pingora's path sends upstream for `req` (`proxy::fast::sanitized`, then `forwarded_headers`).
 fn pingora_upstream(req: &RequestHeader) -> Vec<u8> {
-    let mut up = versiongate::proxy::fast_path_sanitized(req).expect("a taken request has a valid authority");
+    let mut up = versiongate::proxy::lane_check::sanitized(req).expect("a taken request has a valid authority");
     let prior = up.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let forwarded = prior.map_or("127.0.0.1".to_owned(), |p| format!("{p}, 127.0.0.1"));
     up.insert_header("x-forwarded-for", forwarded).unwrap();
@@ -101,7 +101,7 @@ fn content_length_valid(resp: &ResponseHeader) -> bool {
 fuzz_target!(|data: &[u8]| {
     if let Some(ours) = lane_check::upstream_head(data, "127.0.0.1", "ID") {
         let req = request(data).expect("Pingora reads what the lane takes");
-        assert!(versiongate::proxy::fast_path_eligible(&req), "the lane took what the fast path would not");
+        assert!(versiongate::proxy::lane_check::eligible(&req), "the lane took what its rule in Pingora's types would not");
         assert_eq!(ours, pingora_upstream(&req), "upstream bytes differ");
     }
     let head_request = data.first().is_some_and(|b| b & 1 == 1);

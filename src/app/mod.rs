@@ -12,7 +12,7 @@ mod sampler;
 use crate::admin::{load_or_create_token, AuthError};
 use crate::config::Config;
 use crate::metrics::{Metrics, MetricsError};
-use crate::proxy::{Gateway, Lane};
+use crate::proxy::{Gateway, GatewayParts, Lane, StageCounters};
 use crate::routes::Routes;
 use crate::tls::alpn::AlpnChallengeHook;
 use crate::tls::{Certs, Challenges, Resolver};
@@ -91,8 +91,16 @@ fn start(config: Config, successor: Option<&'static Successor>) -> Result<(), Ap
     server.add_service(admin_listener).add_dependency(&listeners_after);
 
     let https_port = crate::config::parse_addr(&config.proxy.https_listen).map(|a| a.port());
-    let gateway =
-        Gateway::new(routes, certs.clone(), challenges.clone(), https_port, retirement.clone(), config.proxy.fast_path);
+    let (certs_, challenges_, retirement_) = (certs.clone(), challenges.clone(), retirement.clone());
+    let pipeline_requests = metrics.stage("pipeline").0;
+    let gateway = Gateway::new(GatewayParts {
+        routes,
+        certs: certs_,
+        challenges: challenges_,
+        https_port,
+        retirement: retirement_,
+        pipeline_requests,
+    });
     let proxy_app = ProxyApp { config: &config, certs, challenges, after: &listeners_after };
     add_proxy(&mut server, proxy_app, gateway, &metrics)?;
     let https = if https_port.is_some() { format!(", https on {}", config.proxy.https_listen) } else { String::new() };
@@ -143,13 +151,17 @@ fn start_order(server: &mut Server, control: ControlPlane, successor: Option<&'s
     }
 }
 
-/// Pingora's proxy for the gateway, behind the fast lane when it is on.
+/// The request path (see `proxy`): the lane in front of Pingora's pipeline, or the pipeline alone when
+/// `[proxy] lane = false`.
 fn add_proxy(server: &mut Server, app: ProxyApp<'_>, gateway: Gateway, metrics: &Metrics) -> Result<(), AppError> {
-    let lane_gateway = app.config.proxy.fast_path.then(|| gateway.clone());
+    let lane_gateway = app.config.proxy.lane.then(|| gateway.clone());
     let mut proxy = pingora::proxy::HttpProxy::new(gateway, server.configuration.clone());
     proxy.handle_init_modules();
     match lane_gateway {
-        Some(gateway) => app.add(server, Lane::new(gateway, Arc::new(proxy), metrics.fast_path_handovers())),
+        Some(gateway) => {
+            let (served, handed_over) = metrics.stage("lane");
+            app.add(server, Lane::new(gateway, Arc::new(proxy), StageCounters { served, handed_over }))
+        }
         None => app.add(server, proxy),
     }
 }

@@ -43,9 +43,10 @@ pub(crate) struct ProxyConfig {
     pub(crate) max_connections: usize,
     /// Open client connections per client address at most (0: no bound).
     pub(crate) max_connections_per_ip: usize,
-    /// Body-less idempotent HTTP/1.1 requests take the gateway's own upstream exchange (`proxy::fast`);
-    /// `false` sends every request through Pingora's proxy pipeline.
-    pub(crate) fast_path: bool,
+    /// The lane reads HTTP/1.1 requests first and serves what it can (`proxy::lane`); `false` sends every
+    /// request through Pingora's proxy pipeline. Read as `fast_path` too, its name before issue 31.
+    #[serde(alias = "fast_path")]
+    pub(crate) lane: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -135,7 +136,7 @@ impl Default for ProxyConfig {
             threads: 0,
             max_connections: 0,
             max_connections_per_ip: 0,
-            fast_path: true,
+            lane: true,
         }
     }
 }

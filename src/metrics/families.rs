@@ -2,7 +2,7 @@
 
 use super::project::ReplicaFamilies;
 use super::{MetricsError, DEPLOY_BUCKETS};
-use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
 
 /// Registers `metric` and returns it: a prometheus metric is a handle, so the clone registered is the same.
 pub(super) fn registered<M: prometheus::core::Collector + Clone + 'static>(
@@ -45,15 +45,22 @@ pub(super) fn certificates(registry: &Registry) -> Result<(IntGaugeVec, IntGauge
     Ok((registered(registry, expiry)?, registered(registry, state)?, registered(registry, orders)?))
 }
 
-/// The fast path's counters: requests it served, and requests the fast lane handed to Pingora's pipeline.
-pub(super) fn fast_path(registry: &Registry) -> Result<(IntCounter, IntCounter), MetricsError> {
-    let served = IntCounter::new(
-        "versiongate_fast_path_requests_total",
-        "Requests the gateway exchanged with their upstream itself instead of through Pingora's proxy pipeline",
+/// The request path's counters, by stage (`lane` or `pipeline`, see `proxy`): requests each stage
+/// answered, and requests a stage passed to the next one.
+pub(super) fn stages(registry: &Registry) -> Result<(IntCounterVec, IntCounterVec), MetricsError> {
+    let served = IntCounterVec::new(
+        Opts::new(
+            "versiongate_proxy_requests_total",
+            "Requests answered, by the stage of the request path that answered them (lane, pipeline)",
+        ),
+        &["stage"],
     )?;
-    let handed = IntCounter::new(
-        "versiongate_fast_path_handovers_total",
-        "Requests the fast lane read and passed, with the rest of their connection, to Pingora's proxy pipeline",
+    let handed = IntCounterVec::new(
+        Opts::new(
+            "versiongate_proxy_handovers_total",
+            "Requests a stage of the request path read and passed to the next stage, by the stage that passed them",
+        ),
+        &["stage"],
     )?;
     Ok((registered(registry, served)?, registered(registry, handed)?))
 }

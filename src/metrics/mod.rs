@@ -43,8 +43,8 @@ pub struct Metrics {
     held: IntGaugeVec,
     traffic: IntGaugeVec,
     replicas: project::ReplicaFamilies,
-    fast_path: IntCounter,
-    fast_path_handovers: IntCounter,
+    stage_requests: IntCounterVec,
+    stage_handovers: IntCounterVec,
     projects: Mutex<HashMap<String, Arc<ProjectMetrics>>>,
     history: history::History,
 }
@@ -80,7 +80,7 @@ impl Metrics {
         let (deployments, deploy_duration, live_slot) = families::deployments(&registry)?;
         let (cert_expiry, cert_state, acme_orders) = families::certificates(&registry)?;
         let (held, traffic, replicas) = families::traffic(&registry)?;
-        let (fast_path, fast_path_handovers) = families::fast_path(&registry)?;
+        let (stage_requests, stage_handovers) = families::stages(&registry)?;
         let projects = Mutex::default();
         Ok(Metrics {
             registry,
@@ -96,16 +96,16 @@ impl Metrics {
             held,
             traffic,
             replicas,
-            fast_path,
-            fast_path_handovers,
+            stage_requests,
+            stage_handovers,
             projects,
             history: history::History::default(),
         })
     }
 
-    /// The count of requests the fast lane handed to Pingora's path.
-    pub(crate) fn fast_path_handovers(&self) -> IntCounter {
-        self.fast_path_handovers.clone()
+    /// The counts of requests a stage of the request path answered, and handed to the next stage.
+    pub(crate) fn stage(&self, stage: &str) -> (IntCounter, IntCounter) {
+        (self.stage_requests.with_label_values(&[stage]), self.stage_handovers.with_label_values(&[stage]))
     }
 
     /// The handles for one project, created on first use and shared afterwards.
@@ -123,7 +123,6 @@ impl Metrics {
             held: self.held.with_label_values(&[name]),
             families: self.replicas.clone(),
             replicas: Mutex::default(),
-            fast_path: self.fast_path.clone(),
         });
         projects.insert(name.to_owned(), made.clone());
         made

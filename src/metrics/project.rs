@@ -40,8 +40,6 @@ pub struct ProjectMetrics {
     pub(crate) held: IntGauge,
     pub(super) families: ReplicaFamilies,
     pub(super) replicas: Mutex<BTreeMap<(Slot, u16), Arc<ReplicaMetrics>>>,
-    /// Every project's requests served by `proxy::fast` (one series for the gateway).
-    pub(crate) fast_path: IntCounter,
 }
 
 impl ProjectMetrics {

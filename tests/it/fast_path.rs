@@ -1,8 +1,10 @@
-//! The fast path against Pingora's proxy pipeline: one corpus of requests, sent byte for byte to a gateway
-//! with the fast path and to one without it, both routing to one upstream that records the exact bytes it
-//! receives and answers in many shapes (lengths, chunked, close-delimited, none, interim 103, a close).
-//! The upstream must receive the same bytes and the client the same answer, and the connection must stay
-//! open or close alike; the fast gateway must actually have taken the requests it may take.
+//! The lane against Pingora's proxy pipeline: one corpus of requests, sent byte for byte to a gateway
+//! with the lane and to one without it (`lane = false`), both routing to one upstream that records the
+//! exact bytes it receives and answers in many shapes (lengths, chunked, close-delimited, none, interim
+//! 103, a close), and both answering some requests themselves (an unknown host). The upstream must
+//! receive the same bytes and the client the same answer, and the connection must stay open or close
+//! alike; the lane must actually have served the requests it may serve, and taken the connection back
+//! after handing one request to the pipeline.
 
 use crate::harness;
 
@@ -17,7 +19,7 @@ use tokio::net::TcpStream;
 /// A request that closes the connection after it, sent behind every case so the transcript ends.
 const LAST: &str = "GET /last HTTP/1.1\r\nHost: app.test\r\nX-Request-Id: last\r\nConnection: close\r\n\r\n";
 
-/// (what, the request bytes, whether the fast path may take it)
+/// (what, the request bytes, whether the lane serves it)
 fn corpus() -> Vec<(&'static str, String, bool)> {
     let get = |path: &str, extra: &str| format!("GET {path} HTTP/1.1\r\nHost: app.test\r\n{extra}\r\n");
     vec![
@@ -41,6 +43,13 @@ fn corpus() -> Vec<(&'static str, String, bool)> {
         ("a host with a port", "GET / HTTP/1.1\r\nHost: App.Test:80\r\n\r\n".into(), true),
         ("OPTIONS", "OPTIONS /r/204 HTTP/1.1\r\nHost: app.test\r\n\r\n".into(), true),
         ("DELETE", "DELETE /item HTTP/1.1\r\nHost: app.test\r\nContent-Length: 0\r\n\r\n".into(), true),
+        ("an unknown host", "GET / HTTP/1.1\r\nHost: nobody.test\r\n\r\n".into(), true),
+        (
+            "HEAD of an unknown host",
+            "HEAD /x HTTP/1.1\r\nHost: nobody.test\r\nAccept: application/json\r\n\r\n".into(),
+            true,
+        ),
+        ("an unknown host, closing", "GET / HTTP/1.1\r\nHost: nobody.test\r\nConnection: close\r\n\r\n".into(), true),
         ("a POST", "POST /f HTTP/1.1\r\nHost: app.test\r\nContent-Length: 3\r\n\r\nabc".into(), false),
         (
             "a chunked PUT",
@@ -119,19 +128,19 @@ async fn counter(gw: &Gateway, name: &str) -> u64 {
     line.rsplit(' ').next().unwrap().parse().unwrap()
 }
 
-async fn fast_path_count(gw: &Gateway) -> u64 {
-    counter(gw, "versiongate_fast_path_requests_total").await
+async fn lane_count(gw: &Gateway) -> u64 {
+    counter(gw, "versiongate_proxy_requests_total{stage=\"lane\"}").await
 }
 
 async fn handovers(gw: &Gateway) -> u64 {
-    counter(gw, "versiongate_fast_path_handovers_total").await
+    counter(gw, "versiongate_proxy_handovers_total{stage=\"lane\"}").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_paths_send_the_same_bytes_upstream_and_give_the_same_answers() {
     let app = Recorder::start().await;
     let fast = Gateway::start().await;
-    let ordinary = Gateway::start_with_proxy("fast_path = false").await;
+    let ordinary = Gateway::start_with_proxy("lane = false").await;
     for gw in [&fast, &ordinary] {
         gw.add_external_project("app", "app.test", json!({ "health_interval_ms": 50 })).await;
         assert_eq!(gw.deploy("app", app.addr).await["status"], "ACTIVE");
@@ -139,25 +148,28 @@ async fn both_paths_send_the_same_bytes_upstream_and_give_the_same_answers() {
     let mut taken = 0;
     for (what, request, eligible) in corpus() {
         app.take();
-        let (before, handed_before) = (fast_path_count(&fast).await, handovers(&fast).await);
+        let (before, handed_before) = (lane_count(&fast).await, handovers(&fast).await);
         let fast_answer = transcript(fast.proxy, &request).await;
         let fast_upstream: Vec<String> = app.take().iter().map(|r| mask_request_id(r)).collect();
-        let took = fast_path_count(&fast).await - before;
+        let took = lane_count(&fast).await - before;
         let ordinary_answer = transcript(ordinary.proxy, &request).await;
         let ordinary_upstream: Vec<String> = app.take().iter().map(|r| mask_request_id(r)).collect();
         assert_eq!(fast_upstream, ordinary_upstream, "{what}: the app got different requests");
         assert_eq!(normalise(&fast_answer), normalise(&ordinary_answer), "{what}: the client got different answers");
         assert!(!fast_answer.is_empty(), "{what}: no answer");
-        // The case itself (and `LAST`, when the connection stayed open) went the fast way, or not at all.
+        // The lane served the case itself (or handed it over) and `LAST`, when the connection stayed open:
+        // after a hand-over the connection comes back to the lane.
         let last_too = fast_upstream.iter().any(|r| r.starts_with("GET /last "));
         let expected = if eligible { 1 + u64::from(last_too) } else { u64::from(last_too) };
-        assert_eq!(took, expected, "{what}: requests the fast path took");
-        // The lane itself served what it may; the rest (and the connection after it) went to Pingora's path.
+        assert_eq!(took, expected, "{what}: requests the lane served");
+        // The lane itself served what it may; the rest went to Pingora's path, one request each.
         let handed = handovers(&fast).await - handed_before;
         assert_eq!(handed, u64::from(!eligible), "{what}: requests the lane handed to Pingora's path");
         taken += took;
     }
-    assert!(taken >= 20, "the fast path took {taken} requests");
-    assert_eq!(fast_path_count(&ordinary).await, 0, "fast_path = false sends nothing the fast way");
-    assert_eq!(handovers(&ordinary).await, 0, "fast_path = false has no lane");
+    assert!(taken >= 20, "the lane served {taken} requests");
+    assert_eq!(lane_count(&ordinary).await, 0, "lane = false sends nothing through the lane");
+    assert_eq!(handovers(&ordinary).await, 0, "lane = false has no lane");
+    let pipeline = counter(&ordinary, "versiongate_proxy_requests_total{stage=\"pipeline\"}").await;
+    assert!(pipeline >= 30, "the pipeline answered {pipeline} requests of the gateway without a lane");
 }

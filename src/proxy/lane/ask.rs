@@ -1,10 +1,9 @@
 //! The lane's request side (pure): which request heads the lane takes, and the head it sends upstream for
-//! one — the bytes Pingora's path sends for the same request (`proxy::fast::sanitized`, then
+//! one — the bytes Pingora's path sends for the same request (`check::sanitized`, then
 //! `forwarded_headers`, then Pingora's serialiser). Anything the lane does not take, Pingora's path gets
 //! with the bytes already read, so the lane's rules only need to be narrow, never complete.
 
 use super::fields::Fields;
-use crate::proxy::fast::ORDINARY_PATH_FIELDS;
 use std::mem::MaybeUninit;
 
 /// Most header fields in a request the lane takes; more go to Pingora's path, which applies its limits.
@@ -13,6 +12,22 @@ pub(super) const MAX_FIELDS: usize = 64;
 pub(super) const MAX_HEAD: usize = 16 * 1024;
 
 const ACME_PREFIX: &str = "/.well-known/acme-challenge/";
+
+/// Fields whose presence Pingora's upstream request policy acts on (strips, rewrites or frames by), and
+/// `Expect`, whose interim answer the pipeline handles: a request with one goes to the pipeline.
+pub(super) const PIPELINE_FIELDS: [&str; 11] = [
+    "keep-alive",
+    "close",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "http2-settings",
+    "expect",
+];
 
 /// A request head the lane takes.
 pub(super) struct Ask<'a> {
@@ -29,10 +44,6 @@ pub(super) struct Ask<'a> {
 }
 
 impl Ask<'_> {
-    pub(super) fn path(&self) -> &str {
-        self.target.split('?').next().unwrap_or(self.target)
-    }
-
     pub(super) fn is_head(&self) -> bool {
         self.method == "HEAD"
     }
@@ -73,7 +84,7 @@ pub(super) fn parse<'b>(buf: &'b [u8], storage: &mut Storage<'b>) -> Parsed<'b> 
 }
 
 fn taken<'b>(method: &'b str, target: &'b str, headers: &[httparse::Header<'b>], len: usize) -> Option<Ask<'b>> {
-    // The idempotent methods of `http::Method::is_idempotent`, as the fast path takes them.
+    // The idempotent methods of `http::Method::is_idempotent`, as `check::eligible` takes them.
     let idempotent = matches!(method, "GET" | "HEAD" | "OPTIONS" | "PUT" | "DELETE" | "TRACE");
     if !idempotent || !plain_target(target) || target.starts_with(ACME_PREFIX) {
         return None;
@@ -85,7 +96,7 @@ fn taken<'b>(method: &'b str, target: &'b str, headers: &[httparse::Header<'b>],
         if !h.value.iter().all(|&b| b == b'\t' || b >= b' ' && b != 0x7f) {
             return None;
         }
-        if ORDINARY_PATH_FIELDS.iter().any(|f| name.eq_ignore_ascii_case(f)) {
+        if PIPELINE_FIELDS.iter().any(|f| name.eq_ignore_ascii_case(f)) {
             return None;
         }
         if name.eq_ignore_ascii_case("host") {

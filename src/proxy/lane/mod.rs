@@ -1,73 +1,65 @@
-//! The fast lane: a Pingora server app in front of the gateway's Pingora proxy, under the same listeners.
-//! It reads HTTP/1.1 requests itself and serves the common case — a routed, body-less, idempotent request
-//! with nothing Pingora's path would change — by exchanging it with the upstream directly. Every other
-//! request, with the bytes already read, goes to Pingora's proxy on the same connection, which keeps the
-//! connection from then on. Both share the routing decision, the in-flight accounting, metrics, the
-//! drain and retry rules, and put the same bytes on both wires (`tests/it/fast_path.rs`).
+//! The lane: our HTTP/1.1 reader, a Pingora server app in front of Pingora's proxy under the same
+//! listeners (see [`crate::proxy`] for the whole path). It reads every HTTP/1.1 request head itself, asks
+//! [`Gateway::verdict`], and serves what it can: a routed, body-less, idempotent request with nothing
+//! Pingora's path would change is exchanged with the upstream directly (`relay`), the gateway's own
+//! answers are written here, a paused project's request waits here. Any other request goes, with the
+//! bytes already read, to Pingora's pipeline for that one request; the connection comes back to the lane
+//! afterwards if it stays open (`handover`). Both stages share the decision, the in-flight accounting,
+//! metrics, the drain and retry rules, and put the same bytes on both wires (`tests/it/fast_path.rs`).
 
-mod answer;
 mod ask;
 pub mod check;
 mod chunked;
+mod client;
 mod fields;
+mod handover;
+mod head;
+mod pool;
 mod relay;
 
-use super::page::{wants_json, Page};
+use super::answer::{wants_json, Answer, Page};
 use super::retry::retry_bodyless;
-use super::{Gateway, RequestCtx};
-use crate::routes::{normalize_host, CANARY_COOKIE};
+use super::verdict::Asked;
+use super::{Gateway, RequestCtx, Verdict};
+use crate::routes::{normalize_host, ProjectRoute, CANARY_COOKIE};
 use ask::Parsed;
 use async_trait::async_trait;
-use bytes::BytesMut;
-use pingora::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
-use pingora::protocols::http::ServerSession;
+use client::Client;
+use pingora::apps::{HttpServerApp, ServerApp};
 use pingora::protocols::{Stream, ALPN};
 use pingora::proxy::HttpProxy;
 use pingora::server::ShutdownWatch;
 use prometheus::IntCounter;
 use relay::{Attempt, Reply};
-use std::cell::RefCell;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncRead, ReadBuf};
 
 /// How long a kept-alive connection may wait for its next request, and a client may stall while sending
 /// its head, as on Pingora's path.
 const KEEPALIVE: Duration = Duration::from_secs(60);
-/// Most bytes one read from a client takes (through the thread's scratch space).
-const READ_SCRATCH: usize = 16 * 1024;
-
-thread_local! {
-    /// Each proxy thread runs one single-threaded runtime: reads go through this space, which no read
-    /// holds across an await, and only what arrived is kept per connection.
-    static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_SCRATCH].into_boxed_slice());
-}
 
 pub(crate) struct Lane {
     gateway: Gateway,
     proxy: Arc<HttpProxy<Gateway>>,
-    /// Requests the lane passed to Pingora's path.
-    handovers: IntCounter,
+    /// Requests the lane answered itself, and requests it handed to the pipeline.
+    counters: StageCounters,
+}
+
+/// The lane's two request counters (`versiongate_proxy_requests_total{stage="lane"}` and
+/// `versiongate_proxy_handovers_total{stage="lane"}`).
+#[derive(Clone)]
+pub(crate) struct StageCounters {
+    pub(crate) served: IntCounter,
+    pub(crate) handed_over: IntCounter,
 }
 
 impl Lane {
-    pub(crate) fn new(gateway: Gateway, proxy: Arc<HttpProxy<Gateway>>, handovers: IntCounter) -> Lane {
-        Lane { gateway, proxy, handovers }
+    pub(crate) fn new(gateway: Gateway, proxy: Arc<HttpProxy<Gateway>>, counters: StageCounters) -> Lane {
+        Lane { gateway, proxy, counters }
     }
 }
 
-/// One client connection.
-struct Client {
-    stream: Stream,
-    buf: BytesMut,
-    ip: Option<String>,
-    tls: bool,
-    shutdown: ShutdownWatch,
-}
-
-/// A request the lane serves, its bytes still at the front of the client's buffer.
+/// A request the lane sends upstream, its bytes still at the front of the client's buffer.
 struct Plan {
     len: usize,
     head_request: bool,
@@ -77,10 +69,21 @@ struct Plan {
     ctx: RequestCtx,
 }
 
+/// A request the gateway answers itself, its bytes still at the front of the client's buffer.
+struct Own {
+    len: usize,
+    head_request: bool,
+    close: bool,
+    json: bool,
+    answer: Answer,
+}
+
 enum Step {
     Partial,
     HandOver,
     Serve(Box<Plan>),
+    Answer(Box<Own>),
+    Hold(Arc<ProjectRoute>, Duration),
 }
 
 /// What the connection does after a request.
@@ -96,18 +99,15 @@ impl ServerApp for Lane {
         if matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
             return self.proxy.process_new(stream, shutdown).await;
         }
-        let ip = stream.get_socket_digest().and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).map(|a| a.ip()));
-        let tls = stream.get_ssl_digest().is_some();
-        let mut client =
-            Client { stream, buf: BytesMut::new(), ip: ip.map(|ip| ip.to_string()), tls, shutdown: shutdown.clone() };
+        let mut client = Client::new(stream, shutdown.clone());
         loop {
             match self.next(&mut client, shutdown).await {
                 Next::Again => {}
                 Next::Close => return None,
                 Next::HandOver => {
-                    self.handovers.inc();
+                    self.counters.handed_over.inc();
                     // Boxed, like the request below: an idle connection's task holds only the read.
-                    return Box::pin(self.hand_over(client, shutdown)).await;
+                    client = Box::pin(self.hand_over(client, shutdown)).await?;
                 }
             }
         }
@@ -122,54 +122,58 @@ impl Lane {
     /// Reads the next request and serves it or hands it over.
     async fn next(&self, client: &mut Client, shutdown: &ShutdownWatch) -> Next {
         loop {
-            match self.plan(&client.buf, client.ip.as_deref(), client.tls) {
+            match self.plan(client) {
                 Step::Partial => {}
                 Step::HandOver => return Next::HandOver,
                 Step::Serve(plan) => return Box::pin(self.serve(client, *plan, shutdown)).await,
+                Step::Answer(own) => return Box::pin(self.answer(client, *own, shutdown)).await,
+                Step::Hold(route, hold) => return Box::pin(self.held(client, route, hold, shutdown)).await,
             }
-            // Waiting for a request, or for the rest of its head: Pingora's bound on both.
-            let wait = KEEPALIVE;
-            let read = tokio::time::timeout(wait, read_into(&mut client.stream, &mut client.buf));
-            // A shutdown drops connections waiting for a request, as Pingora's path does, so they end
-            // before the runtime is stopped; bytes already sent are read first.
-            let read = tokio::select! {
-                biased;
-                read = read => read,
-                Ok(()) = client.shutdown.changed() => return Next::Close,
-            };
-            match read {
-                Ok(Ok(n)) if n > 0 => {}
-                _ => return Next::Close,
+            if !client.read_more(KEEPALIVE).await {
+                return Next::Close;
             }
         }
     }
 
-    /// Decides what to do with the request at the front of `buf` (no I/O).
-    fn plan(&self, buf: &[u8], ip: Option<&str>, tls: bool) -> Step {
+    /// Decides what to do with the request at the front of the client's buffer (no I/O).
+    fn plan(&self, client: &Client) -> Step {
         let mut storage = ask::storage();
-        let ask = match ask::parse(buf, &mut storage) {
+        let ask = match ask::parse(&client.buf, &mut storage) {
             Parsed::Partial => return Step::Partial,
             Parsed::HandOver => return Step::HandOver,
             Parsed::Take(ask) => ask,
         };
         let Some(host) = normalize_host(ask.host) else { return Step::HandOver };
-        let mut ctx = RequestCtx { tls, ..RequestCtx::default() };
-        let answer = self.gateway.route_to(host.into_owned(), ask.path(), ask.cookie, &mut ctx);
-        if answer.is_some() || ctx.admin.is_some() || ctx.upstream.is_none() {
-            ctx.release();
-            return Step::HandOver;
-        }
+        let mut ctx = RequestCtx { tls: client.tls, ..RequestCtx::default() };
+        let asked = Asked { host: host.into_owned(), target: ask.target, cookie: ask.cookie };
+        let verdict = self.gateway.verdict(asked, &mut ctx);
         let json = ask.fields.get(b"accept").and_then(|v| std::str::from_utf8(v).ok()).is_some_and(wants_json);
-        let id = new_request_id(ask.fields.contains(b"x-request-id"));
         let (len, head_request, close) = (ask.len, ask.is_head(), ask.close);
-        let upstream = ask::upstream_head(*ask, ip, &ctx.host, tls, &id);
-        Step::Serve(Box::new(Plan { len, head_request, close, json, upstream, ctx }))
+        match verdict {
+            // The admin server is the pipeline's: it proxies to it with its own rules.
+            Verdict::Proxy if ctx.admin.is_some() || ctx.upstream.is_none() => {
+                ctx.release();
+                Step::HandOver
+            }
+            Verdict::Proxy => {
+                let id = new_request_id(ask.fields.contains(b"x-request-id"));
+                let upstream = ask::upstream_head(*ask, client.ip.as_deref(), &ctx.host, client.tls, &id);
+                Step::Serve(Box::new(Plan { len, head_request, close, json, upstream, ctx }))
+            }
+            Verdict::Answer(answer) => Step::Answer(Box::new(Own { len, head_request, close, json, answer })),
+            Verdict::Hold(route, hold) => Step::Hold(route, hold),
+        }
+    }
+
+    /// Whether the connection may stay open after this answer.
+    fn keep_alive(&self, close: bool, shutdown: &ShutdownWatch) -> bool {
+        !close && !*shutdown.borrow() && !self.gateway.retirement.closing()
     }
 
     /// Serves a planned request: upstream, a warm retry after a failure, a 502 when there is no answer.
     async fn serve(&self, client: &mut Client, mut plan: Plan, shutdown: &ShutdownWatch) -> Next {
         plan.ctx.started = Some(Instant::now());
-        let keep_alive = !plan.close && !*shutdown.borrow() && !self.gateway.retirement.closing();
+        let keep_alive = self.keep_alive(plan.close, shutdown);
         let cookie = plan.ctx.remember.map(|id| format!("{CANARY_COOKIE}={id}; Path=/; HttpOnly; SameSite=Lax"));
         let next = loop {
             let Some((addr, _)) = plan.ctx.upstream else { break Next::Close };
@@ -189,17 +193,14 @@ impl Lane {
                     if retry_bodyless(&mut plan.ctx) {
                         continue;
                     }
-                    bad_gateway(client, &plan).await;
+                    let page = Answer::Page(Page::unreachable(502, plan.ctx.route.as_deref()));
+                    let _ = client.write_answer(&page, plan.json, plan.head_request, false).await;
                     self.observe(&plan.ctx, 502);
                     break Next::Close;
                 }
                 Attempt::Answered { status, complete } => {
                     self.observe(&plan.ctx, status);
-                    let _ = client.buf.split_to(plan.len);
-                    // An idle connection keeps no buffer; the next read allocates what arrives.
-                    if client.buf.is_empty() {
-                        client.buf = BytesMut::new();
-                    }
+                    client.consume(plan.len);
                     break if complete && keep_alive { Next::Again } else { Next::Close };
                 }
             }
@@ -208,53 +209,63 @@ impl Lane {
         next
     }
 
-    /// What the ordinary path's `logging` records.
+    /// Writes the gateway's own answer.
+    async fn answer(&self, client: &mut Client, own: Own, shutdown: &ShutdownWatch) -> Next {
+        let keep_alive = self.keep_alive(own.close, shutdown);
+        self.counters.served.inc();
+        if client.write_answer(&own.answer, own.json, own.head_request, keep_alive).await.is_err() {
+            return Next::Close;
+        }
+        client.consume(own.len);
+        if keep_alive {
+            Next::Again
+        } else {
+            Next::Close
+        }
+    }
+
+    /// Waits while the request's project is paused, then carries out what it is decided to get.
+    async fn held(
+        &self,
+        client: &mut Client,
+        route: Arc<ProjectRoute>,
+        hold: Duration,
+        shutdown: &ShutdownWatch,
+    ) -> Next {
+        let again = || match self.plan(client) {
+            Step::Hold(..) => None,
+            step => Some(step),
+        };
+        let step = self.gateway.hold(&route, hold, again).await;
+        match step {
+            Ok(Step::Serve(plan)) => self.serve(client, *plan, shutdown).await,
+            Ok(Step::Answer(own)) => self.answer(client, *own, shutdown).await,
+            Ok(Step::HandOver) => Next::HandOver,
+            // Still held, or a head that stopped parsing: neither can happen to bytes already parsed once.
+            Ok(Step::Partial | Step::Hold(..)) => Next::HandOver,
+            Err(answer) => match self.plan_answer(client, answer) {
+                Step::Answer(own) => self.answer(client, *own, shutdown).await,
+                _ => Next::Close,
+            },
+        }
+    }
+
+    /// What the request at the front of the buffer gets when the gateway answers it with `answer`.
+    fn plan_answer(&self, client: &Client, answer: Answer) -> Step {
+        let mut storage = ask::storage();
+        let Parsed::Take(ask) = ask::parse(&client.buf, &mut storage) else { return Step::HandOver };
+        let json = ask.fields.get(b"accept").and_then(|v| std::str::from_utf8(v).ok()).is_some_and(wants_json);
+        Step::Answer(Box::new(Own { len: ask.len, head_request: ask.is_head(), close: ask.close, json, answer }))
+    }
+
+    /// What Pingora's path records in `logging` for a proxied request.
     fn observe(&self, ctx: &RequestCtx, status: u16) {
+        self.counters.served.inc();
         if let (Some(route), Some((_, slot))) = (&ctx.route, ctx.upstream) {
             let elapsed = ctx.started.map_or(Duration::ZERO, |s| s.elapsed());
             route.metrics.observe(slot, status, elapsed);
         }
     }
-
-    /// Gives the connection, with the bytes read of its next request, to Pingora's proxy for good.
-    async fn hand_over(&self, client: Client, shutdown: &ShutdownWatch) -> Option<Stream> {
-        let mut session = ServerSession::new_http1(client.stream);
-        session.set_keepalive(if *shutdown.borrow() { None } else { Some(KEEPALIVE.as_secs()) });
-        if !client.buf.is_empty() {
-            let mut settings = HttpPersistentSettings::for_session(&session);
-            settings.set_pipelined_prefix(client.buf);
-            settings.apply_to_session(&mut session);
-        }
-        let mut result = self.proxy.process_new_http(session, shutdown).await;
-        while let Some((stream, settings)) = result.map(|r| r.consume()) {
-            let mut session = ServerSession::new_http1(stream);
-            if let Some(settings) = settings {
-                settings.apply_to_session(&mut session);
-            }
-            result = self.proxy.process_new_http(session, shutdown).await;
-        }
-        None
-    }
-}
-
-/// Reads what the client has sent into `buf`, through this thread's scratch space, so a connection waiting
-/// for its next request holds no buffer of its own. `Ok(0)`: the client closed.
-async fn read_into(stream: &mut Stream, buf: &mut BytesMut) -> std::io::Result<usize> {
-    std::future::poll_fn(|cx| {
-        SCRATCH.with(|scratch| {
-            let mut scratch = scratch.borrow_mut();
-            let mut read = ReadBuf::new(&mut scratch[..]);
-            match Pin::new(&mut *stream).poll_read(cx, &mut read) {
-                Poll::Ready(Ok(())) => {
-                    buf.extend_from_slice(read.filled());
-                    Poll::Ready(Ok(read.filled().len()))
-                }
-                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-                Poll::Pending => Poll::Pending,
-            }
-        })
-    })
-    .await
 }
 
 /// A new `X-Request-Id` unless the client sent one.
@@ -264,24 +275,6 @@ fn new_request_id(sent: bool) -> String {
     }
     let mut id = [0u8; uuid::fmt::Hyphenated::LENGTH];
     uuid::Uuid::new_v4().hyphenated().encode_lower(&mut id).to_owned()
-}
-
-/// The ordinary path's answer when the app could not be reached, ending the connection.
-async fn bad_gateway(client: &mut Client, plan: &Plan) {
-    let name = plan.ctx.route.as_ref().map(|r| r.name.replace('`', "'")).unwrap_or_default();
-    let detail = format!("The live deployment of `{name}` could not be reached. Check that it is running.");
-    let Ok((mut resp, body)) = Page::new(502, "Bad gateway", "bad_gateway", detail).render(plan.json) else { return };
-    let date = pingora::protocols::http::date::get_cached_date();
-    if resp.insert_header(http::header::DATE, date).is_err()
-        || resp.insert_header(http::header::CONNECTION, "close").is_err()
-    {
-        return;
-    }
-    let mut out = b"HTTP/1.1 502 Bad Gateway\r\n".to_vec();
-    resp.header_to_h1_wire(&mut out);
-    out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(body.as_bytes());
-    let _ = relay::write(&mut client.stream, &mut out).await;
 }
 
 #[cfg(test)]

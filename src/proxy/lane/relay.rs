@@ -2,10 +2,10 @@
 //! pooled one turns out dead, as Pingora retries a reused connection), the answer's heads and body passed
 //! to the client as they arrive, and the connection back to the pool when it may be used again.
 
-use super::answer::{self, Framing};
 use super::chunked::Chunked;
-use crate::proxy::fast::connect;
-use crate::proxy::{limits, pool, retire, RequestCtx};
+use super::head::{self as answer, Framing};
+use super::pool;
+use crate::proxy::{limits, retire, RequestCtx, UPSTREAM_CONNECT};
 use crate::routes::Routes;
 use bytes::BytesMut;
 use pingora::protocols::Stream;
@@ -48,9 +48,6 @@ pub(super) async fn attempt(addr: SocketAddr, request: &[u8], client: &mut Strea
         Ok(up) => up,
         Err(failed) => return failed,
     };
-    if let Some(route) = &reply.ctx.route {
-        route.metrics.fast_path.inc();
-    }
     match pass_on(&mut up, client, reply).await {
         Ok((status, reusable)) => {
             if reusable {
@@ -75,6 +72,12 @@ async fn send(addr: SocketAddr, request: &[u8], head_request: bool) -> Result<Up
         return Ok(up);
     }
     Err(Attempt::Unanswered)
+}
+
+async fn connect(addr: SocketAddr) -> Option<Stream> {
+    let tcp = tokio::time::timeout(UPSTREAM_CONNECT, tokio::net::TcpStream::connect(addr)).await.ok()?.ok()?;
+    tcp.set_nodelay(true).ok()?;
+    Some(Box::new(pingora::protocols::l4::stream::Stream::from(tcp)))
 }
 
 /// Reads until `up.buf` starts with a whole, valid answer head.

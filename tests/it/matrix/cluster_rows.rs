@@ -1,10 +1,10 @@
 //! Beyond one VPS: flips of a 3-replica swarm project under load; two gateways on one PostgreSQL with the
 //! load split across both while deploys alternate between them; SIGKILL of the gateway holding a deploy.
 
+use super::https_rows::Outcome;
 use crate::harness::load::{Background, LoadSpec};
 use crate::harness::repo::AppRepo;
 use crate::harness::{unique_name, Gateway, Health, Upstream};
-use super::https_rows::Outcome;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 

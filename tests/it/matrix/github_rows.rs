@@ -1,11 +1,11 @@
 //! The GitHub-flow rows: a preview redeployed by pushes to its pull request, and a push held until CI
 //! passes, each under load on the host it changes.
 
+use super::https_rows::Outcome;
 use crate::harness::github::{check_run, pull_request};
 use crate::harness::load::LoadSpec;
 use crate::harness::repo::{AppRepo, DockerCleanup};
 use crate::harness::{unique_name, Gateway};
-use super::https_rows::Outcome;
 use serde_json::{json, Value};
 
 const SECRET: &str = "matrix-github";

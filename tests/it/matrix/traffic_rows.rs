@@ -1,10 +1,10 @@
 //! The traffic-control rows: flips with 4 replicas, a 10 % canary promoted under load, pause and resume,
 //! a hold-and-swap deploy inside a pause, and maintenance on and off.
 
+use super::https_rows::Outcome;
 use crate::harness::load::{LoadSpec, Tally};
 use crate::harness::repo::{AppRepo, DockerCleanup};
 use crate::harness::{unique_name, Gateway, Upstream};
-use super::https_rows::Outcome;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};

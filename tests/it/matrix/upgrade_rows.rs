@@ -2,6 +2,7 @@
 //! HTTP, HTTPS load over HTTP/2 and HTTP/1.1 (curl), an SSE stream and a WebSocket open across an upgrade,
 //! and a docker deployment running across one.
 
+use super::https_rows::Outcome;
 use crate::harness::load::{load, LoadSpec, Tally};
 use crate::harness::pebble::{gateway_with_ca, wait_status};
 use crate::harness::raw::RawUpstream;
@@ -9,7 +10,6 @@ use crate::harness::repo::{AppRepo, DockerCleanup};
 use crate::harness::streams::read_until;
 use crate::harness::tls_load::{Target, TlsLoad};
 use crate::harness::{unique_name, Gateway, Upstream};
-use super::https_rows::Outcome;
 use futures_util::StreamExt;
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -169,5 +169,5 @@ impl<'a> Head<'a> {
 }
 
 #[cfg(test)]
-#[path = "answer_tests.rs"]
+#[path = "head_tests.rs"]
 mod tests;

@@ -1,16 +1,80 @@
-//! The gateway's own answers, written straight to the client: small HTML (or JSON) pages (404, 503, 502,
-//! 431), the https redirect and ACME's HTTP-01 key authorization.
+//! The gateway's own answers, rendered in one place for every request path: small HTML (or JSON) pages
+//! (404, 503, 502, 431, 400), the https redirect and ACME's HTTP-01 key authorization. A path only chooses
+//! how the bytes go out: through Pingora's session ([`Answer::write`], the pipeline) or as HTTP/1.1 wire
+//! bytes ([`Answer::wire`], the lane), with the same head and body either way.
 
-use crate::routes::Decision;
+use crate::routes::{Decision, ProjectRoute};
 use bytes::Bytes;
 use http::header;
 use pingora::http::ResponseHeader;
 use pingora::prelude::*;
 use pingora::proxy::Session;
 
+/// What the gateway answers itself instead of proxying. A new kind of gateway answer (a policy's 401, 403
+/// or 429, a static file) is a variant here, rendered once, never a branch in each path.
+pub(crate) enum Answer {
+    Page(Page),
+    /// `308 Permanent Redirect` (the method and body are kept, unlike 301) to this location.
+    Redirect(String),
+    /// `200 text/plain`: ACME's HTTP-01 key authorization.
+    Text(String),
+}
+
+impl Answer {
+    /// The answer's header and body; `json` when the client asked for JSON rather than HTML.
+    pub(super) fn render(&self, json: bool) -> Result<(ResponseHeader, Bytes)> {
+        match self {
+            Answer::Page(page) => page.render(json).map(|(resp, body)| (resp, Bytes::from(body))),
+            Answer::Redirect(location) => {
+                let mut resp = ResponseHeader::build(308, Some(3))?;
+                resp.insert_header(header::LOCATION, location.as_str())?;
+                resp.insert_header(header::CONTENT_LENGTH, "0")?;
+                resp.insert_header(header::CACHE_CONTROL, "no-store")?;
+                Ok((resp, Bytes::new()))
+            }
+            Answer::Text(text) => {
+                let mut resp = ResponseHeader::build(200, Some(3))?;
+                resp.insert_header(header::CONTENT_TYPE, "text/plain")?;
+                resp.insert_header(header::CONTENT_LENGTH, text.len().to_string())?;
+                Ok((resp, Bytes::from(text.clone())))
+            }
+        }
+    }
+
+    /// Written through Pingora's session (the pipeline), which adds `Date` and `Connection` as it does to
+    /// every answer and leaves the body out for HEAD.
+    pub(super) async fn write(&self, session: &mut Session) -> Result<()> {
+        let accept = session.req_header().headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+        let (resp, body) = self.render(wants_json(accept.unwrap_or_default()))?;
+        let empty = body.is_empty();
+        session.write_response_header(Box::new(resp), empty).await?;
+        if !empty {
+            session.write_response_body(Some(body), true).await?;
+        }
+        Ok(())
+    }
+
+    /// The HTTP/1.1 bytes of the answer (the lane's): the head Pingora's session writes for the same answer
+    /// — the rendered fields, then `Date` and `Connection` — and the body unless the request was HEAD.
+    pub(super) fn wire(&self, json: bool, head_request: bool, keep_alive: bool) -> Result<Vec<u8>> {
+        let (mut resp, body) = self.render(json)?;
+        resp.insert_header(header::DATE, pingora::protocols::http::date::get_cached_date())?;
+        resp.insert_header(header::CONNECTION, if keep_alive { "keep-alive" } else { "close" })?;
+        let reason = resp.status.canonical_reason().unwrap_or("");
+        let mut out = Vec::with_capacity(256 + body.len());
+        out.extend_from_slice(format!("HTTP/1.1 {} {reason}\r\n", resp.status.as_u16()).as_bytes());
+        resp.header_to_h1_wire(&mut out);
+        out.extend_from_slice(b"\r\n");
+        if !head_request {
+            out.extend_from_slice(&body);
+        }
+        Ok(out)
+    }
+}
+
 /// A page the gateway answers with instead of proxying. `message` is plain text; a span in backticks is a
 /// name the client sent or a project's, shown as code in HTML.
-pub(super) struct Page {
+pub(crate) struct Page {
     pub(super) status: u16,
     pub(super) title: &'static str,
     /// The JSON answer's `code`.
@@ -59,18 +123,18 @@ impl Page {
         }
     }
 
+    /// The answer when the live deployment could not be reached (502), or to an HTTP error status Pingora
+    /// raised while proxying.
+    pub(super) fn unreachable(status: u16, route: Option<&ProjectRoute>) -> Page {
+        let name = route.map(|r| r.name.replace('`', "'")).unwrap_or_default();
+        let detail = format!("The live deployment of `{name}` could not be reached. Check that it is running.");
+        Page::new(status, "Bad gateway", "bad_gateway", detail)
+    }
+
     /// A paused project's 503: the hold timed out, or its queue is full.
     pub(super) fn paused(project: &str, why: &str) -> Page {
         let text = format!("Project `{project}` is paused. {why}");
         Page { retry_after: Some(5), ..Page::new(503, "Paused", "paused", text) }
-    }
-
-    /// Written as JSON when the client asks for JSON rather than HTML (`Accept`), else as a small HTML page.
-    pub(super) async fn write(&self, session: &mut Session) -> Result<()> {
-        let accept = session.req_header().headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
-        let (resp, body) = self.render(wants_json(accept.unwrap_or_default()))?;
-        session.write_response_header(Box::new(resp), false).await?;
-        session.write_response_body(Some(Bytes::from(body)), true).await
     }
 
     /// The answer's header and body, JSON or HTML.
@@ -117,24 +181,6 @@ fn with_code_spans(escaped: &str) -> String {
         }
     }
     out
-}
-
-/// `308 Permanent Redirect` (the method and body are kept, unlike 301) to `location`.
-pub(super) async fn write_redirect(session: &mut Session, location: &str) -> Result<()> {
-    let mut resp = ResponseHeader::build(308, Some(3))?;
-    resp.insert_header(header::LOCATION, location)?;
-    resp.insert_header(header::CONTENT_LENGTH, "0")?;
-    resp.insert_header(header::CACHE_CONTROL, "no-store")?;
-    session.write_response_header(Box::new(resp), true).await
-}
-
-/// A `200 text/plain` answer: ACME's HTTP-01 key authorization.
-pub(super) async fn write_text(session: &mut Session, text: String) -> Result<()> {
-    let mut resp = ResponseHeader::build(200, Some(3))?;
-    resp.insert_header(header::CONTENT_TYPE, "text/plain")?;
-    resp.insert_header(header::CONTENT_LENGTH, text.len().to_string())?;
-    session.write_response_header(Box::new(resp), false).await?;
-    session.write_response_body(Some(Bytes::from(text)), true).await
 }
 
 /// Where a plain-HTTP request moves to: the same host, path and query on https (with the listener's port

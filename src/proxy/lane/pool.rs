@@ -1,9 +1,9 @@
-//! Idle upstream connections of the fast path, kept per proxy thread: each proxy thread runs its own
+//! Idle upstream connections of the lane, kept per proxy thread: each proxy thread runs its own
 //! single-threaded runtime, so a thread's pool needs no lock and a request takes a connection made on its
 //! own thread. Connections idle longer than `UPSTREAM_IDLE` are closed, as Pingora's pool does, so a
 //! retired slot stops holding sockets within seconds of a switch.
 
-use super::UPSTREAM_IDLE;
+use crate::proxy::UPSTREAM_IDLE;
 use pingora::protocols::Stream;
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
