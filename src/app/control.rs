@@ -83,9 +83,8 @@ impl ControlPlane {
         let synced = Arc::new(tokio::sync::Notify::new());
         let roles = Arc::new(Roles::new(!self.config.cluster.node.is_empty()));
         let controller = self.controller(store, synced.clone(), roles.clone());
-        let docker = crate::project::RuntimeKind::Docker;
         let config_docker: Vec<String> =
-            self.config.projects.iter().filter(|p| p.runtime == docker).map(|p| p.name.clone()).collect();
+            self.config.projects.iter().filter(|p| p.runtime.needs_one_engine()).map(|p| p.name.clone()).collect();
         controller.check_membership(&config_docker).await.map_err(|e| format!("this gateway cannot join: {e}"))?;
         let mut problems = Vec::new();
         for spec in &self.config.projects {
