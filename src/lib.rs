@@ -31,6 +31,7 @@
 //! | [`outbound`] | the HTTP client for calls versiongate makes itself |
 //! | [`secrets`] | write-only values encrypted at rest (AES-256-GCM) and the key file |
 //! | [`metrics`] | every metric name, label and bucket |
+//! | `lock` | the one way a std lock is taken: a poisoned lock is taken anyway, never across an `.await` |
 //! | [`upgrade`] | replacing the running gateway with a new binary: socket hand-over, retirement, signals |
 //! | [`cli`] | the client subcommands that talk to the admin API |
 //!
@@ -59,6 +60,7 @@ pub mod controller;
 pub mod deployment;
 pub mod github;
 pub mod health;
+mod lock;
 pub mod metrics;
 pub mod nginx;
 pub mod notify;

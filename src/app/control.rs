@@ -220,7 +220,7 @@ impl ControlPlane {
 
     /// The admin server on the socket the admin listener service opened, until the shutdown broadcast.
     async fn serve_admin(&self, state: AdminState, mut shutdown: ShutdownWatch) {
-        let socket = self.admin_socket.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let socket = crate::lock::lock(&self.admin_socket).take();
         let (socket, fds) = match socket {
             Some(rx) => rx.await.unwrap_or_else(|_| (Err("the admin listener service ended".into()), None)),
             None => (Err("the admin server was started twice".into()), None),

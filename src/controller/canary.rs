@@ -61,9 +61,9 @@ pub(super) async fn canary(
     let (tx, mut rx) = mpsc::unbounded_channel();
     let figures = Arc::new(Mutex::new(ObserveFigures::default()));
     let handle = Handle { deployment_id: d.id, percent, figures: figures.clone(), commands: tx };
-    inner.canaries.lock().unwrap_or_else(|e| e.into_inner()).insert(d.project.clone(), handle);
+    crate::lock::lock(&inner.canaries).insert(d.project.clone(), handle);
     let end = watch(inner, job, runtime, canary, base, &figures, &mut rx).await;
-    inner.canaries.lock().unwrap_or_else(|e| e.into_inner()).remove(&d.project);
+    crate::lock::lock(&inner.canaries).remove(&d.project);
     settle(inner, job, runtime, (live, canary), end).await
 }
 
@@ -133,7 +133,7 @@ async fn watch(
         let (total, errors) = metrics.responses(canary.slot);
         let (seen, failed) = (total - base_total, errors - base_errors);
         let rate = if seen == 0 { 0.0 } else { failed as f64 / seen as f64 };
-        *figures.lock().unwrap_or_else(|e| e.into_inner()) =
+        *crate::lock::lock(figures) =
             ObserveFigures { requests: seen, errors: failed, error_rate: rate, seconds_left: 0 };
         if let Some(reason) = verdict(seen, failed, spec) {
             return End::Abort(reason.replacen("auto rollback", "canary aborted", 1), None);
@@ -169,7 +169,7 @@ impl Controller {
         }
         let (reply, answer) = oneshot::channel();
         {
-            let canaries = self.inner.canaries.lock().unwrap_or_else(|e| e.into_inner());
+            let canaries = crate::lock::lock(&self.inner.canaries);
             let Some(handle) = canaries.get(project) else { return Ok(None) };
             if handle.commands.send((command, reply)).is_err() {
                 return Ok(None);
@@ -184,9 +184,9 @@ impl Controller {
 
     /// The running canary of `project`: deployment, share of clients and its own figures so far.
     pub(crate) fn canary_of(&self, project: &str) -> Option<(i64, i64, ObserveFigures)> {
-        let canaries = self.inner.canaries.lock().unwrap_or_else(|e| e.into_inner());
+        let canaries = crate::lock::lock(&self.inner.canaries);
         let h = canaries.get(project)?;
-        let figures = h.figures.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let figures = crate::lock::lock(&h.figures).clone();
         Some((h.deployment_id, h.percent, figures))
     }
 }

@@ -17,7 +17,7 @@ impl Controller {
                 return Ok(done);
             }
         }
-        let token = self.inner.running.lock().unwrap_or_else(|e| e.into_inner()).get(&id).map(|r| r.1.clone());
+        let token = crate::lock::lock(&self.inner.running).get(&id).map(|r| r.1.clone());
         let current = store.deployment(id).await?.ok_or(ControllerError::DeploymentNotFound(id))?;
         match token {
             Some(token) if !current.status.is_finished() => token.cancel(),

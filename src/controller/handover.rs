@@ -15,11 +15,11 @@ const DEFAULT_STREAM_LIMIT_S: u64 = 30;
 
 impl Inner {
     pub(super) fn running_deployments(&self) -> HashSet<i64> {
-        self.running.lock().unwrap_or_else(|e| e.into_inner()).keys().copied().collect()
+        crate::lock::lock(&self.running).keys().copied().collect()
     }
 
     pub(super) fn running_projects(&self) -> Vec<String> {
-        self.running.lock().unwrap_or_else(|e| e.into_inner()).values().map(|(p, _)| p.clone()).collect()
+        crate::lock::lock(&self.running).values().map(|(p, _)| p.clone()).collect()
     }
 
     /// True once a successor took over: workers stop taking deployments and observe windows end.
@@ -31,7 +31,7 @@ impl Inner {
 impl Controller {
     /// Deployments running in this process.
     pub(crate) fn running(&self) -> usize {
-        self.inner.running.lock().unwrap_or_else(|e| e.into_inner()).len()
+        crate::lock::lock(&self.inner.running).len()
     }
 
     /// The longest `drain_timeout_s` of any project: how long a retiring process lets streams run.

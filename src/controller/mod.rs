@@ -210,7 +210,7 @@ impl Controller {
         self.inner.sync_committed().await?;
         self.inner.metrics.forget_project(name);
         // Wakes the worker so it sees it is no longer current and ends.
-        if let Some(worker) = self.inner.workers.lock().unwrap_or_else(|e| e.into_inner()).remove(name) {
+        if let Some(worker) = crate::lock::lock(&self.inner.workers).remove(name) {
             worker.notify_one();
         }
         if let Some(record) = record {

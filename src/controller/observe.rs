@@ -71,7 +71,7 @@ pub(super) async fn observe(
     let figures = Arc::new(Mutex::new(ObserveFigures { seconds_left: window.as_secs(), ..ObserveFigures::default() }));
     let watch =
         Watch { deployment_id: d.id, warm_deployment_id: old.deployment_id, figures: figures.clone(), requests: tx };
-    inner.watches.lock().unwrap_or_else(|e| e.into_inner()).insert(d.project.clone(), watch);
+    crate::lock::lock(&inner.watches).insert(d.project.clone(), watch);
     inner
         .log(
             d.id,
@@ -80,7 +80,7 @@ pub(super) async fn observe(
         .await;
     let w = Window { inner, d, record, runtime, new, old, base };
     let outcome = watch_window(&w, window, &figures, &mut rx).await;
-    inner.watches.lock().unwrap_or_else(|e| e.into_inner()).remove(&d.project);
+    crate::lock::lock(&inner.watches).remove(&d.project);
     outcome
 }
 
@@ -104,7 +104,7 @@ async fn watch_window(
         }
         let left = window.saturating_sub(started.elapsed());
         let now = measured(&metrics, w, left);
-        *figures.lock().unwrap_or_else(|e| e.into_inner()) = now.clone();
+        *crate::lock::lock(figures) = now.clone();
         if let Some(reason) = verdict(now.requests, now.errors, spec) {
             flip(w, Trigger::AutoRollback, &reason).await?;
             return Ok(Outcome::RolledBack);

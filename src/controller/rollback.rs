@@ -81,7 +81,7 @@ impl Controller {
     async fn flip_in_window(&self, project: &str, to: Option<i64>) -> Result<Option<Deployment>, ControllerError> {
         let (reply, answer) = oneshot::channel();
         {
-            let watches = self.inner.watches.lock().unwrap_or_else(|e| e.into_inner());
+            let watches = crate::lock::lock(&self.inner.watches);
             let Some(watch) = watches.get(project) else { return Ok(None) };
             if to.is_some_and(|id| id != watch.warm_deployment_id) || watch.requests.send(reply).is_err() {
                 return Ok(None);
@@ -124,9 +124,9 @@ impl Controller {
 
     /// The live figures of a running observe window for `deployment_id`, if one runs.
     pub(crate) fn observe_figures(&self, project: &str, deployment_id: i64) -> Option<ObserveFigures> {
-        let watches = self.inner.watches.lock().unwrap_or_else(|e| e.into_inner());
+        let watches = crate::lock::lock(&self.inner.watches);
         let watch = watches.get(project).filter(|w| w.deployment_id == deployment_id)?;
-        let figures = watch.figures.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let figures = crate::lock::lock(&watch.figures).clone();
         Some(figures)
     }
 }

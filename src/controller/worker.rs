@@ -14,7 +14,7 @@ use tracing::Instrument;
 impl Controller {
     /// Wakes the project's worker, starting it on first use.
     pub(super) fn kick(&self, project: &str) {
-        let mut workers = self.inner.workers.lock().unwrap_or_else(|e| e.into_inner());
+        let mut workers = crate::lock::lock(&self.inner.workers);
         if let Some(notify) = workers.get(project) {
             notify.notify_one();
             return;
@@ -50,7 +50,7 @@ async fn work_queue(inner: Arc<Inner>, project: String, notify: Arc<Notify>) {
 
 /// False once the project was removed (or removed and created again, with a new worker).
 fn is_current(inner: &Inner, project: &str, notify: &Arc<Notify>) -> bool {
-    let workers = inner.workers.lock().unwrap_or_else(|e| e.into_inner());
+    let workers = crate::lock::lock(&inner.workers);
     workers.get(project).is_some_and(|n| Arc::ptr_eq(n, notify))
 }
 
@@ -60,13 +60,13 @@ async fn run_one(inner: &Arc<Inner>, d: Deployment) {
         // Registered before the first await: a successor settling after an upgrade never takes it for
         // the old process's leftovers.
         let token = CancellationToken::new();
-        inner.running.lock().unwrap_or_else(|e| e.into_inner()).insert(d.id, (d.project.clone(), token.clone()));
+        crate::lock::lock(&inner.running).insert(d.id, (d.project.clone(), token.clone()));
         // Recovery may still be clearing this project's slots after a restart.
         drop(inner.settling.read().await);
         take_lease(inner, &d).await;
         // Another gateway (or the process this one succeeded) may have run it while we waited for the lease.
         if !still_queued(inner, d.id).await {
-            inner.running.lock().unwrap_or_else(|e| e.into_inner()).remove(&d.id);
+            crate::lock::lock(&inner.running).remove(&d.id);
             if let Err(e) = inner.store.release_lease(&d.project, &inner.owner).await {
                 tracing::warn!("cannot release the deploy lease: {e}");
             }
@@ -75,7 +75,7 @@ async fn run_one(inner: &Arc<Inner>, d: Deployment) {
         let heartbeat = tokio::spawn(keep_lease(inner.clone(), d.project.clone()));
         let result = supervise(inner, &d, token).await;
         heartbeat.abort();
-        inner.running.lock().unwrap_or_else(|e| e.into_inner()).remove(&d.id);
+        crate::lock::lock(&inner.running).remove(&d.id);
         if let Err(e) = result {
             end_unfinished(inner, d.id, &d.project, e).await;
         }
@@ -156,7 +156,7 @@ async fn end_unfinished(inner: &Inner, id: i64, project: &str, error: PipelineEr
         PipelineError::Cancelled | PipelineError::CheckFailed(_) => (Event::Cancel, Status::Cancelled),
         _ => (Event::Fail, Status::Failed),
     };
-    let reason = inner.cancel_reasons.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+    let reason = crate::lock::lock(&inner.cancel_reasons).remove(&id);
     let message = match (&error, reason) {
         (PipelineError::Cancelled, Some(reason)) => reason,
         _ => error.to_string(),
