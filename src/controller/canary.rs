@@ -61,9 +61,9 @@ pub(super) async fn canary(
     let (tx, mut rx) = mpsc::unbounded_channel();
     let figures = Arc::new(Mutex::new(ObserveFigures::default()));
     let handle = Handle { deployment_id: d.id, percent, figures: figures.clone(), commands: tx };
-    crate::lock::lock(&inner.canaries).insert(d.project.clone(), handle);
+    inner.work.open_canary(&d.project, handle);
     let end = watch(inner, job, runtime, canary, base, &figures, &mut rx).await;
-    crate::lock::lock(&inner.canaries).remove(&d.project);
+    inner.work.close_canary(&d.project);
     settle(inner, job, runtime, (live, canary), end).await
 }
 
@@ -168,12 +168,9 @@ impl Controller {
             return Err(ControllerError::ProjectNotFound(project.to_owned()));
         }
         let (reply, answer) = oneshot::channel();
-        {
-            let canaries = crate::lock::lock(&self.inner.canaries);
-            let Some(handle) = canaries.get(project) else { return Ok(None) };
-            if handle.commands.send((command, reply)).is_err() {
-                return Ok(None);
-            }
+        let sent = self.inner.work.with_canary(project, |handle| handle.commands.send((command, reply)).is_ok());
+        if sent != Some(true) {
+            return Ok(None);
         }
         match answer.await {
             Ok(Ok(d)) => Ok(Some(d)),
@@ -184,10 +181,7 @@ impl Controller {
 
     /// The running canary of `project`: deployment, share of clients and its own figures so far.
     pub(crate) fn canary_of(&self, project: &str) -> Option<(i64, i64, ObserveFigures)> {
-        let canaries = crate::lock::lock(&self.inner.canaries);
-        let h = canaries.get(project)?;
-        let figures = crate::lock::lock(&h.figures).clone();
-        Some((h.deployment_id, h.percent, figures))
+        self.inner.work.with_canary(project, |h| (h.deployment_id, h.percent, crate::lock::lock(&h.figures).clone()))
     }
 }
 

@@ -17,7 +17,7 @@ impl Controller {
                 return Ok(done);
             }
         }
-        let token = crate::lock::lock(&self.inner.running).get(&id).map(|r| r.1.clone());
+        let token = self.inner.work.cancel_handle(id);
         let current = store.deployment(id).await?.ok_or(ControllerError::DeploymentNotFound(id))?;
         match token {
             Some(token) if !current.status.is_finished() => token.cancel(),

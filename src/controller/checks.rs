@@ -36,7 +36,7 @@ impl Controller {
         for d in self.inner.store.deployments(project, 20).await? {
             if d.id < newer && d.status == Status::Deploying && d.phase == Phase::WaitingForChecks {
                 let reason = format!("superseded by a newer push (deployment {newer}) while waiting for checks");
-                crate::lock::lock(&self.inner.cancel_reasons).insert(d.id, reason);
+                self.inner.work.give_cancel_reason(d.id, reason);
                 if let Err(e) = self.cancel(d.id).await {
                     tracing::warn!(deployment_id = d.id, "cannot cancel the waiting push: {e}");
                 }

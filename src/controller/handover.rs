@@ -4,7 +4,6 @@
 
 use super::{recovery, Controller, Inner};
 use crate::deployment::Status;
-use std::collections::HashSet;
 use std::time::Duration;
 
 /// How often routes written by another process are looked for.
@@ -14,14 +13,6 @@ const OLD_PROCESS_POLL: Duration = Duration::from_millis(200);
 const DEFAULT_STREAM_LIMIT_S: u64 = 30;
 
 impl Inner {
-    pub(super) fn running_deployments(&self) -> HashSet<i64> {
-        crate::lock::lock(&self.running).keys().copied().collect()
-    }
-
-    pub(super) fn running_projects(&self) -> Vec<String> {
-        crate::lock::lock(&self.running).values().map(|(p, _)| p.clone()).collect()
-    }
-
     /// True once a successor took over: workers stop taking deployments and observe windows end.
     pub(super) fn handed_over(&self) -> bool {
         self.retirement.is_handed_over()
@@ -31,7 +22,7 @@ impl Inner {
 impl Controller {
     /// Deployments running in this process.
     pub(crate) fn running(&self) -> usize {
-        crate::lock::lock(&self.inner.running).len()
+        self.inner.work.running_count()
     }
 
     /// The longest `drain_timeout_s` of any project: how long a retiring process lets streams run.

@@ -23,6 +23,7 @@ mod pipeline;
 mod previews;
 mod reaper;
 mod recovery;
+mod registry;
 mod rollback;
 mod swap;
 mod switch;
@@ -49,11 +50,9 @@ use crate::routes::{Routes, TableOptions};
 use crate::runtime::{ContainerEngine, Runtime, RuntimeOptions, Runtimes};
 use crate::store::{now_ms, Deployment, NewDeployment, ProjectRecord, Store};
 use crate::upgrade::Retirement;
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 
 /// Where the controller keeps its files, and what else it writes on a switch.
 #[derive(Debug, Clone, Default)]
@@ -91,13 +90,8 @@ struct Inner {
     nginx: Option<NginxOutput>,
     /// Names this process in deploy leases.
     owner: String,
-    workers: Mutex<HashMap<String, Arc<Notify>>>,
-    /// Running observe windows, by project.
-    watches: Mutex<HashMap<String, observe::Watch>>,
-    /// Running canaries, by project.
-    canaries: Mutex<HashMap<String, canary::Handle>>,
-    /// Deployments this process runs, by id: their project and how to cancel them.
-    running: Mutex<HashMap<i64, (String, CancellationToken)>>,
+    /// What runs in this process: workers, deployments, observe windows, canaries.
+    work: registry::Registry,
     /// Set once a successor holds the sockets: no new deployment starts here (see `upgrade`).
     retirement: Arc<Retirement>,
     #[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
@@ -110,8 +104,6 @@ struct Inner {
     synced: Arc<tokio::sync::Notify>,
     /// Told when CI results arrive, so waiting pushes look at once.
     checks_changed: Notify,
-    /// Why a deployment was cancelled, when it was not the operator (a newer push).
-    cancel_reasons: Mutex<HashMap<i64, String>>,
     /// For GitHub's API.
     http: reqwest::Client,
     cluster: ClusterOptions,
@@ -127,9 +119,7 @@ impl Controller {
         options: ControllerOptions,
     ) -> Self {
         let owner = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
-        let (workers, running) = (Mutex::default(), Mutex::default());
         let ControllerOptions { data_dir, nginx, images, registry, hook, table, synced, retirement, cluster } = options;
-        let watches = Mutex::default();
         let runtimes = Runtimes::new(engine, RuntimeOptions { data_dir, images, registry });
         let inner = Inner {
             store,
@@ -138,10 +128,7 @@ impl Controller {
             runtimes,
             nginx,
             owner,
-            workers,
-            running,
-            watches,
-            canaries: Mutex::default(),
+            work: registry::Registry::default(),
             hook,
             settling: Arc::default(),
             table,
@@ -149,7 +136,6 @@ impl Controller {
             synced,
             retirement,
             checks_changed: Notify::new(),
-            cancel_reasons: Mutex::default(),
             http: crate::outbound::client(std::time::Duration::from_secs(10)),
             cluster,
             started_at: now_ms(),
@@ -209,10 +195,7 @@ impl Controller {
         }
         self.inner.sync_committed().await?;
         self.inner.metrics.forget_project(name);
-        // Wakes the worker so it sees it is no longer current and ends.
-        if let Some(worker) = crate::lock::lock(&self.inner.workers).remove(name) {
-            worker.notify_one();
-        }
+        self.inner.work.dismiss_worker(name);
         if let Some(record) = record {
             self.inner.runtimes.of(&record.spec).remove_project(name).await;
         }

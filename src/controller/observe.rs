@@ -71,7 +71,7 @@ pub(super) async fn observe(
     let figures = Arc::new(Mutex::new(ObserveFigures { seconds_left: window.as_secs(), ..ObserveFigures::default() }));
     let watch =
         Watch { deployment_id: d.id, warm_deployment_id: old.deployment_id, figures: figures.clone(), requests: tx };
-    crate::lock::lock(&inner.watches).insert(d.project.clone(), watch);
+    inner.work.open_watch(&d.project, watch);
     inner
         .log(
             d.id,
@@ -80,7 +80,7 @@ pub(super) async fn observe(
         .await;
     let w = Window { inner, d, record, runtime, new, old, base };
     let outcome = watch_window(&w, window, &figures, &mut rx).await;
-    crate::lock::lock(&inner.watches).remove(&d.project);
+    inner.work.close_watch(&d.project);
     outcome
 }
 

@@ -155,7 +155,7 @@ impl Controller {
             }
             for id in unfinished {
                 let cause = format!("the preview is being removed: {reason}");
-                crate::lock::lock(&self.inner.cancel_reasons).insert(id, cause);
+                self.inner.work.give_cancel_reason(id, cause);
                 if let Err(e) = self.cancel(id).await {
                     tracing::debug!(deployment_id = id, "cancel during preview removal: {e}");
                 }

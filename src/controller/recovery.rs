@@ -82,7 +82,7 @@ pub(super) async fn reconcile(inner: &Arc<Inner>, handed_over: bool) -> Result<u
     // After an upgrade an older process may still finish a deployment (several upgrades in a row):
     // whatever a live process holds the lease of is its own business.
     let busy_elsewhere = clear_dead_leases(inner, handed_over).await?;
-    let ours = inner.running_deployments();
+    let ours = inner.work.running_deployments();
     let mine = |d: &Deployment| ours.contains(&d.id) || busy_elsewhere.contains(&d.project);
     // Queued work is left to the workers when another process (a predecessor, or another gateway of the
     // cluster) may be about to run it.
@@ -101,7 +101,7 @@ pub(super) async fn reconcile(inner: &Arc<Inner>, handed_over: bool) -> Result<u
         }
     }
     // No drain survives a restart: nothing is warm any more, but for the windows live processes run.
-    let mut busy = inner.running_projects();
+    let mut busy = inner.work.running_projects();
     busy.extend(busy_elsewhere);
     inner.store.clear_warm_pools(&busy, now_ms()).await?;
     for project in inner.store.projects().await?.into_iter().flatten() {

@@ -14,14 +14,9 @@ use tracing::Instrument;
 impl Controller {
     /// Wakes the project's worker, starting it on first use.
     pub(super) fn kick(&self, project: &str) {
-        let mut workers = crate::lock::lock(&self.inner.workers);
-        if let Some(notify) = workers.get(project) {
-            notify.notify_one();
-            return;
+        if let Some(bell) = self.inner.work.wake_worker(project) {
+            tokio::spawn(work_queue(self.inner.clone(), project.to_owned(), bell));
         }
-        let notify = Arc::new(Notify::new());
-        workers.insert(project.to_owned(), notify.clone());
-        tokio::spawn(work_queue(self.inner.clone(), project.to_owned(), notify));
     }
 }
 
@@ -36,7 +31,7 @@ async fn work_queue(inner: Arc<Inner>, project: String, notify: Arc<Notify>) {
                 run_one(&inner, d).await;
                 continue;
             }
-            Ok(None) if !is_current(&inner, &project, &notify) => return,
+            Ok(None) if !inner.work.is_current_worker(&project, &notify) => return,
             Ok(None) => {}
             Err(e) => {
                 tracing::error!(project = %project, "cannot read the deploy queue: {e}; retrying in 2 s");
@@ -48,25 +43,19 @@ async fn work_queue(inner: Arc<Inner>, project: String, notify: Arc<Notify>) {
     }
 }
 
-/// False once the project was removed (or removed and created again, with a new worker).
-fn is_current(inner: &Inner, project: &str, notify: &Arc<Notify>) -> bool {
-    let workers = crate::lock::lock(&inner.workers);
-    workers.get(project).is_some_and(|n| Arc::ptr_eq(n, notify))
-}
-
 async fn run_one(inner: &Arc<Inner>, d: Deployment) {
     let span = tracing::info_span!("deployment", project = %d.project, deployment_id = d.id, commit = d.commit.as_deref().unwrap_or("-"));
     async {
         // Registered before the first await: a successor settling after an upgrade never takes it for
         // the old process's leftovers.
         let token = CancellationToken::new();
-        crate::lock::lock(&inner.running).insert(d.id, (d.project.clone(), token.clone()));
+        inner.work.start_deployment(d.id, &d.project, token.clone());
         // Recovery may still be clearing this project's slots after a restart.
         drop(inner.settling.read().await);
         take_lease(inner, &d).await;
         // Another gateway (or the process this one succeeded) may have run it while we waited for the lease.
         if !still_queued(inner, d.id).await {
-            crate::lock::lock(&inner.running).remove(&d.id);
+            inner.work.end_deployment(d.id);
             if let Err(e) = inner.store.release_lease(&d.project, &inner.owner).await {
                 tracing::warn!("cannot release the deploy lease: {e}");
             }
@@ -75,9 +64,9 @@ async fn run_one(inner: &Arc<Inner>, d: Deployment) {
         let heartbeat = tokio::spawn(keep_lease(inner.clone(), d.project.clone()));
         let result = supervise(inner, &d, token).await;
         heartbeat.abort();
-        crate::lock::lock(&inner.running).remove(&d.id);
+        let reason = inner.work.end_deployment(d.id);
         if let Err(e) = result {
-            end_unfinished(inner, d.id, &d.project, e).await;
+            end_unfinished(inner, d.id, &d.project, e, reason).await;
         }
         if let Err(e) = inner.store.release_lease(&d.project, &inner.owner).await {
             tracing::warn!("cannot release the deploy lease: {e}");
@@ -150,13 +139,13 @@ async fn keep_lease(inner: Arc<Inner>, project: String) {
     }
 }
 
-/// Records how a deployment that did not go live ended: FAILED, or CANCELLED.
-async fn end_unfinished(inner: &Inner, id: i64, project: &str, error: PipelineError) {
+/// Records how a deployment that did not go live ended: FAILED, or CANCELLED (with `reason` when it was
+/// not the operator who cancelled it).
+async fn end_unfinished(inner: &Inner, id: i64, project: &str, error: PipelineError, reason: Option<String>) {
     let (event, status) = match error {
         PipelineError::Cancelled | PipelineError::CheckFailed(_) => (Event::Cancel, Status::Cancelled),
         _ => (Event::Fail, Status::Failed),
     };
-    let reason = crate::lock::lock(&inner.cancel_reasons).remove(&id);
     let message = match (&error, reason) {
         (PipelineError::Cancelled, Some(reason)) => reason,
         _ => error.to_string(),
