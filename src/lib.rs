@@ -15,7 +15,7 @@
 //! | [`proxy`] | serving one request: decision → peer → metrics; error pages; the fast lane in front of Pingora's pipeline |
 //! | [`health`] | is this upstream fit for traffic: probe and consecutive passes; replicas back into rotation |
 //! | [`store`] | sqlx pool (SQLite or PostgreSQL), migrations, queries; the desired routes |
-//! | [`controller`] | per-project queues, leases, the deploy pipeline (CI gate, blue-green, canary, hold-and-swap), previews and their reaper, traffic controls, the one route writer (`sync`), recovery |
+//! | [`controller`] | `deploy` (the pipeline: CI gate, blue-green, canary, hold-and-swap; cancel, rollback), `schedule` (per-project queues under leases, the reaper), `recovery`, `cluster`, the `registry` of running work, previews, traffic controls, the one route writer (`sync`) |
 //! | [`runtime`] | runtimes as strategies (`docker`, `external`) and the container engine they drive |
 //! | [`admin`] | the REST API, the dashboard (`admin::dashboard`), `/metrics`, `/healthz`, the one API error type |
 //! | [`tls`] | the TLS listener's certificate map and resolver, ACME challenge answers, certificate parsing |

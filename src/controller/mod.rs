@@ -1,44 +1,40 @@
 //! The control plane's verbs: register projects, queue deployments, cancel them, and keep the routes in step.
 //!
-//! The controller is the only writer of [`Routes`]. Each project has one worker and one
-//! queue (see [`worker`]); the steps of a deployment live in [`pipeline`], and what
-//! happens after a restart in [`recovery`].
+//! The controller is the only writer of [`Routes`]. Its folders hold the concepts it runs:
+//!
+//! | module | holds |
+//! |---|---|
+//! | [`deploy`] | one deployment: the pipeline (CI gate, start, health gate, canary or switch, observe, drain, hold-and-swap), cancel and rollback |
+//! | [`schedule`] | when work runs: one worker and queue per project under the deploy lease, the reaper's time limits, swarm tasks followed |
+//! | [`recovery`] | after a restart, a crash or an upgrade's hand-over: routes back first, then unfinished work settled |
+//! | [`cluster`] | several gateways on one PostgreSQL: heartbeats, dead gateways' leases, who may join |
+//! | [`registry`] | the work running in this process (workers, deployments, observe windows, canaries) under one lock |
+//! | [`sync`] | the one route writer: store → table → atomic publish |
+//! | [`traffic`] | the operator's traffic controls: pause, maintenance |
+//! | [`previews`] | pull-request previews and their reaper |
+//! | [`hook`] | the test hook that parks or panics a deployment in one phase |
+//! | [`error`] | what a controller call can fail with |
 
-mod canary;
-mod cancel;
-mod checks;
 mod cluster;
-mod drain;
+mod deploy;
 mod error;
-mod failure;
-mod gate;
-mod handover;
 mod hook;
-mod journal;
-mod membership;
 #[cfg(test)]
 mod no_engine;
-mod observe;
-mod pipeline;
 mod previews;
-mod reaper;
 mod recovery;
 mod registry;
-mod rollback;
-mod swap;
-mod switch;
+mod schedule;
 mod sync;
-mod tasks;
 #[cfg(test)]
 mod tests;
 mod traffic;
-mod worker;
 
 pub use crate::runtime::DeployRequest;
 pub use cluster::ClusterOptions;
+pub(crate) use deploy::observe::ObserveFigures;
 pub use error::ControllerError;
 pub(crate) use hook::TestHook;
-pub(crate) use observe::ObserveFigures;
 pub(crate) use recovery::RestoreReport;
 pub(crate) use traffic::ReplicaView;
 

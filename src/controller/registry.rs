@@ -5,8 +5,8 @@
 //! no caller can hold it across an `.await`, and there is no order between locks to keep. What a caller
 //! does with a window or a canary under the lock is a closure ([`Registry::with_watch`]), which cannot await.
 
-use super::canary;
-use super::observe::Watch;
+use super::deploy::canary;
+use super::deploy::observe::Watch;
 use crate::lock::lock;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};

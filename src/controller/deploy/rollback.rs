@@ -1,7 +1,7 @@
 //! Manual rollback: a pointer flip while the old slot is warm, else a deployment of the retained image.
 
 use super::observe::ObserveFigures;
-use super::{Controller, ControllerError};
+use crate::controller::{Controller, ControllerError};
 use crate::deployment::{Status, Trigger};
 use crate::store::{now_ms, Deployment, NewDeployment};
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! Cancelling a deployment: a QUEUED one in the store, a running one through its cancel handle, which
 //! lives in the process that runs it.
 
-use super::{Controller, ControllerError};
+use crate::controller::{Controller, ControllerError};
 use crate::deployment::{Event, Status};
 use crate::store::{now_ms, Deployment};
 use std::time::Duration;

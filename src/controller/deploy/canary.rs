@@ -6,7 +6,7 @@ use super::drain::Upstream;
 use super::failure::PipelineError;
 use super::observe::{verdict, ObserveFigures};
 use super::switch::finish;
-use super::{Controller, ControllerError, Inner};
+use crate::controller::{Controller, ControllerError, Inner};
 use crate::runtime::{Job, Runtime};
 use crate::store::{now_ms, Deployment};
 use std::sync::{Arc, Mutex};
@@ -17,7 +17,7 @@ const TICK: Duration = Duration::from_millis(100);
 
 /// What the operator asks of a running canary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Command {
+pub(crate) enum Command {
     Promote,
     Rollback,
 }
@@ -25,10 +25,10 @@ pub(super) enum Command {
 type Reply = oneshot::Sender<Result<Deployment, String>>;
 
 /// A running canary, as the controller sees it.
-pub(super) struct Handle {
-    pub(super) deployment_id: i64,
-    pub(super) percent: i64,
-    pub(super) figures: Arc<Mutex<ObserveFigures>>,
+pub(crate) struct Handle {
+    pub(crate) deployment_id: i64,
+    pub(crate) percent: i64,
+    pub(crate) figures: Arc<Mutex<ObserveFigures>>,
     commands: mpsc::UnboundedSender<(Command, Reply)>,
 }
 
@@ -42,7 +42,7 @@ enum End {
 
 /// Runs the canary phase of `job` (health-gated in `canary.slot`) beside `live`, until it is promoted (then
 /// the usual switch follows) or ended.
-pub(super) async fn canary(
+pub(crate) async fn canary(
     inner: &Inner,
     job: &Job<'_>,
     runtime: &dyn Runtime,
@@ -159,7 +159,7 @@ impl Controller {
     }
 
     /// Ends the canary of `project` if one runs (a rollback during a canary); `None` when none runs.
-    pub(super) async fn end_canary(&self, project: &str) -> Result<Option<Deployment>, ControllerError> {
+    pub(crate) async fn end_canary(&self, project: &str) -> Result<Option<Deployment>, ControllerError> {
         self.ask_canary(project, Command::Rollback).await
     }
 
@@ -188,7 +188,7 @@ impl Controller {
 impl Controller {
     /// A deploy request's `canary_percent`, checked: 1–99, a live version to split with, and a strategy
     /// that runs two versions at once.
-    pub(super) async fn check_canary(
+    pub(crate) async fn check_canary(
         &self,
         record: &crate::store::ProjectRecord,
         percent: Option<i64>,

@@ -3,7 +3,7 @@
 //! The engine's events drive it (a task that is stopping leaves the pool within a round trip); a slow poll
 //! is the safety net for what the events of this node cannot show (tasks on other nodes, a lost stream).
 
-use super::Controller;
+use crate::controller::Controller;
 use crate::runtime::served_addrs;
 use crate::store::StoreError;
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! loopback); `swarm` and `external` projects run with any mix. A gateway that breaks a rule refuses to
 //! start, and a `docker` project that would break it is refused.
 
-use super::{Controller, ControllerError};
+use crate::controller::{Controller, ControllerError};
 use crate::project::ProjectSpec;
 use crate::store::{now_ms, Node};
 use sha2::{Digest, Sha256};
@@ -65,7 +65,7 @@ impl Controller {
 
     /// Before a project is created or changed: runtime docker only while every living gateway drives
     /// the same engine.
-    pub(super) async fn docker_allowed(&self, spec: &ProjectSpec) -> Result<(), ControllerError> {
+    pub(crate) async fn docker_allowed(&self, spec: &ProjectSpec) -> Result<(), ControllerError> {
         if self.inner.cluster.node.is_none() || !spec.runtime.needs_one_engine() {
             return Ok(());
         }

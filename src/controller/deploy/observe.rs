@@ -4,7 +4,7 @@
 
 use super::drain::{drain, Upstream};
 use super::failure::PipelineError;
-use super::Inner;
+use crate::controller::Inner;
 use crate::deployment::{Phase, Status, Trigger};
 use crate::metrics::ProjectMetrics;
 use crate::project::ProjectSpec;
@@ -19,7 +19,7 @@ const TICK: Duration = Duration::from_millis(50);
 
 /// How a window ended.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) enum Outcome {
+pub(crate) enum Outcome {
     Passed,
     CutShort,
     RolledBack,
@@ -35,7 +35,7 @@ pub(crate) struct ObserveFigures {
 }
 
 /// A running window, as the controller sees it: who is observed, who is warm, and how to ask for a flip back.
-pub(super) struct Watch {
+pub(crate) struct Watch {
     pub(crate) deployment_id: i64,
     pub(crate) warm_deployment_id: i64,
     pub(crate) figures: Arc<Mutex<ObserveFigures>>,
@@ -54,7 +54,7 @@ struct Window<'a> {
     base: (u64, u64),
 }
 
-pub(super) async fn observe(
+pub(crate) async fn observe(
     inner: &Inner,
     d: &Deployment,
     record: &ProjectRecord,

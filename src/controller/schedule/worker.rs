@@ -1,8 +1,9 @@
 //! One worker per project: takes the newest queued deployment, holds the lease, runs the pipeline.
 
-use super::failure::PipelineError;
-use super::pipeline;
-use super::{reaper, Controller, Inner};
+use super::reaper;
+use crate::controller::deploy::failure::PipelineError;
+use crate::controller::deploy::pipeline;
+use crate::controller::{Controller, Inner};
 use crate::deployment::{Event, Phase, Status};
 use crate::store::{now_ms, Deployment, StoreError};
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use tracing::Instrument;
 
 impl Controller {
     /// Wakes the project's worker, starting it on first use.
-    pub(super) fn kick(&self, project: &str) {
+    pub(crate) fn kick(&self, project: &str) {
         if let Some(bell) = self.inner.work.wake_worker(project) {
             tokio::spawn(work_queue(self.inner.clone(), project.to_owned(), bell));
         }
