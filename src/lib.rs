@@ -15,7 +15,7 @@
 //! | [`proxy`] | serving one request: decision → peer → metrics; error pages; the fast lane in front of Pingora's pipeline |
 //! | [`health`] | is this upstream fit for traffic: probe and consecutive passes; replicas back into rotation |
 //! | [`store`] | sqlx pool (SQLite or PostgreSQL), migrations, queries; the desired routes |
-//! | [`controller`] | per-project queues, leases, the deploy pipeline (CI gate, blue-green, canary, hold-and-swap), previews and their reaper, traffic controls, the one route writer (`sync`), recovery |
+//! | [`controller`] | `deploy` (the pipeline: CI gate, blue-green, canary, hold-and-swap; cancel, rollback), `schedule` (per-project queues under leases, the reaper), `recovery`, `cluster`, the `registry` of running work, previews, traffic controls, the one route writer (`sync`) |
 //! | [`runtime`] | runtimes as strategies (`docker`, `external`) and the container engine they drive |
 //! | [`admin`] | the REST API, the dashboard (`admin::dashboard`), `/metrics`, `/healthz`, the one API error type |
 //! | [`tls`] | the TLS listener's certificate map and resolver, ACME challenge answers, certificate parsing |
@@ -31,6 +31,7 @@
 //! | [`outbound`] | the HTTP client for calls versiongate makes itself |
 //! | [`secrets`] | write-only values encrypted at rest (AES-256-GCM) and the key file |
 //! | [`metrics`] | every metric name, label and bucket |
+//! | `lock` | the one way a std lock is taken: a poisoned lock is taken anyway, never across an `.await` |
 //! | [`upgrade`] | replacing the running gateway with a new binary: socket hand-over, retirement, signals |
 //! | [`cli`] | the client subcommands that talk to the admin API |
 //!
@@ -59,6 +60,7 @@ pub mod controller;
 pub mod deployment;
 pub mod github;
 pub mod health;
+mod lock;
 pub mod metrics;
 pub mod nginx;
 pub mod notify;

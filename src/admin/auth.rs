@@ -96,7 +96,7 @@ pub(super) enum Refused {
 /// The constant-time token check shared by the API and the dashboard login, with the per-address back-off.
 pub(super) fn check_token(state: &AdminState, ip: Option<IpAddr>, given: &str) -> Result<(), Refused> {
     let now = std::time::Instant::now();
-    if let Some(wait) = ip.and_then(|ip| state.backoff.lock().unwrap_or_else(|e| e.into_inner()).blocked(ip, now)) {
+    if let Some(wait) = ip.and_then(|ip| crate::lock::lock(&state.backoff).blocked(ip, now)) {
         let message = format!(
             "too many failed logins from this address; wait {} s, then use the right token",
             wait.as_secs().max(1)
@@ -105,7 +105,7 @@ pub(super) fn check_token(state: &AdminState, ip: Option<IpAddr>, given: &str) -
     }
     let ok = bool::from(given.trim().as_bytes().ct_eq(state.token.as_bytes()));
     if let Some(ip) = ip {
-        let mut backoff = state.backoff.lock().unwrap_or_else(|e| e.into_inner());
+        let mut backoff = crate::lock::lock(&state.backoff);
         if ok {
             backoff.success(ip)
         } else {

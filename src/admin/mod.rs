@@ -96,7 +96,7 @@ pub(crate) fn router(state: AdminState) -> Router {
     responses((status = 200, description = "The gateway, its store, restored projects and every node", body = crate::admin::schemas::HealthView)))]
 async fn healthz(State(state): State<AdminState>) -> Json<serde_json::Value> {
     let store_ok = state.controller.store().ping().await;
-    let report = state.restore.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let report = crate::lock::lock(&state.restore).clone();
     Json(json!({
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),

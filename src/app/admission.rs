@@ -90,7 +90,7 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Admitted<A> {
     async fn process_new(self: &Arc<Self>, mut session: Stream, shutdown: &ShutdownWatch) -> Option<Stream> {
         let fd = session.id();
         let ip = session.get_socket_digest().and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).map(|a| a.ip()));
-        let admitted = self.admission.lock().unwrap_or_else(|e| e.into_inner()).admit(fd, ip);
+        let admitted = crate::lock::lock(&self.admission).admit(fd, ip);
         if let Err(refusal) = admitted {
             tracing::debug!("connection from {ip:?} refused: {refusal:?}");
             if session.get_ssl().is_none() {
@@ -101,7 +101,7 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Admitted<A> {
         }
         let reused = self.inner.process_new(session, shutdown).await;
         if reused.is_none() {
-            self.admission.lock().unwrap_or_else(|e| e.into_inner()).release(fd);
+            crate::lock::lock(&self.admission).release(fd);
         }
         reused
     }

@@ -83,9 +83,8 @@ impl ControlPlane {
         let synced = Arc::new(tokio::sync::Notify::new());
         let roles = Arc::new(Roles::new(!self.config.cluster.node.is_empty()));
         let controller = self.controller(store, synced.clone(), roles.clone());
-        let docker = crate::project::RuntimeKind::Docker;
         let config_docker: Vec<String> =
-            self.config.projects.iter().filter(|p| p.runtime == docker).map(|p| p.name.clone()).collect();
+            self.config.projects.iter().filter(|p| p.runtime.needs_one_engine()).map(|p| p.name.clone()).collect();
         controller.check_membership(&config_docker).await.map_err(|e| format!("this gateway cannot join: {e}"))?;
         let mut problems = Vec::new();
         for spec in &self.config.projects {
@@ -221,7 +220,7 @@ impl ControlPlane {
 
     /// The admin server on the socket the admin listener service opened, until the shutdown broadcast.
     async fn serve_admin(&self, state: AdminState, mut shutdown: ShutdownWatch) {
-        let socket = self.admin_socket.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let socket = crate::lock::lock(&self.admin_socket).take();
         let (socket, fds) = match socket {
             Some(rx) => rx.await.unwrap_or_else(|_| (Err("the admin listener service ended".into()), None)),
             None => (Err("the admin server was started twice".into()), None),

@@ -1,43 +1,40 @@
 //! The control plane's verbs: register projects, queue deployments, cancel them, and keep the routes in step.
 //!
-//! The controller is the only writer of [`Routes`]. Each project has one worker and one
-//! queue (see [`worker`]); the steps of a deployment live in [`pipeline`], and what
-//! happens after a restart in [`recovery`].
+//! The controller is the only writer of [`Routes`]. Its folders hold the concepts it runs:
+//!
+//! | module | holds |
+//! |---|---|
+//! | [`deploy`] | one deployment: the pipeline (CI gate, start, health gate, canary or switch, observe, drain, hold-and-swap), cancel and rollback |
+//! | [`schedule`] | when work runs: one worker and queue per project under the deploy lease, the reaper's time limits, swarm tasks followed |
+//! | [`recovery`] | after a restart, a crash or an upgrade's hand-over: routes back first, then unfinished work settled |
+//! | [`cluster`] | several gateways on one PostgreSQL: heartbeats, dead gateways' leases, who may join |
+//! | [`registry`] | the work running in this process (workers, deployments, observe windows, canaries) under one lock |
+//! | [`sync`] | the one route writer: store → table → atomic publish |
+//! | [`traffic`] | the operator's traffic controls: pause, maintenance |
+//! | [`previews`] | pull-request previews and their reaper |
+//! | [`hook`] | the test hook that parks or panics a deployment in one phase |
+//! | [`error`] | what a controller call can fail with |
 
-mod canary;
-mod cancel;
-mod checks;
 mod cluster;
-mod drain;
+mod deploy;
 mod error;
-mod failure;
-mod gate;
-mod handover;
 mod hook;
-mod journal;
-mod membership;
 #[cfg(test)]
 mod no_engine;
-mod observe;
-mod pipeline;
 mod previews;
-mod reaper;
 mod recovery;
-mod rollback;
-mod swap;
-mod switch;
+mod registry;
+mod schedule;
 mod sync;
-mod tasks;
 #[cfg(test)]
 mod tests;
 mod traffic;
-mod worker;
 
 pub use crate::runtime::DeployRequest;
 pub use cluster::ClusterOptions;
+pub(crate) use deploy::observe::ObserveFigures;
 pub use error::ControllerError;
 pub(crate) use hook::TestHook;
-pub(crate) use observe::ObserveFigures;
 pub(crate) use recovery::RestoreReport;
 pub(crate) use traffic::ReplicaView;
 
@@ -49,11 +46,9 @@ use crate::routes::{Routes, TableOptions};
 use crate::runtime::{ContainerEngine, Runtime, RuntimeOptions, Runtimes};
 use crate::store::{now_ms, Deployment, NewDeployment, ProjectRecord, Store};
 use crate::upgrade::Retirement;
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 
 /// Where the controller keeps its files, and what else it writes on a switch.
 #[derive(Debug, Clone, Default)]
@@ -91,13 +86,8 @@ struct Inner {
     nginx: Option<NginxOutput>,
     /// Names this process in deploy leases.
     owner: String,
-    workers: Mutex<HashMap<String, Arc<Notify>>>,
-    /// Running observe windows, by project.
-    watches: Mutex<HashMap<String, observe::Watch>>,
-    /// Running canaries, by project.
-    canaries: Mutex<HashMap<String, canary::Handle>>,
-    /// Deployments this process runs, by id: their project and how to cancel them.
-    running: Mutex<HashMap<i64, (String, CancellationToken)>>,
+    /// What runs in this process: workers, deployments, observe windows, canaries.
+    work: registry::Registry,
     /// Set once a successor holds the sockets: no new deployment starts here (see `upgrade`).
     retirement: Arc<Retirement>,
     #[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
@@ -110,8 +100,6 @@ struct Inner {
     synced: Arc<tokio::sync::Notify>,
     /// Told when CI results arrive, so waiting pushes look at once.
     checks_changed: Notify,
-    /// Why a deployment was cancelled, when it was not the operator (a newer push).
-    cancel_reasons: Mutex<HashMap<i64, String>>,
     /// For GitHub's API.
     http: reqwest::Client,
     cluster: ClusterOptions,
@@ -127,9 +115,7 @@ impl Controller {
         options: ControllerOptions,
     ) -> Self {
         let owner = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
-        let (workers, running) = (Mutex::default(), Mutex::default());
         let ControllerOptions { data_dir, nginx, images, registry, hook, table, synced, retirement, cluster } = options;
-        let watches = Mutex::default();
         let runtimes = Runtimes::new(engine, RuntimeOptions { data_dir, images, registry });
         let inner = Inner {
             store,
@@ -138,10 +124,7 @@ impl Controller {
             runtimes,
             nginx,
             owner,
-            workers,
-            running,
-            watches,
-            canaries: Mutex::default(),
+            work: registry::Registry::default(),
             hook,
             settling: Arc::default(),
             table,
@@ -149,7 +132,6 @@ impl Controller {
             synced,
             retirement,
             checks_changed: Notify::new(),
-            cancel_reasons: Mutex::default(),
             http: crate::outbound::client(std::time::Duration::from_secs(10)),
             cluster,
             started_at: now_ms(),
@@ -209,10 +191,7 @@ impl Controller {
         }
         self.inner.sync_committed().await?;
         self.inner.metrics.forget_project(name);
-        // Wakes the worker so it sees it is no longer current and ends.
-        if let Some(worker) = self.inner.workers.lock().unwrap_or_else(|e| e.into_inner()).remove(name) {
-            worker.notify_one();
-        }
+        self.inner.work.dismiss_worker(name);
         if let Some(record) = record {
             self.inner.runtimes.of(&record.spec).remove_project(name).await;
         }

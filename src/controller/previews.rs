@@ -155,7 +155,7 @@ impl Controller {
             }
             for id in unfinished {
                 let cause = format!("the preview is being removed: {reason}");
-                self.inner.cancel_reasons.lock().unwrap_or_else(|e| e.into_inner()).insert(id, cause);
+                self.inner.work.give_cancel_reason(id, cause);
                 if let Err(e) = self.cancel(id).await {
                     tracing::debug!(deployment_id = id, "cancel during preview removal: {e}");
                 }

@@ -9,6 +9,7 @@ use crate::runtime::{Job, RequestError, RuntimeError, RuntimeTraits};
 use async_trait::async_trait;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

@@ -53,7 +53,7 @@ pub(crate) struct History {
 impl History {
     /// Adds the step since the project's previous totals (the first call only remembers them).
     pub(crate) fn record(&self, project: &str, totals: Totals, at: i64) {
-        let mut all = self.series.lock().unwrap_or_else(|e| e.into_inner());
+        let mut all = crate::lock::lock(&self.series);
         let series = all.entry(project.to_owned()).or_default();
         if let Some((then, before)) = series.last.take() {
             if let Some(sample) = step(&before, &totals, then, at) {
@@ -68,12 +68,12 @@ impl History {
 
     /// The project's samples, oldest first.
     pub(crate) fn samples(&self, project: &str) -> Vec<Sample> {
-        let all = self.series.lock().unwrap_or_else(|e| e.into_inner());
+        let all = crate::lock::lock(&self.series);
         all.get(project).map(|s| s.ring.iter().cloned().collect()).unwrap_or_default()
     }
 
     pub(crate) fn forget(&self, project: &str) {
-        self.series.lock().unwrap_or_else(|e| e.into_inner()).remove(project);
+        crate::lock::lock(&self.series).remove(project);
     }
 }
 

@@ -110,7 +110,7 @@ impl Metrics {
 
     /// The handles for one project, created on first use and shared afterwards.
     pub fn project(&self, name: &str) -> Arc<ProjectMetrics> {
-        let mut projects = self.projects.lock().unwrap_or_else(|e| e.into_inner());
+        let mut projects = crate::lock::lock(&self.projects);
         if let Some(found) = projects.get(name) {
             return found.clone();
         }
@@ -176,7 +176,7 @@ impl Metrics {
 
     /// Adds one step to every project's traffic history.
     pub(crate) fn sample_history(&self, now: i64) {
-        let projects: Vec<_> = self.projects.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+        let projects: Vec<_> = crate::lock::lock(&self.projects).values().cloned().collect();
         for p in projects {
             self.history.record(&p.name, p.totals(), now);
         }
@@ -190,7 +190,7 @@ impl Metrics {
     /// Drops a removed project's series so the scrape does not report ghosts.
     pub(crate) fn forget_project(&self, project: &str) {
         self.history.forget(project);
-        if let Some(gone) = self.projects.lock().unwrap_or_else(|e| e.into_inner()).remove(project) {
+        if let Some(gone) = crate::lock::lock(&self.projects).remove(project) {
             gone.forget_replicas();
         }
         let _ = self.held.remove_label_values(&[project]);

@@ -51,7 +51,7 @@ impl ProjectMetrics {
     /// The handles of replica `n` (1-based) of `slot`, made on first use; the table builder calls this, never
     /// the request path.
     pub(crate) fn replica(&self, slot: Slot, n: u16) -> Arc<ReplicaMetrics> {
-        let mut replicas = self.replicas.lock().unwrap_or_else(|e| e.into_inner());
+        let mut replicas = crate::lock::lock(&self.replicas);
         let made = replicas.entry((slot, n)).or_insert_with(|| {
             let labels = [self.name.as_str(), slot.as_str(), &n.to_string()];
             let f = &self.families;
@@ -97,7 +97,7 @@ impl ProjectMetrics {
 
     /// Drops every replica series of the project.
     pub(super) fn forget_replicas(&self) {
-        let replicas = std::mem::take(&mut *self.replicas.lock().unwrap_or_else(|e| e.into_inner()));
+        let replicas = std::mem::take(&mut *crate::lock::lock(&self.replicas));
         for (slot, n) in replicas.keys() {
             let labels = [self.name.as_str(), slot.as_str(), &n.to_string()];
             let _ = self.families.inflight.remove_label_values(&labels);

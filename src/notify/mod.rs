@@ -82,7 +82,7 @@ impl Notifier {
     /// Each receiver, masked, with its last delivery and counts.
     pub(crate) fn report(&self) -> Vec<Value> {
         let one = |r: &Receiver| {
-            let tally = r.tally.lock().unwrap_or_else(|e| e.into_inner());
+            let tally = crate::lock::lock(&r.tally);
             json!({
                 "receiver": mask_url(r.config.url.expose()),
                 "format": r.config.format,
@@ -105,7 +105,7 @@ impl Listener for Notifier {
                 continue;
             }
             if r.tx.try_send(outcome.clone()).is_err() {
-                r.tally.lock().unwrap_or_else(|e| e.into_inner()).dropped += 1;
+                crate::lock::lock(&r.tally).dropped += 1;
                 tracing::warn!(
                     "notification queue of {} is full; {} dropped",
                     mask_url(r.config.url.expose()),
@@ -135,7 +135,7 @@ impl Worker {
                     delivery.detail
                 );
             }
-            let mut tally = self.tally.lock().unwrap_or_else(|e| e.into_inner());
+            let mut tally = crate::lock::lock(&self.tally);
             if delivery.ok {
                 tally.sent += 1
             } else {

@@ -2,7 +2,7 @@
 //! pull request's preview project, derived from its parent's (pure).
 
 use super::validate::invalid;
-use super::{check_domain, ProjectError, ProjectSpec, RuntimeKind, Strategy};
+use super::{check_domain, ProjectError, ProjectSpec, Strategy};
 use crate::secrets::Secret;
 
 /// Pull request numbers up to 999999: `-pr-` and six digits fit in a project name if the parent's name
@@ -50,7 +50,7 @@ impl ProjectSpec {
 
     fn preview_problems(&self) -> Vec<ProjectError> {
         let mut out = Vec::new();
-        if self.runtime == RuntimeKind::External {
+        if !self.runtime.builds() {
             out.push(invalid("previews", "previews build pull requests: they need runtime \"docker\" or \"swarm\""));
         }
         if self.name.len() > MAX_PARENT_NAME {
@@ -150,7 +150,7 @@ mod tests {
         assert_eq!(field(parent(), |s| s.name = "a".repeat(31)), "previews");
         assert_eq!(
             field(parent(), |s| {
-                s.runtime = RuntimeKind::External;
+                s.runtime = "external".parse().unwrap();
                 s.replicas = 1;
             }),
             "previews"

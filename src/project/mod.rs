@@ -162,7 +162,7 @@ impl Default for ProjectSpec {
         ProjectSpec {
             name: String::new(),
             domains: Vec::new(),
-            runtime: RuntimeKind::Docker,
+            runtime: RuntimeKind::default(),
             repo_url: String::new(),
             branch: "main".into(),
             build_context: ".".into(),

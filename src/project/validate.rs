@@ -1,6 +1,6 @@
 //! Checking every field of a project spec (pure): the first problem found, named by its field.
 
-use super::{ProjectSpec, RuntimeKind, Strategy, MAX_REPLICAS, MAX_SECONDS};
+use super::{ProjectSpec, Strategy, MAX_REPLICAS, MAX_SECONDS};
 
 /// A field that does not hold what it must, named so the user can fix it.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -72,10 +72,10 @@ impl ProjectSpec {
                 ));
             }
         }
-        if self.runtime == RuntimeKind::External && self.replicas != 1 {
+        if !self.runtime.runs_replicas() && self.replicas != 1 {
             out.push(invalid("replicas", "external projects deploy several targets instead: {\"targets\": [...]}"));
         }
-        if self.runtime != RuntimeKind::Docker && self.strategy == Strategy::HoldSwap {
+        if !self.runtime.swaps_in_place() && self.strategy == Strategy::HoldSwap {
             out.push(invalid("strategy", "hold_swap stops and starts containers: it needs runtime \"docker\""));
         }
         if !(1..=100_000).contains(&self.pause_queue) {

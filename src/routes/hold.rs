@@ -17,7 +17,7 @@ impl Holds {
     /// The caller checks the current table again after this, so a resume published in between is not missed.
     pub(crate) fn enqueue(&self, project: &Arc<str>) -> oneshot::Receiver<()> {
         let (tx, rx) = oneshot::channel();
-        let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+        let mut queues = crate::lock::lock(&self.queues);
         let queue = queues.entry(project.clone()).or_default();
         // Requests that gave up (timed out, client gone) leave no sender worth keeping.
         queue.retain(|waiting| !waiting.is_closed());
@@ -28,7 +28,7 @@ impl Holds {
     /// Called after every publish: each project that no longer pauses (or is gone) lets its requests go,
     /// oldest first.
     pub(crate) fn release(&self, table: &RouteTable) {
-        let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+        let mut queues = crate::lock::lock(&self.queues);
         queues.retain(|project, queue| {
             let paused = table.project(project).is_some_and(|r| matches!(r.backend, Backend::Paused { .. }));
             if !paused {

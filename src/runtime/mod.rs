@@ -10,6 +10,7 @@ mod bollard_swarm;
 mod docker;
 pub(crate) mod engine;
 mod external;
+mod kind;
 mod request;
 mod swarm;
 

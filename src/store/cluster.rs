@@ -64,11 +64,11 @@ impl Roles {
     }
 
     pub fn holds(&self, role: Role) -> bool {
-        !self.clustered || self.held.lock().unwrap_or_else(|e| e.into_inner()).contains(&role)
+        !self.clustered || crate::lock::lock(&self.held).contains(&role)
     }
 
     pub fn set(&self, role: Role, held: bool) {
-        let mut roles = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let mut roles = crate::lock::lock(&self.held);
         if held {
             roles.insert(role);
         } else {

@@ -20,6 +20,7 @@ mod leases;
 mod logs;
 mod previews;
 mod projects;
+mod route_inputs;
 mod routes;
 mod sessions;
 mod transitions;

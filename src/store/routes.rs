@@ -1,8 +1,8 @@
 //! Desired routes as stored: each project's pools of serving deployments and its traffic state. Pools
 //! change only inside the transaction of the status change that moves traffic.
 
-use super::{get, Result, Store};
-use crate::routes::{MemberRow, PoolChange, ProjectInput, RouteState, TargetRow, Traffic, TrafficState};
+use super::{get, route_inputs, Result, Store};
+use crate::routes::{MemberRow, PoolChange, RouteState, TargetRow, Traffic, TrafficState};
 use sqlx::{Any, Transaction};
 
 impl Store {
@@ -15,21 +15,11 @@ impl Store {
         // reads each statement at its own moment under READ COMMITTED).
         let begin = if self.sqlite { "BEGIN" } else { "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" };
         let mut tx = self.pool.begin_with(begin).await?;
-        let rows = sqlx::query("SELECT * FROM projects ORDER BY name").fetch_all(&mut *tx).await?;
-        for record in rows.iter().map(|r| self.record_from_row(r)) {
-            match record {
-                Ok(r) => {
-                    let https_redirect = r.spec.https_redirect && r.spec.tls != crate::project::TlsMode::Off;
-                    projects.push(ProjectInput {
-                        https_redirect,
-                        health_path: r.spec.health_path,
-                        healthy_threshold: r.spec.healthy_threshold,
-                        pause_queue: r.spec.pause_queue,
-                        drain_timeout_s: r.spec.drain_timeout_s,
-                        name: r.spec.name,
-                        domains: r.spec.domains,
-                    });
-                }
+        // Routing columns only: the poll opens no sealed secret (see `route_inputs`).
+        let rows = sqlx::query(route_inputs::COLUMNS).fetch_all(&mut *tx).await?;
+        for input in rows.iter().map(route_inputs::project_input) {
+            match input {
+                Ok(input) => projects.push(input),
                 Err(e) => problems.push(e.to_string()),
             }
         }

@@ -49,8 +49,8 @@ impl Challenges {
     /// The key authorization for an HTTP-01 request path, if an order is waiting for it.
     pub(crate) fn http01(&self, path: &str) -> Option<String> {
         let token = path.strip_prefix(HTTP01_PREFIX)?;
-        let local = self.http.read().unwrap_or_else(|e| e.into_inner()).get(token).cloned();
-        local.or_else(|| self.shared_http.read().unwrap_or_else(|e| e.into_inner()).get(token).cloned())
+        let local = crate::lock::read(&self.http).get(token).cloned();
+        local.or_else(|| crate::lock::read(&self.shared_http).get(token).cloned())
     }
 
     /// [`Challenges::http01`], then, on a gateway sharing its store, the store itself. Only a token of
@@ -74,11 +74,11 @@ impl Challenges {
     }
 
     pub(crate) fn set_http01(&self, token: &str, key_authorization: &str) {
-        self.http.write().unwrap_or_else(|e| e.into_inner()).insert(token.into(), key_authorization.into());
+        crate::lock::write(&self.http).insert(token.into(), key_authorization.into());
     }
 
     pub(crate) fn clear_http01(&self, token: &str) {
-        self.http.write().unwrap_or_else(|e| e.into_inner()).remove(token);
+        crate::lock::write(&self.http).remove(token);
     }
 
     pub(crate) fn alpn_open(&self) -> bool {
@@ -88,36 +88,36 @@ impl Challenges {
     /// The TLS-ALPN-01 certificate for a host, if an order is waiting for it.
     pub(crate) fn alpn01(&self, host: &str) -> Option<Arc<CertifiedKey>> {
         let host = host.to_ascii_lowercase();
-        let local = self.alpn.read().unwrap_or_else(|e| e.into_inner()).get(&host).cloned();
-        local.or_else(|| self.shared_alpn.read().unwrap_or_else(|e| e.into_inner()).get(&host).map(|(_, c)| c.clone()))
+        let local = crate::lock::read(&self.alpn).get(&host).cloned();
+        local.or_else(|| crate::lock::read(&self.shared_alpn).get(&host).map(|(_, c)| c.clone()))
     }
 
     pub(crate) fn set_alpn01(&self, host: &str, cert: Arc<CertifiedKey>) {
-        self.alpn.write().unwrap_or_else(|e| e.into_inner()).insert(host.into(), cert);
+        crate::lock::write(&self.alpn).insert(host.into(), cert);
         self.count_alpn();
     }
 
     pub(crate) fn clear_alpn01(&self, host: &str) {
-        self.alpn.write().unwrap_or_else(|e| e.into_inner()).remove(host);
+        crate::lock::write(&self.alpn).remove(host);
         self.count_alpn();
     }
 
     /// Replaces the answers other gateways opened with the store's current set.
     pub(crate) fn share(&self, http: HashMap<String, String>, alpn: SharedAlpn) {
-        *self.shared_http.write().unwrap_or_else(|e| e.into_inner()) = http;
-        *self.shared_alpn.write().unwrap_or_else(|e| e.into_inner()) = alpn;
+        *crate::lock::write(&self.shared_http) = http;
+        *crate::lock::write(&self.shared_alpn) = alpn;
         self.count_alpn();
     }
 
     /// The certificate already made for a shared TLS-ALPN-01 answer, if its digest is still `digest`.
     pub(crate) fn shared_alpn01(&self, host: &str, digest: &str) -> Option<Arc<CertifiedKey>> {
-        let shared = self.shared_alpn.read().unwrap_or_else(|e| e.into_inner());
+        let shared = crate::lock::read(&self.shared_alpn);
         shared.get(host).filter(|(d, _)| d == digest).map(|(_, c)| c.clone())
     }
 
     fn count_alpn(&self) {
-        let local = self.alpn.read().unwrap_or_else(|e| e.into_inner()).len();
-        let shared = self.shared_alpn.read().unwrap_or_else(|e| e.into_inner()).len();
+        let local = crate::lock::read(&self.alpn).len();
+        let shared = crate::lock::read(&self.shared_alpn).len();
         self.alpn_open.store(local + shared, Ordering::Release);
     }
 }

@@ -146,7 +146,7 @@ impl Successor {
     }
 
     fn say(&self, message: &Message) {
-        let mut stream = self.stream.lock().unwrap_or_else(|e| e.into_inner());
+        let mut stream = crate::lock::lock(&self.stream);
         if let Some(s) = stream.as_mut() {
             if let Err(e) = s.write_all(message.line().as_bytes()) {
                 tracing::warn!("upgrade: cannot tell the old process `{}`: {e}", message.line().trim_end());

@@ -110,7 +110,7 @@ impl Upgrader {
     }
 
     pub(crate) fn state(&self) -> UpgradeState {
-        self.inner.state.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        crate::lock::lock(&self.inner.state).clone()
     }
 
     pub(crate) fn handover_watch(&self) -> watch::Receiver<bool> {
@@ -123,7 +123,7 @@ impl Upgrader {
             return Err(UpgradeError::Starting);
         };
         {
-            let mut state = self.inner.state.lock().unwrap_or_else(|e| e.into_inner());
+            let mut state = crate::lock::lock(&self.inner.state);
             match &*state {
                 UpgradeState::Running { started_at } => return Err(UpgradeError::InProgress(started_at.clone())),
                 UpgradeState::HandedOver { .. } => return Err(UpgradeError::HandedOver),
@@ -137,7 +137,7 @@ impl Upgrader {
             if let UpgradeState::Failed { error } = &end {
                 tracing::error!("upgrade failed, this process keeps serving: {error}");
             }
-            *this.inner.state.lock().unwrap_or_else(|e| e.into_inner()) = end;
+            *crate::lock::lock(&this.inner.state) = end;
         });
         Ok(())
     }

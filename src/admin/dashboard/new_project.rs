@@ -67,7 +67,7 @@ pub(crate) fn spec_from(values: &HashMap<String, String>) -> Result<ProjectSpec,
     let mut problems = Vec::new();
     let mut spec = ProjectSpec {
         name: get("name").to_owned(),
-        runtime: serde_json::from_value(serde_json::Value::from(get("runtime"))).unwrap_or_default(),
+        runtime: get("runtime").parse().unwrap_or_default(),
         domains: get("domains").split([',', ' ']).filter(|d| !d.is_empty()).map(str::to_owned).collect(),
         repo_url: get("repo_url").to_owned(),
         webhook_secret: get("webhook_secret").into(),
@@ -142,7 +142,6 @@ pub(crate) fn render(values: &HashMap<String, String>, problems: &[ProjectError]
 mod tests {
     use super::*;
     use crate::admin::dashboard::form_of as form;
-    use crate::project::RuntimeKind;
 
     #[test]
     fn every_problem_is_shown_beside_its_field() {
@@ -159,7 +158,7 @@ mod tests {
     fn a_valid_form_is_a_spec() {
         let values = form(&[("name", "shop"), ("runtime", "external"), ("domains", "shop.test"), ("base_port", "")]);
         let spec = spec_from(&values).unwrap();
-        assert_eq!((spec.name.as_str(), spec.runtime, spec.base_port), ("shop", RuntimeKind::External, None));
+        assert_eq!((spec.name.as_str(), spec.runtime, spec.base_port), ("shop", "external".parse().unwrap(), None));
         assert_eq!(spec.domains, ["shop.test"]);
     }
 }

@@ -93,7 +93,7 @@ impl Sessions {
     }
 
     fn notices(&self) -> std::sync::MutexGuard<'_, HashMap<String, Notice>> {
-        self.notices.lock().unwrap_or_else(|e| e.into_inner())
+        crate::lock::lock(&self.notices)
     }
 }
 

@@ -1,7 +1,7 @@
 //! Draining: waiting until a member that left the active pool has no request in flight, then taking it
 //! out of the warm pool.
 
-use super::Inner;
+use crate::controller::Inner;
 use crate::deployment::Phase;
 use crate::project::Slot;
 use crate::routes::PoolChange;
@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 /// One deployment serving in one slot, as the controller follows it through a switch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Upstream {
+pub(crate) struct Upstream {
     pub(crate) slot: Slot,
     pub(crate) addr: SocketAddr,
     pub(crate) deployment_id: i64,
@@ -27,7 +27,7 @@ impl Upstream {
 
 /// Waits until the old slot has no request in flight, or the drain timeout passes; then it leaves the
 /// warm pool (in the store, then the table).
-pub(super) async fn drain(inner: &Inner, d: &Deployment, old: Upstream, timeout: Duration) {
+pub(crate) async fn drain(inner: &Inner, d: &Deployment, old: Upstream, timeout: Duration) {
     let metrics = inner.metrics.project(&d.project);
     let gauge = metrics.inflight(old.slot);
     inner.at_hook(d.id, Phase::Draining).await;

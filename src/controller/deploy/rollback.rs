@@ -1,7 +1,7 @@
 //! Manual rollback: a pointer flip while the old slot is warm, else a deployment of the retained image.
 
 use super::observe::ObserveFigures;
-use super::{Controller, ControllerError};
+use crate::controller::{Controller, ControllerError};
 use crate::deployment::{Status, Trigger};
 use crate::store::{now_ms, Deployment, NewDeployment};
 use std::time::Duration;
@@ -80,12 +80,11 @@ impl Controller {
     /// During an observe window, a rollback to the warm deployment is an instant pointer flip.
     async fn flip_in_window(&self, project: &str, to: Option<i64>) -> Result<Option<Deployment>, ControllerError> {
         let (reply, answer) = oneshot::channel();
-        {
-            let watches = self.inner.watches.lock().unwrap_or_else(|e| e.into_inner());
-            let Some(watch) = watches.get(project) else { return Ok(None) };
-            if to.is_some_and(|id| id != watch.warm_deployment_id) || watch.requests.send(reply).is_err() {
-                return Ok(None);
-            }
+        let asked = self.inner.work.with_watch(project, |watch| {
+            to.is_none_or(|id| id == watch.warm_deployment_id) && watch.requests.send(reply).is_ok()
+        });
+        if asked != Some(true) {
+            return Ok(None);
         }
         match tokio::time::timeout(Duration::from_secs(60), answer).await {
             Ok(Ok(Ok(d))) => Ok(Some(d)),
@@ -124,9 +123,9 @@ impl Controller {
 
     /// The live figures of a running observe window for `deployment_id`, if one runs.
     pub(crate) fn observe_figures(&self, project: &str, deployment_id: i64) -> Option<ObserveFigures> {
-        let watches = self.inner.watches.lock().unwrap_or_else(|e| e.into_inner());
-        let watch = watches.get(project).filter(|w| w.deployment_id == deployment_id)?;
-        let figures = watch.figures.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        Some(figures)
+        let figures = |w: &super::observe::Watch| {
+            (w.deployment_id == deployment_id).then(|| crate::lock::lock(&w.figures).clone())
+        };
+        self.inner.work.with_watch(project, figures).flatten()
     }
 }

@@ -1,6 +1,6 @@
 //! What a runtime step records about its deployment, written to the store and the process log.
 
-use super::Inner;
+use crate::controller::Inner;
 use crate::deployment::Phase;
 use crate::project::Slot;
 use crate::runtime::Journal;
@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use std::net::SocketAddr;
 
 /// One deployment's journal.
-pub(super) struct DeploymentJournal<'a> {
+pub(crate) struct DeploymentJournal<'a> {
     pub(crate) inner: &'a Inner,
     pub(crate) id: i64,
 }

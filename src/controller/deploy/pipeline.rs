@@ -10,7 +10,7 @@ use super::failure::PipelineError;
 use super::gate::gate;
 use super::journal::DeploymentJournal;
 use super::switch::{finish, publish_nginx};
-use super::Inner;
+use crate::controller::Inner;
 use crate::project::{Slot, Strategy};
 use crate::runtime::{served_addrs, Job};
 use crate::store::Deployment;
@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info_span, Instrument};
 
 /// Runs a QUEUED deployment to the end. On `Err` the caller records FAILED or CANCELLED.
-pub(super) async fn run(inner: Arc<Inner>, d: Deployment, cancel: CancellationToken) -> Result<(), PipelineError> {
+pub(crate) async fn run(inner: Arc<Inner>, d: Deployment, cancel: CancellationToken) -> Result<(), PipelineError> {
     let record = inner.store.project(&d.project).await?.ok_or_else(|| PipelineError::ProjectGone(d.project.clone()))?;
     let runtime = inner.runtimes.of(&record.spec);
     if super::checks::must_wait(&record.spec, &d) && runtime.traits().builds {

@@ -1,7 +1,7 @@
 //! Cancelling a deployment: a QUEUED one in the store, a running one through its cancel handle, which
 //! lives in the process that runs it.
 
-use super::{Controller, ControllerError};
+use crate::controller::{Controller, ControllerError};
 use crate::deployment::{Event, Status};
 use crate::store::{now_ms, Deployment};
 use std::time::Duration;
@@ -17,7 +17,7 @@ impl Controller {
                 return Ok(done);
             }
         }
-        let token = self.inner.running.lock().unwrap_or_else(|e| e.into_inner()).get(&id).map(|r| r.1.clone());
+        let token = self.inner.work.cancel_handle(id);
         let current = store.deployment(id).await?.ok_or(ControllerError::DeploymentNotFound(id))?;
         match token {
             Some(token) if !current.status.is_finished() => token.cancel(),

@@ -6,7 +6,7 @@ use super::drain::Upstream;
 use super::failure::PipelineError;
 use super::observe::{verdict, ObserveFigures};
 use super::switch::finish;
-use super::{Controller, ControllerError, Inner};
+use crate::controller::{Controller, ControllerError, Inner};
 use crate::runtime::{Job, Runtime};
 use crate::store::{now_ms, Deployment};
 use std::sync::{Arc, Mutex};
@@ -17,7 +17,7 @@ const TICK: Duration = Duration::from_millis(100);
 
 /// What the operator asks of a running canary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Command {
+pub(crate) enum Command {
     Promote,
     Rollback,
 }
@@ -25,10 +25,10 @@ pub(super) enum Command {
 type Reply = oneshot::Sender<Result<Deployment, String>>;
 
 /// A running canary, as the controller sees it.
-pub(super) struct Handle {
-    pub(super) deployment_id: i64,
-    pub(super) percent: i64,
-    pub(super) figures: Arc<Mutex<ObserveFigures>>,
+pub(crate) struct Handle {
+    pub(crate) deployment_id: i64,
+    pub(crate) percent: i64,
+    pub(crate) figures: Arc<Mutex<ObserveFigures>>,
     commands: mpsc::UnboundedSender<(Command, Reply)>,
 }
 
@@ -42,7 +42,7 @@ enum End {
 
 /// Runs the canary phase of `job` (health-gated in `canary.slot`) beside `live`, until it is promoted (then
 /// the usual switch follows) or ended.
-pub(super) async fn canary(
+pub(crate) async fn canary(
     inner: &Inner,
     job: &Job<'_>,
     runtime: &dyn Runtime,
@@ -61,9 +61,9 @@ pub(super) async fn canary(
     let (tx, mut rx) = mpsc::unbounded_channel();
     let figures = Arc::new(Mutex::new(ObserveFigures::default()));
     let handle = Handle { deployment_id: d.id, percent, figures: figures.clone(), commands: tx };
-    inner.canaries.lock().unwrap_or_else(|e| e.into_inner()).insert(d.project.clone(), handle);
+    inner.work.open_canary(&d.project, handle);
     let end = watch(inner, job, runtime, canary, base, &figures, &mut rx).await;
-    inner.canaries.lock().unwrap_or_else(|e| e.into_inner()).remove(&d.project);
+    inner.work.close_canary(&d.project);
     settle(inner, job, runtime, (live, canary), end).await
 }
 
@@ -133,7 +133,7 @@ async fn watch(
         let (total, errors) = metrics.responses(canary.slot);
         let (seen, failed) = (total - base_total, errors - base_errors);
         let rate = if seen == 0 { 0.0 } else { failed as f64 / seen as f64 };
-        *figures.lock().unwrap_or_else(|e| e.into_inner()) =
+        *crate::lock::lock(figures) =
             ObserveFigures { requests: seen, errors: failed, error_rate: rate, seconds_left: 0 };
         if let Some(reason) = verdict(seen, failed, spec) {
             return End::Abort(reason.replacen("auto rollback", "canary aborted", 1), None);
@@ -159,7 +159,7 @@ impl Controller {
     }
 
     /// Ends the canary of `project` if one runs (a rollback during a canary); `None` when none runs.
-    pub(super) async fn end_canary(&self, project: &str) -> Result<Option<Deployment>, ControllerError> {
+    pub(crate) async fn end_canary(&self, project: &str) -> Result<Option<Deployment>, ControllerError> {
         self.ask_canary(project, Command::Rollback).await
     }
 
@@ -168,12 +168,9 @@ impl Controller {
             return Err(ControllerError::ProjectNotFound(project.to_owned()));
         }
         let (reply, answer) = oneshot::channel();
-        {
-            let canaries = self.inner.canaries.lock().unwrap_or_else(|e| e.into_inner());
-            let Some(handle) = canaries.get(project) else { return Ok(None) };
-            if handle.commands.send((command, reply)).is_err() {
-                return Ok(None);
-            }
+        let sent = self.inner.work.with_canary(project, |handle| handle.commands.send((command, reply)).is_ok());
+        if sent != Some(true) {
+            return Ok(None);
         }
         match answer.await {
             Ok(Ok(d)) => Ok(Some(d)),
@@ -184,17 +181,14 @@ impl Controller {
 
     /// The running canary of `project`: deployment, share of clients and its own figures so far.
     pub(crate) fn canary_of(&self, project: &str) -> Option<(i64, i64, ObserveFigures)> {
-        let canaries = self.inner.canaries.lock().unwrap_or_else(|e| e.into_inner());
-        let h = canaries.get(project)?;
-        let figures = h.figures.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        Some((h.deployment_id, h.percent, figures))
+        self.inner.work.with_canary(project, |h| (h.deployment_id, h.percent, crate::lock::lock(&h.figures).clone()))
     }
 }
 
 impl Controller {
     /// A deploy request's `canary_percent`, checked: 1–99, a live version to split with, and a strategy
     /// that runs two versions at once.
-    pub(super) async fn check_canary(
+    pub(crate) async fn check_canary(
         &self,
         record: &crate::store::ProjectRecord,
         percent: Option<i64>,

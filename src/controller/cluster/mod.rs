@@ -1,7 +1,10 @@
 //! Several gateways on one PostgreSQL: each beats in `cluster_nodes`; a deploy lease whose heartbeat is
 //! older than `lease_timeout_s` belongs to a dead gateway, and one of the living settles its deployment as
-//! recovery would; route changes arrive by `LISTEN` at once (the poll in [`super::handover`] stays as the
-//! safety net); queued work that no living gateway picked up is picked up.
+//! recovery would; route changes arrive by `LISTEN` at once (the poll of `recovery::handover` stays as the
+//! safety net); queued work that no living gateway picked up is picked up. Which gateways may share a
+//! store at all is [`membership`].
+
+mod membership;
 
 use super::{recovery, Controller, Inner};
 use crate::deployment::{Event, Phase, Status};
@@ -25,7 +28,7 @@ pub struct ClusterOptions {
 
 impl ClusterOptions {
     pub fn new(node: Option<String>, lease_timeout: Duration, roles: Arc<Roles>, token: &str) -> ClusterOptions {
-        let token_digest = super::membership::token_digest(token);
+        let token_digest = membership::token_digest(token);
         ClusterOptions { node, lease_timeout, roles, token_digest, engine: Arc::default() }
     }
 }
@@ -146,7 +149,7 @@ impl Controller {
 
 impl Inner {
     /// This gateway's row in `cluster_nodes`, seen now.
-    pub(super) async fn identity(&self) -> Node {
+    pub(crate) async fn identity(&self) -> Node {
         let engine = match self.cluster.engine.get() {
             Some(id) => id.clone(),
             None => match self.runtimes.engine_id().await {
@@ -217,7 +220,7 @@ async fn settle_project(inner: &Arc<Inner>, project: &str, why: &str) -> Result<
         }
     }
     store.change_pools(project, PoolChange::ClearWarm, now_ms()).await?;
-    super::swap::end_orphaned_pause(inner, project, &store.traffic(project).await?).await;
+    super::deploy::swap::end_orphaned_pause(inner, project, &store.traffic(project).await?).await;
     inner.sync_committed().await?;
     let inner = inner.clone();
     tokio::spawn(async move {

@@ -1,7 +1,7 @@
 //! The health gate step: probes until the new slot is fit for traffic; what the runtime sees die fails it at once.
 
 use super::failure::PipelineError;
-use super::Inner;
+use crate::controller::Inner;
 use crate::deployment::Phase;
 use crate::health::{self, HealthError, HealthPolicy};
 use crate::project::Slot;
@@ -12,7 +12,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
 /// Probes every replica until each is healthy; also fails fast the moment the runtime sees what it started die.
-pub(super) async fn gate(
+pub(crate) async fn gate(
     inner: &Inner,
     job: &Job<'_>,
     runtime: &dyn Runtime,

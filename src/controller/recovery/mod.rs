@@ -1,6 +1,9 @@
 //! After a start or a crash: routes come back from the store first, then unfinished work is cleaned up.
+//! An upgrade of the gateway is the same hand-over between two processes ([`handover`]).
 
-use super::drain::Upstream;
+mod handover;
+
+use super::deploy::drain::Upstream;
 use super::Inner;
 use crate::deployment::{Event, Phase, Status};
 use crate::health;
@@ -21,7 +24,7 @@ pub(crate) struct RestoreReport {
 /// Publishes every project's route from the store, then checks each live one: its health is probed
 /// and logged, and a docker container that is gone is started again. Each project is restored on its
 /// own: a corrupt row or a dead target is reported and never blocks the others.
-pub(super) async fn restore_routes(inner: &Inner) -> RestoreReport {
+pub(crate) async fn restore_routes(inner: &Inner) -> RestoreReport {
     let mut report = RestoreReport::default();
     match inner.sync().await {
         Ok(problems) => report.problems = problems,
@@ -78,11 +81,11 @@ async fn check_live(inner: &Inner, record: &ProjectRecord) -> Option<String> {
 /// The store is settled before this returns. The engine work (removing leftovers, stopping an old
 /// slot, which can take a stop timeout) runs in the background while deployments wait for it, so
 /// the admin API answers at once after a restart.
-pub(super) async fn reconcile(inner: &Arc<Inner>, handed_over: bool) -> Result<usize, StoreError> {
+pub(crate) async fn reconcile(inner: &Arc<Inner>, handed_over: bool) -> Result<usize, StoreError> {
     // After an upgrade an older process may still finish a deployment (several upgrades in a row):
     // whatever a live process holds the lease of is its own business.
     let busy_elsewhere = clear_dead_leases(inner, handed_over).await?;
-    let ours = inner.running_deployments();
+    let ours = inner.work.running_deployments();
     let mine = |d: &Deployment| ours.contains(&d.id) || busy_elsewhere.contains(&d.project);
     // Queued work is left to the workers when another process (a predecessor, or another gateway of the
     // cluster) may be about to run it.
@@ -101,12 +104,12 @@ pub(super) async fn reconcile(inner: &Arc<Inner>, handed_over: bool) -> Result<u
         }
     }
     // No drain survives a restart: nothing is warm any more, but for the windows live processes run.
-    let mut busy = inner.running_projects();
+    let mut busy = inner.work.running_projects();
     busy.extend(busy_elsewhere);
     inner.store.clear_warm_pools(&busy, now_ms()).await?;
     for project in inner.store.projects().await?.into_iter().flatten() {
         let name = &project.spec.name;
-        super::swap::end_orphaned_pause(inner, name, &inner.store.traffic(name).await?).await;
+        super::deploy::swap::end_orphaned_pause(inner, name, &inner.store.traffic(name).await?).await;
     }
     inner.sync_committed().await?;
     let failed = stuck.len();
@@ -179,7 +182,7 @@ async fn clear_silent_leases(inner: &Inner) -> Result<Vec<String>, StoreError> {
 
 /// What an interrupted deployment left in its runtime goes. A hold-and-swap cut off mid-swap ran in the
 /// live slot: the live version is started there again.
-pub(super) async fn remove_leftovers(inner: &Inner, d: &Deployment) {
+pub(crate) async fn remove_leftovers(inner: &Inner, d: &Deployment) {
     let Some(runtime) = inner.runtime_of(&d.project).await else { return };
     runtime.remove_leftovers(d).await;
     let Ok(Some(live)) = inner.store.live_deployment(&d.project).await else { return };
@@ -193,7 +196,7 @@ pub(super) async fn remove_leftovers(inner: &Inner, d: &Deployment) {
 }
 
 /// A live deployment cut off after its switch is settled by its runtime.
-pub(super) async fn settle_slots(inner: &Inner, d: &Deployment) {
+pub(crate) async fn settle_slots(inner: &Inner, d: &Deployment) {
     if let Some(runtime) = inner.runtime_of(&d.project).await {
         runtime.settle(d).await;
     }
@@ -205,7 +208,7 @@ fn owner_alive(owner: &str) -> bool {
 }
 
 /// Alive and not a zombie (a zombie has exited; only its parent has not collected it yet).
-pub(super) fn process_alive(pid: u32) -> bool {
+pub(crate) fn process_alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         // The state follows the parenthesised command name, which may itself hold spaces or parentheses.
         Ok(stat) => stat.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with(['Z', 'X'])),

@@ -4,7 +4,7 @@
 use super::drain::{drain, Upstream};
 use super::failure::PipelineError;
 use super::observe::{observe, Outcome};
-use super::Inner;
+use crate::controller::Inner;
 use crate::deployment::{Event, Phase, Trigger};
 use crate::runtime::Runtime;
 use crate::store::{now_ms, Deployment, ProjectRecord};
@@ -13,7 +13,7 @@ use std::time::Duration;
 use tracing::{info_span, Instrument};
 
 /// Writes the nginx include before the internal switch, so both always point at the same slot.
-pub(super) async fn publish_nginx(inner: &Inner, d: &Deployment, addrs: &[SocketAddr]) -> Result<(), PipelineError> {
+pub(crate) async fn publish_nginx(inner: &Inner, d: &Deployment, addrs: &[SocketAddr]) -> Result<(), PipelineError> {
     let Some(nginx) = &inner.nginx else { return Ok(()) };
     if let Some(warning) = nginx.publish(&d.project, addrs).await? {
         inner.log(d.id, &format!("nginx include written, but the reload failed: {warning}")).await;
@@ -25,7 +25,7 @@ pub(super) async fn publish_nginx(inner: &Inner, d: &Deployment, addrs: &[Socket
 }
 
 /// Switch, observe, drain the old slot, let the runtime retire it, done.
-pub(super) async fn finish(
+pub(crate) async fn finish(
     inner: &Inner,
     d: &Deployment,
     record: &ProjectRecord,

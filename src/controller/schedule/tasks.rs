@@ -3,8 +3,7 @@
 //! The engine's events drive it (a task that is stopping leaves the pool within a round trip); a slow poll
 //! is the safety net for what the events of this node cannot show (tasks on other nodes, a lost stream).
 
-use super::Controller;
-use crate::project::RuntimeKind;
+use crate::controller::Controller;
 use crate::runtime::served_addrs;
 use crate::store::StoreError;
 use std::time::Duration;
@@ -47,7 +46,7 @@ impl Controller {
     async fn refresh_tasks(&self) -> Result<(), StoreError> {
         let store = &self.inner.store;
         let mut changed = false;
-        for record in store.projects().await?.into_iter().flatten().filter(|r| r.spec.runtime == RuntimeKind::Swarm) {
+        for record in store.projects().await?.into_iter().flatten().filter(|r| r.spec.runtime.addresses_move()) {
             let Some(live) = store.live_deployment(&record.spec.name).await? else { continue };
             let Some(slot) = live.slot else { continue };
             let runtime = self.inner.runtimes.of(&record.spec);

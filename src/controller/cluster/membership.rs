@@ -3,8 +3,8 @@
 //! loopback); `swarm` and `external` projects run with any mix. A gateway that breaks a rule refuses to
 //! start, and a `docker` project that would break it is refused.
 
-use super::{Controller, ControllerError};
-use crate::project::{ProjectSpec, RuntimeKind};
+use crate::controller::{Controller, ControllerError};
+use crate::project::ProjectSpec;
 use crate::store::{now_ms, Node};
 use sha2::{Digest, Sha256};
 
@@ -50,7 +50,7 @@ impl Controller {
         let mut docker: Vec<String> = records
             .iter()
             .flatten()
-            .filter(|r| r.spec.runtime == RuntimeKind::Docker)
+            .filter(|r| r.spec.runtime.needs_one_engine())
             .map(|r| format!("`{}`", r.spec.name))
             .collect();
         docker.extend(config_docker.iter().map(|n| format!("`{n}`")));
@@ -65,8 +65,8 @@ impl Controller {
 
     /// Before a project is created or changed: runtime docker only while every living gateway drives
     /// the same engine.
-    pub(super) async fn docker_allowed(&self, spec: &ProjectSpec) -> Result<(), ControllerError> {
-        if self.inner.cluster.node.is_none() || spec.runtime != RuntimeKind::Docker {
+    pub(crate) async fn docker_allowed(&self, spec: &ProjectSpec) -> Result<(), ControllerError> {
+        if self.inner.cluster.node.is_none() || !spec.runtime.needs_one_engine() {
             return Ok(());
         }
         let me = self.inner.identity().await;

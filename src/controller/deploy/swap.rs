@@ -6,7 +6,7 @@
 use super::failure::PipelineError;
 use super::gate::gate;
 use super::switch::{finish, publish_nginx};
-use super::Inner;
+use crate::controller::Inner;
 use crate::deployment::Phase;
 use crate::routes::{Traffic, TrafficChange, TrafficState};
 use crate::runtime::{served_addrs, Job, Runtime};
@@ -17,7 +17,7 @@ use tracing::{info_span, Instrument};
 use super::drain::Upstream;
 
 /// Replaces `live` in its own slot. `job` is the QUEUED deployment.
-pub(super) async fn hold_swap(
+pub(crate) async fn hold_swap(
     inner: &Inner,
     job: &Job<'_>,
     runtime: &dyn Runtime,
@@ -125,7 +125,7 @@ async fn bring_back(
 }
 
 /// After a restart: a pause whose swap is over (its deployment died with the process) ends.
-pub(super) async fn end_orphaned_pause(inner: &Inner, project: &str, traffic: &TrafficState) {
+pub(crate) async fn end_orphaned_pause(inner: &Inner, project: &str, traffic: &TrafficState) {
     if traffic.traffic != Traffic::Paused {
         return;
     }

@@ -4,7 +4,7 @@
 
 use super::drain::{drain, Upstream};
 use super::failure::PipelineError;
-use super::Inner;
+use crate::controller::Inner;
 use crate::deployment::{Phase, Status, Trigger};
 use crate::metrics::ProjectMetrics;
 use crate::project::ProjectSpec;
@@ -19,7 +19,7 @@ const TICK: Duration = Duration::from_millis(50);
 
 /// How a window ended.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) enum Outcome {
+pub(crate) enum Outcome {
     Passed,
     CutShort,
     RolledBack,
@@ -35,7 +35,7 @@ pub(crate) struct ObserveFigures {
 }
 
 /// A running window, as the controller sees it: who is observed, who is warm, and how to ask for a flip back.
-pub(super) struct Watch {
+pub(crate) struct Watch {
     pub(crate) deployment_id: i64,
     pub(crate) warm_deployment_id: i64,
     pub(crate) figures: Arc<Mutex<ObserveFigures>>,
@@ -54,7 +54,7 @@ struct Window<'a> {
     base: (u64, u64),
 }
 
-pub(super) async fn observe(
+pub(crate) async fn observe(
     inner: &Inner,
     d: &Deployment,
     record: &ProjectRecord,
@@ -71,7 +71,7 @@ pub(super) async fn observe(
     let figures = Arc::new(Mutex::new(ObserveFigures { seconds_left: window.as_secs(), ..ObserveFigures::default() }));
     let watch =
         Watch { deployment_id: d.id, warm_deployment_id: old.deployment_id, figures: figures.clone(), requests: tx };
-    inner.watches.lock().unwrap_or_else(|e| e.into_inner()).insert(d.project.clone(), watch);
+    inner.work.open_watch(&d.project, watch);
     inner
         .log(
             d.id,
@@ -80,7 +80,7 @@ pub(super) async fn observe(
         .await;
     let w = Window { inner, d, record, runtime, new, old, base };
     let outcome = watch_window(&w, window, &figures, &mut rx).await;
-    inner.watches.lock().unwrap_or_else(|e| e.into_inner()).remove(&d.project);
+    inner.work.close_watch(&d.project);
     outcome
 }
 
@@ -104,7 +104,7 @@ async fn watch_window(
         }
         let left = window.saturating_sub(started.elapsed());
         let now = measured(&metrics, w, left);
-        *figures.lock().unwrap_or_else(|e| e.into_inner()) = now.clone();
+        *crate::lock::lock(figures) = now.clone();
         if let Some(reason) = verdict(now.requests, now.errors, spec) {
             flip(w, Trigger::AutoRollback, &reason).await?;
             return Ok(Outcome::RolledBack);

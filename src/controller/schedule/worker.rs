@@ -1,8 +1,9 @@
 //! One worker per project: takes the newest queued deployment, holds the lease, runs the pipeline.
 
-use super::failure::PipelineError;
-use super::pipeline;
-use super::{reaper, Controller, Inner};
+use super::reaper;
+use crate::controller::deploy::failure::PipelineError;
+use crate::controller::deploy::pipeline;
+use crate::controller::{Controller, Inner};
 use crate::deployment::{Event, Phase, Status};
 use crate::store::{now_ms, Deployment, StoreError};
 use std::sync::Arc;
@@ -13,15 +14,10 @@ use tracing::Instrument;
 
 impl Controller {
     /// Wakes the project's worker, starting it on first use.
-    pub(super) fn kick(&self, project: &str) {
-        let mut workers = self.inner.workers.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(notify) = workers.get(project) {
-            notify.notify_one();
-            return;
+    pub(crate) fn kick(&self, project: &str) {
+        if let Some(bell) = self.inner.work.wake_worker(project) {
+            tokio::spawn(work_queue(self.inner.clone(), project.to_owned(), bell));
         }
-        let notify = Arc::new(Notify::new());
-        workers.insert(project.to_owned(), notify.clone());
-        tokio::spawn(work_queue(self.inner.clone(), project.to_owned(), notify));
     }
 }
 
@@ -36,7 +32,7 @@ async fn work_queue(inner: Arc<Inner>, project: String, notify: Arc<Notify>) {
                 run_one(&inner, d).await;
                 continue;
             }
-            Ok(None) if !is_current(&inner, &project, &notify) => return,
+            Ok(None) if !inner.work.is_current_worker(&project, &notify) => return,
             Ok(None) => {}
             Err(e) => {
                 tracing::error!(project = %project, "cannot read the deploy queue: {e}; retrying in 2 s");
@@ -48,25 +44,19 @@ async fn work_queue(inner: Arc<Inner>, project: String, notify: Arc<Notify>) {
     }
 }
 
-/// False once the project was removed (or removed and created again, with a new worker).
-fn is_current(inner: &Inner, project: &str, notify: &Arc<Notify>) -> bool {
-    let workers = inner.workers.lock().unwrap_or_else(|e| e.into_inner());
-    workers.get(project).is_some_and(|n| Arc::ptr_eq(n, notify))
-}
-
 async fn run_one(inner: &Arc<Inner>, d: Deployment) {
     let span = tracing::info_span!("deployment", project = %d.project, deployment_id = d.id, commit = d.commit.as_deref().unwrap_or("-"));
     async {
         // Registered before the first await: a successor settling after an upgrade never takes it for
         // the old process's leftovers.
         let token = CancellationToken::new();
-        inner.running.lock().unwrap_or_else(|e| e.into_inner()).insert(d.id, (d.project.clone(), token.clone()));
+        inner.work.start_deployment(d.id, &d.project, token.clone());
         // Recovery may still be clearing this project's slots after a restart.
         drop(inner.settling.read().await);
         take_lease(inner, &d).await;
         // Another gateway (or the process this one succeeded) may have run it while we waited for the lease.
         if !still_queued(inner, d.id).await {
-            inner.running.lock().unwrap_or_else(|e| e.into_inner()).remove(&d.id);
+            inner.work.end_deployment(d.id);
             if let Err(e) = inner.store.release_lease(&d.project, &inner.owner).await {
                 tracing::warn!("cannot release the deploy lease: {e}");
             }
@@ -75,9 +65,9 @@ async fn run_one(inner: &Arc<Inner>, d: Deployment) {
         let heartbeat = tokio::spawn(keep_lease(inner.clone(), d.project.clone()));
         let result = supervise(inner, &d, token).await;
         heartbeat.abort();
-        inner.running.lock().unwrap_or_else(|e| e.into_inner()).remove(&d.id);
+        let reason = inner.work.end_deployment(d.id);
         if let Err(e) = result {
-            end_unfinished(inner, d.id, &d.project, e).await;
+            end_unfinished(inner, d.id, &d.project, e, reason).await;
         }
         if let Err(e) = inner.store.release_lease(&d.project, &inner.owner).await {
             tracing::warn!("cannot release the deploy lease: {e}");
@@ -150,13 +140,13 @@ async fn keep_lease(inner: Arc<Inner>, project: String) {
     }
 }
 
-/// Records how a deployment that did not go live ended: FAILED, or CANCELLED.
-async fn end_unfinished(inner: &Inner, id: i64, project: &str, error: PipelineError) {
+/// Records how a deployment that did not go live ended: FAILED, or CANCELLED (with `reason` when it was
+/// not the operator who cancelled it).
+async fn end_unfinished(inner: &Inner, id: i64, project: &str, error: PipelineError, reason: Option<String>) {
     let (event, status) = match error {
         PipelineError::Cancelled | PipelineError::CheckFailed(_) => (Event::Cancel, Status::Cancelled),
         _ => (Event::Fail, Status::Failed),
     };
-    let reason = inner.cancel_reasons.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
     let message = match (&error, reason) {
         (PipelineError::Cancelled, Some(reason)) => reason,
         _ => error.to_string(),

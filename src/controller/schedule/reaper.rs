@@ -5,7 +5,7 @@
 //! step that hangs where no timeout reaches (a git server that never answers, an engine call that
 //! never returns), so it allows those a grace period first.
 
-use super::{recovery, Inner};
+use crate::controller::{recovery, Inner};
 use crate::deployment::{Phase, Status};
 use crate::project::ProjectSpec;
 use crate::store::now_ms;
@@ -51,7 +51,7 @@ pub(crate) fn overdue(phase: Phase, entered_ms: i64, now_ms: i64, spec: &Project
 
 /// Resolves with the reason once the deployment has stayed in one phase past its limit; never
 /// resolves while it keeps moving. Store errors only delay it (the database may come back).
-pub(super) async fn watch(inner: &Inner, id: i64, spec: &ProjectSpec) -> String {
+pub(crate) async fn watch(inner: &Inner, id: i64, spec: &ProjectSpec) -> String {
     let mut current: Option<(Phase, i64)> = None;
     loop {
         tokio::time::sleep(TICK).await;
@@ -69,7 +69,7 @@ pub(super) async fn watch(inner: &Inner, id: i64, spec: &ProjectSpec) -> String 
 }
 
 /// After the pipeline of deployment `id` was aborted: what it left in the engine goes, as after a crash.
-pub(super) async fn clean_up(inner: &Inner, id: i64) {
+pub(crate) async fn clean_up(inner: &Inner, id: i64) {
     match inner.store.deployment(id).await {
         Ok(Some(d)) if d.status == Status::Active => recovery::settle_slots(inner, &d).await,
         Ok(Some(d)) => recovery::remove_leftovers(inner, &d).await,

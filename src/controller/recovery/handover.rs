@@ -2,9 +2,8 @@
 //! nothing new; the successor follows the route changes the old one still makes, runs queued work, and
 //! settles what the old process left only once it has exited.
 
-use super::{recovery, Controller, Inner};
+use crate::controller::{Controller, Inner};
 use crate::deployment::Status;
-use std::collections::HashSet;
 use std::time::Duration;
 
 /// How often routes written by another process are looked for.
@@ -14,16 +13,8 @@ const OLD_PROCESS_POLL: Duration = Duration::from_millis(200);
 const DEFAULT_STREAM_LIMIT_S: u64 = 30;
 
 impl Inner {
-    pub(super) fn running_deployments(&self) -> HashSet<i64> {
-        self.running.lock().unwrap_or_else(|e| e.into_inner()).keys().copied().collect()
-    }
-
-    pub(super) fn running_projects(&self) -> Vec<String> {
-        self.running.lock().unwrap_or_else(|e| e.into_inner()).values().map(|(p, _)| p.clone()).collect()
-    }
-
     /// True once a successor took over: workers stop taking deployments and observe windows end.
-    pub(super) fn handed_over(&self) -> bool {
+    pub(crate) fn handed_over(&self) -> bool {
         self.retirement.is_handed_over()
     }
 }
@@ -31,7 +22,7 @@ impl Inner {
 impl Controller {
     /// Deployments running in this process.
     pub(crate) fn running(&self) -> usize {
-        self.inner.running.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.inner.work.running_count()
     }
 
     /// The longest `drain_timeout_s` of any project: how long a retiring process lets streams run.
@@ -67,11 +58,11 @@ impl Controller {
     /// exited, settles whatever it left unfinished.
     pub(crate) async fn take_over_from(&self, old_pid: u32) {
         self.kick_queued().await;
-        while recovery::process_alive(old_pid) {
+        while super::process_alive(old_pid) {
             tokio::time::sleep(OLD_PROCESS_POLL).await;
         }
         tracing::info!("upgrade: the old process {old_pid} has exited; settling what it left");
-        match recovery::reconcile(&self.inner, true).await {
+        match super::reconcile(&self.inner, true).await {
             Ok(0) => {}
             Ok(n) => tracing::warn!("{n} deployments were left unfinished by the old process; they are FAILED"),
             Err(e) => tracing::error!("cannot settle the old process's deployments: {e}"),
@@ -79,7 +70,7 @@ impl Controller {
         self.kick_queued().await;
     }
 
-    pub(super) async fn kick_queued(&self) {
+    pub(crate) async fn kick_queued(&self) {
         match self.inner.store.deployments_with_status(&[Status::Queued]).await {
             Ok(queued) => queued.iter().for_each(|d| self.kick(&d.project)),
             Err(e) => tracing::error!("cannot read the deploy queue: {e}"),

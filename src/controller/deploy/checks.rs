@@ -4,8 +4,8 @@
 //! `checks_timeout_s` fails it.
 
 use super::failure::PipelineError;
-use super::{Controller, ControllerError, Inner};
 use crate::checks::{verdict, CheckReport, Verdict};
+use crate::controller::{Controller, ControllerError, Inner};
 use crate::deployment::{Event, Phase, Status, Trigger};
 use crate::project::ProjectSpec;
 use crate::store::{now_ms, Deployment};
@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 const REREAD: Duration = Duration::from_millis(500);
 
 /// Whether `d` waits for checks: a webhook push of a commit, to a project that requires checks.
-pub(super) fn must_wait(spec: &ProjectSpec, d: &Deployment) -> bool {
+pub(crate) fn must_wait(spec: &ProjectSpec, d: &Deployment) -> bool {
     !spec.required_checks.is_empty() && d.trigger == Trigger::Webhook && d.commit.is_some() && d.image.is_none()
 }
 
@@ -36,7 +36,7 @@ impl Controller {
         for d in self.inner.store.deployments(project, 20).await? {
             if d.id < newer && d.status == Status::Deploying && d.phase == Phase::WaitingForChecks {
                 let reason = format!("superseded by a newer push (deployment {newer}) while waiting for checks");
-                self.inner.cancel_reasons.lock().unwrap_or_else(|e| e.into_inner()).insert(d.id, reason);
+                self.inner.work.give_cancel_reason(d.id, reason);
                 if let Err(e) = self.cancel(d.id).await {
                     tracing::warn!(deployment_id = d.id, "cannot cancel the waiting push: {e}");
                 }
@@ -47,7 +47,7 @@ impl Controller {
 }
 
 /// Waits until the verdict on `d`'s commit is in. `Ok` means every required check passed.
-pub(super) async fn wait_for_checks(
+pub(crate) async fn wait_for_checks(
     inner: &Arc<Inner>,
     d: &Deployment,
     spec: &ProjectSpec,
