@@ -253,6 +253,17 @@ impl Inner {
     }
 }
 
+/// Whether a host port can be bound now (automatic base ports are the lowest free ones). A test build
+/// reads `VERSIONGATE_TEST_PORTS_FROM` and counts the ports below it as taken: gateways of tests running
+/// side by side would otherwise pick the same free port at the same moment.
 fn port_is_free(port: u16) -> bool {
+    #[cfg(feature = "test-hooks")]
+    if std::env::var("VERSIONGATE_TEST_PORTS_FROM")
+        .ok()
+        .and_then(|v| v.parse::<u16>().ok())
+        .is_some_and(|from| port < from)
+    {
+        return false;
+    }
     std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
 }

@@ -86,6 +86,15 @@ pub fn free_port_pair() -> u16 {
     free_port_range(2)
 }
 
+/// Where a gateway's automatic base ports start (`VERSIONGATE_TEST_PORTS_FROM`, read by test builds): a
+/// block of 100 in 20000–23999 of its own, so gateways of tests running side by side never pick the same
+/// free port at the same moment. Below the pairs of [`free_port_pair`].
+pub fn auto_ports_from() -> u16 {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let block = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed).wrapping_add(std::process::id()) % 40;
+    20000 + block as u16 * 100
+}
+
 /// A base port with `n` free ports from it on (a project of `n / 2` replicas), picked as [`free_port_pair`] is.
 pub fn free_port_range(n: u16) -> u16 {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
@@ -156,6 +165,7 @@ impl Gateway {
         let binary = PathBuf::from(env!("CARGO_BIN_EXE_versiongate"));
         let (token, env, successors) = ("test-token".into(), Vec::new(), Vec::new());
         let mut gw = Gateway { child: None, proxy, https, admin, dir, token, http, env, binary, successors };
+        gw.env.push(("VERSIONGATE_TEST_PORTS_FROM".into(), auto_ports_from().to_string()));
         gw.spawn().await;
         gw
     }
