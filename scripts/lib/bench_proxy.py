@@ -21,7 +21,10 @@ SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
 BASELINE = os.environ.get("BENCH_BASELINE")
 ONLY = [s for s in os.environ.get("BENCH_SYSTEMS", "").split(",") if s]
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
-CASES = [("tiny", "/tiny", 1), ("tiny", "/tiny", 64), ("4 KiB", "/4k", 1), ("4 KiB", "/4k", 64)]
+# (label, path, connections, wrk script): the mixed case sends one small POST in ten on every connection.
+MIXED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mixed_post.lua")
+CASES = [("tiny", "/tiny", 1, None), ("tiny", "/tiny", 64, None), ("4 KiB", "/4k", 1, None),
+         ("4 KiB", "/4k", 64, None), ("mixed: 1 POST in 10, tiny", "/tiny", 64, MIXED)]
 HOST = "bench.test"
 
 
@@ -190,10 +193,10 @@ def main():
         procs.stop_all()
 
 
-def measured(url, conns, pid):
+def measured(url, conns, pid, script=None):
     """One wrk run, plus the proxy's CPU time per request (user + system, µs) when its pid is known."""
     before = cpu_seconds(pid) if pid else None
-    run = wrk(url, conns, SECONDS, host=HOST)
+    run = wrk(url, conns, SECONDS, host=HOST, script=script)
     if before:
         after = cpu_seconds(pid)
         run["user_us"], run["sys_us"] = ((a - b) / run["requests"] * 1e6 for a, b in zip(after, before))
@@ -204,12 +207,13 @@ def measured(url, conns, pid):
 def run_cases(ports, pids):
     systems = list(ports)
     results = {}
-    for label, path, conns in CASES:
+    for label, path, conns, script in CASES:
         runs = {s: [] for s in systems}
         for r in range(ROUNDS):
             for system in (systems if r % 2 == 0 else systems[::-1]):
-                wrk(f"http://127.0.0.1:{ports[system]}{path}", conns, 1, host=HOST)  # warm-up
-                runs[system].append(measured(f"http://127.0.0.1:{ports[system]}{path}", conns, pids.get(system)))
+                url = f"http://127.0.0.1:{ports[system]}{path}"
+                wrk(url, conns, 1, host=HOST, script=script)  # warm-up
+                runs[system].append(measured(url, conns, pids.get(system), script))
                 print(f"  {label} c={conns} round {r + 1} {system}: {runs[system][-1]['rps']:.0f} req/s", file=sys.stderr)
         results[(label, conns)] = runs
     return results
