@@ -12,11 +12,11 @@
 //! | [`slot`] | blue and green: a project's two ports, and picking free base ports (pure) |
 //! | [`deployment`] | one deployment's statuses, phases and legal transitions (pure) |
 //! | [`routes`] | desired route state and traffic controls, the table built from it (pure), the request decision (pure), the atomic snapshot, paused projects' held requests |
-//! | [`proxy`] | serving one request: decision → peer → metrics; error pages; the fast lane in front of Pingora's pipeline |
+//! | [`proxy`] | serving one request: `lane` (our HTTP/1.1 reader, first for every HTTP/1.1 request) and `pipeline` (Pingora's proxy: HTTP/2 and what the lane hands over), one verdict over `routes::decide`, one renderer of the gateway's own answers |
 //! | [`health`] | is this upstream fit for traffic: probe and consecutive passes; replicas back into rotation |
-//! | [`store`] | sqlx pool (SQLite or PostgreSQL), migrations, queries; the desired routes |
+//! | [`store`] | sqlx pool (SQLite or PostgreSQL), migrations, queries; the desired routes (read without opening any secret) |
 //! | [`controller`] | `deploy` (the pipeline: CI gate, blue-green, canary, hold-and-swap; cancel, rollback), `schedule` (per-project queues under leases, the reaper), `recovery`, `cluster`, the `registry` of running work, previews, traffic controls, the one route writer (`sync`) |
-//! | [`runtime`] | runtimes as strategies (`docker`, `external`) and the container engine they drive |
+//! | [`runtime`] | runtimes as strategies (`docker`, `external`, `swarm`), what each kind of runtime allows (`RuntimeKind`), and the container engine they drive |
 //! | [`admin`] | the REST API, the dashboard (`admin::dashboard`), `/metrics`, `/healthz`, the one API error type |
 //! | [`tls`] | the TLS listener's certificate map and resolver, ACME challenge answers, certificate parsing |
 //! | [`acme`] | certificates in the control plane: ACME orders and renewals, uploads, the one map writer |
