@@ -144,4 +144,5 @@ fn short(v: f64) -> String {
 }
 
 #[cfg(test)]
+#[path = "chart_tests.rs"]
 mod tests;
