@@ -23,6 +23,10 @@ HOST = "localhost"  # resolves without /etc/hosts changes, and every client send
 # The plain part takes BENCH_BASELINE; a binary that serves HTTPS too can be compared here with BENCH_TLS_BASELINE.
 BASELINE = os.environ.get("BENCH_TLS_BASELINE")
 IDLE_TLS = int(os.environ.get("BENCH_IDLE_TLS", "2000"))
+# BENCH_SYSTEMS=versiongate,baseline limits the run to those systems (nginx always runs: the ratios' base);
+# BENCH_CASES=h2,handshake to those kinds of case (h1, h2, handshake).
+ONLY = [s for s in os.environ.get("BENCH_SYSTEMS", "").split(",") if s]
+ONLY_CASES = [s for s in os.environ.get("BENCH_CASES", "").split(",") if s]
 
 
 def make_cert(d):
@@ -169,15 +173,18 @@ def main():
         for port in ports.values():
             wait_port(port)
         results = run_cases(ports, pids)
-        idle = {s: kib_per_idle_tls(ports[s], pids[s], IDLE_TLS) for s in ports if s in ("versiongate", "baseline")}
+        idle = {s: kib_per_idle_tls(ports[s], pids[s], IDLE_TLS) for s in ports if s in ("versiongate", "baseline")
+                and (not ONLY or s in ONLY)} if IDLE_TLS else {}
         report(results, idle)
     finally:
         procs.stop_all()
 
 
 def run_cases(ports, pids):
-    systems, results = list(ports), {}
+    systems, results = [s for s in ports if not ONLY or s in ONLY or s == "nginx"], {}
     for label, kind, conns in CASES:
+        if ONLY_CASES and kind not in ONLY_CASES:
+            continue
         runs = {s: [] for s in systems}
         for r in range(ROUNDS):
             for system in (systems if r % 2 == 0 else systems[::-1]):
