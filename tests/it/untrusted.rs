@@ -20,8 +20,12 @@ impl GitDaemon {
     async fn serve(repo: &AppRepo) -> GitDaemon {
         let port = harness::free_port();
         let base = repo.path.parent().unwrap();
-        let child = Command::new("git")
-            .args(["daemon", "--reuseaddr", "--export-all", "--listen=127.0.0.1"])
+        // `git-daemon` itself, not `git daemon`: the `git` wrapper runs it as a child of its own, which
+        // killing the wrapper's pid would leave running.
+        let exec_path = Command::new("git").arg("--exec-path").output().expect("git (Debian's) runs").stdout;
+        let exec_path = String::from_utf8(exec_path).expect("a path").trim().to_owned();
+        let child = Command::new(std::path::Path::new(&exec_path).join("git-daemon"))
+            .args(["--reuseaddr", "--export-all", "--listen=127.0.0.1"])
             .arg(format!("--port={port}"))
             .arg(format!("--base-path={}", base.display()))
             .arg(base)
