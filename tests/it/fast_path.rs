@@ -173,3 +173,26 @@ async fn both_paths_send_the_same_bytes_upstream_and_give_the_same_answers() {
     let pipeline = counter(&ordinary, "versiongate_proxy_requests_total{stage=\"pipeline\"}").await;
     assert!(pipeline >= 30, "the pipeline answered {pipeline} requests of the gateway without a lane");
 }
+
+/// An app that dies after its head and before its body (a crash, a killed container) has answered nothing
+/// yet: the lane waits for the first piece of a body of known length before the head goes out, so the
+/// request is tried on another member or, with none, answered 502 — never a 200 cut short. (Found by the
+/// matrix's crash row: 1 truncated answer in about 10,000.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_dying_between_head_and_body_gets_a_502_not_a_truncated_200() {
+    let app = Recorder::start().await;
+    let gw = Gateway::start().await;
+    gw.add_external_project("app", "app.test", json!({ "health_interval_ms": 50 })).await;
+    assert_eq!(gw.deploy("app", app.addr).await["status"], "ACTIVE");
+    app.take();
+    let before = lane_count(&gw).await;
+    let mut socket = TcpStream::connect(gw.proxy).await.unwrap();
+    socket.write_all(b"GET /r/dies HTTP/1.1\r\nHost: app.test\r\nAccept: application/json\r\n\r\n").await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), socket.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 502 "), "{answer}");
+    assert!(answer.contains("\"bad_gateway\"") && answer.contains("Connection: close"), "{answer}");
+    assert_eq!(app.take().len(), 1, "the app got the request once");
+    assert_eq!(lane_count(&gw).await - before, 1, "the lane answered it");
+}

@@ -266,11 +266,15 @@ async fn streams() -> Row {
 #[ignore = "minutes long: run by scripts/zero-downtime-matrix"]
 async fn zero_downtime_matrix() {
     let flips_n: usize = std::env::var("MATRIX_FLIPS").ok().and_then(|v| v.parse().ok()).unwrap_or(100);
-    // `MATRIX_ONLY=https`, `=upgrade`, `=traffic`, `=github` or `=cluster` runs those rows alone.
+    // `MATRIX_ONLY=https`, `=upgrade`, `=traffic`, `=github` or `=cluster` runs those rows alone; `=crash`
+    // the observe window's crash row alone (a race with a dying app, worth running many times).
     let only = std::env::var("MATRIX_ONLY").unwrap_or_default();
     let mut rows = Vec::new();
     if only.is_empty() {
         rows = plain_rows(flips_n).await;
+    }
+    if only == "crash" {
+        rows.push(crash_after_switch().await);
     }
     if only.is_empty() || only == "https" {
         let https = https_rows::flips_and_new_host().await.into_iter().chain([https_rows::renewal().await]);

@@ -55,8 +55,17 @@ pub(super) async fn attempt(addr: SocketAddr, request: &[u8], client: &mut Strea
             }
             Attempt::Answered { status, complete: true }
         }
-        Err(status) => Attempt::Answered { status, complete: false },
+        Err(Broke::Unanswered) => Attempt::Unanswered,
+        Err(Broke::Midway(status)) => Attempt::Answered { status, complete: false },
     }
+}
+
+/// How passing an answer on failed.
+enum Broke {
+    /// Before anything reached the client: the request may be tried again elsewhere.
+    Unanswered,
+    /// After the client got (part of) an answer with this status: its connection must close.
+    Midway(u16),
 }
 
 async fn send(addr: SocketAddr, request: &[u8], head_request: bool) -> Result<Upstream, Attempt> {
@@ -98,27 +107,44 @@ async fn read_head(up: &mut Upstream, head_request: bool) -> bool {
 }
 
 /// Passes the answer on: interim heads, then the final head with as much body as is at hand, then the
-/// rest as it arrives. `Ok((status, whether the upstream connection may be used again))`; `Err(status)`
-/// when the answer broke off, so the client connection must close.
-async fn pass_on(up: &mut Upstream, client: &mut Stream, reply: &Reply<'_>) -> Result<(u16, bool), u16> {
+/// rest as it arrives. `Ok((status, whether the upstream connection may be used again))`.
+async fn pass_on(up: &mut Upstream, client: &mut Stream, reply: &Reply<'_>) -> Result<(u16, bool), Broke> {
     let mut out = Vec::with_capacity(up.buf.len() + 512);
+    let mut wrote = false;
     loop {
-        let head = answer::parse(&up.buf, reply.head_request).map_err(|_| 502u16)?.ok_or(502u16)?;
+        let head = answer::parse(&up.buf, reply.head_request).map_err(|_| Broke::Midway(502))?;
+        let head = head.ok_or(Broke::Midway(502))?;
         let (len, status, framing, keep_alive) = (head.len, head.status, head.framing, head.keep_alive);
         let interim = head.interim();
         let date = pingora::protocols::http::date::get_cached_date();
         head.downstream(reply.cookie.as_deref(), reply.keep_alive, date.as_bytes(), &mut out);
         let _ = up.buf.split_to(len);
         if interim {
-            write(client, &mut out).await.map_err(|()| status)?;
+            write(client, &mut out).await.map_err(|()| Broke::Midway(status))?;
+            wrote = true;
             if !read_head(up, reply.head_request).await {
-                return Err(status);
+                return Err(Broke::Midway(status));
             }
             continue;
         }
-        let complete = body(up, client, &mut out, framing, reply).await.map_err(|()| status)?;
+        if !wrote && !first_body_at_hand(up, framing).await {
+            return Err(Broke::Unanswered);
+        }
+        let complete = body(up, client, &mut out, framing, reply).await.map_err(|()| Broke::Midway(status))?;
         return Ok((status, keep_alive && complete && framing != Framing::UntilClose));
     }
+}
+
+/// Waits for the first piece of a body of known length before the head goes out, so an app that dies
+/// between writing its head and its body (a crash, a killed container) leaves the client with nothing yet,
+/// and the request can be tried on a warm member as if it had not been answered. False when the upstream
+/// ended or failed first. Streamed bodies (chunked, until close: SSE) go out head first, as they come.
+async fn first_body_at_hand(up: &mut Upstream, framing: Framing) -> bool {
+    if !matches!(framing, Framing::Length(n) if n > 0) || !up.buf.is_empty() {
+        return true;
+    }
+    up.buf.reserve(READ_BUF);
+    matches!(up.stream.read_buf(&mut up.buf).await, Ok(n) if n > 0)
 }
 
 /// Writes the body after the head in `out`; `Ok(true)` when the upstream sent exactly the body, nothing

@@ -110,6 +110,8 @@ fn answer(raw: &str) -> (Vec<u8>, bool) {
         "/r/bye" => ("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 3\r\n\r\n".into(), "bye", true),
         "/r/case" => ("HTTP/1.1 201 Created Here\r\nX-MiXeD-Case: Yes\r\nSet-Cookie: a=1\r\nx-lower: 1\r\nSet-Cookie: b=2\r\nContent-Length: 4\r\n\r\n".into(), "case", false),
         "/r/500" => ("HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\n".into(), "oops", false),
+        // An app that dies between writing its head and its body.
+        "/r/dies" => ("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n".into(), "", true),
         _ => ("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n".into(), "ok", false),
     };
     let mut bytes = header.into_bytes();
