@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 
-from benchlib import (ROOT, Processes, api, cpu_seconds, free_port, median_of, rss_kib, save_json, start_gateway,
+from benchlib import (ROOT, TARGET, Processes, api, cpu_seconds, free_port, median_of, rss_kib, save_json, start_gateway,
                       table, wait_port, wait_settled, wrk)
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
@@ -175,7 +175,7 @@ def main():
         rss = {"versiongate": (vg_port, vg.pid, idle_rss)}
         pids = {"versiongate": vg.pid, "nginx": nginx.pid, "haproxy": haproxy.pid, "caddy": caddy.pid}
         # Pingora with none of our code: a bare proxy, and one that answers by itself (only its downstream half).
-        floor = os.path.join(ROOT, "target", "release", "examples", "pingora_floor")
+        floor = os.path.join(TARGET, "release", "examples", "pingora_floor")
         for system, target in (("pingora-bare", f"127.0.0.1:{backend}"), ("pingora-answer", "answer"),
                                ("pingora-lean", f"lean:127.0.0.1:{backend}")):
             ports[system] = free_port()

@@ -13,7 +13,7 @@ import sys
 import tempfile
 import time
 
-from benchlib import ROOT, Processes, api, free_port, save_json, start_gateway, table, wait_port
+from benchlib import ROOT, TARGET, Processes, api, free_port, save_json, start_gateway, table, wait_port
 from bench_deploy import LUA, parse_wrk
 
 RESTARTS = int(os.environ.get("BENCH_UPGRADES", "10"))
@@ -67,7 +67,7 @@ def bench_versiongate(d, procs, backend, upgrade=True):
     deadline = time.time() + 30
     while api(admin, token, "GET", "/healthz")[1].get("live") != 1 and time.time() < deadline:
         time.sleep(0.1)
-    cli = os.path.join(ROOT, "target", "release", "versiongate")
+    cli = os.path.join(TARGET, "release", "versiongate")
     env = {**os.environ, "VERSIONGATE_URL": f"http://127.0.0.1:{admin}", "VERSIONGATE_TOKEN": token}
     current = {"proc": proc, "pid": proc.pid}
 

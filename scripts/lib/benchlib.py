@@ -12,6 +12,8 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# Where cargo put the release build: CARGO_TARGET_DIR when set, as cargo reads it.
+TARGET = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
 
 
 def free_port():
@@ -169,7 +171,7 @@ listen = "127.0.0.1:{admin}"
 token = "{token}"
 [[projects]]
 {project_toml}""")
-    binary = binary or os.path.join(ROOT, "target", "release", "versiongate")
+    binary = binary or os.path.join(TARGET, "release", "versiongate")
     proc = procs.start(name, [binary, "serve", "--config", config], d, {"RUST_LOG": "warn"})
     wait_port(port)
     wait_port(admin)
