@@ -1,6 +1,7 @@
 //! Authenticated GitHub events → deploy decisions (pure: signature check, body decoding, repository matching).
 
 mod events;
+pub mod push;
 
 pub(crate) use events::{repository_name, PullRequest};
 
@@ -11,7 +12,6 @@ use sha2::Sha256;
 
 /// GitHub's own limit for webhook payloads.
 pub(crate) const MAX_BODY: usize = 25 * 1024 * 1024;
-const ZERO_SHA: &str = "0000000000000000000000000000000000000000";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum WebhookError {
@@ -137,7 +137,7 @@ pub enum Decision {
 pub fn decide(event: &str, payload: &Value, branch: &str) -> Decision {
     match event {
         "ping" => Decision::Pong,
-        "push" => decide_push(payload, branch),
+        "push" => push::decide(&push::Push::from_github(payload), branch),
         "pull_request" => events::decide_pull_request(payload, branch),
         "check_run" | "check_suite" | "status" => events::decide_checks(event, payload),
         other => Decision::Ignore(format!("event `{other}` does not deploy")),
@@ -150,26 +150,9 @@ pub(crate) fn commit_sha(value: &Value) -> Option<String> {
     (sha.len() == 40 && sha.bytes().all(|b| b.is_ascii_hexdigit())).then(|| sha.to_ascii_lowercase())
 }
 
-fn decide_push(payload: &Value, branch: &str) -> Decision {
-    let git_ref = payload["ref"].as_str().unwrap_or_default();
-    let after = payload["after"].as_str().unwrap_or_default();
-    let Some(pushed) = git_ref.strip_prefix("refs/heads/") else {
-        return Decision::Ignore(format!("`{git_ref}` is not a branch"));
-    };
-    if pushed != branch {
-        return Decision::Ignore(format!("branch `{pushed}` is not the project's branch `{branch}`"));
-    }
-    if after == ZERO_SHA || payload["deleted"].as_bool() == Some(true) {
-        return Decision::Ignore(format!("branch `{pushed}` was deleted"));
-    }
-    let Some(commit) = commit_sha(&payload["after"]) else {
-        return Decision::Ignore(format!("`after` is not a commit SHA: `{after}`"));
-    };
-    Decision::Deploy { commit, branch: pushed.to_owned() }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::push::ZERO_SHA;
     use super::*;
     use serde_json::json;
 
