@@ -1,9 +1,16 @@
-//! Authenticated GitHub events → deploy decisions (pure: signature check, body decoding, repository matching).
+//! Authenticated webhook events → deploy decisions (pure: signature checks, body decoding, repository
+//! matching). GitHub's events are read here and in `events`; GitLab's and Gitea's (Forgejo's) readers live
+//! in `gitlab` and `gitea`, and all three read a push into the one model of `push`. `host` names what differs
+//! between them for the receiver.
 
 mod events;
+pub mod gitea;
+pub mod gitlab;
+mod host;
 pub mod push;
 
 pub(crate) use events::{repository_name, PullRequest};
+pub use host::{header, GitHub, GitLab, Gitea, Host, Refusal};
 
 use crate::checks::CheckReport;
 use hmac::{Hmac, KeyInit, Mac};
@@ -45,14 +52,22 @@ pub fn sign(secret: &str, body: &[u8]) -> String {
 
 /// The JSON payload of a JSON body, or of a form body's `payload` field.
 pub fn payload(content_type: Option<&str>, body: &[u8]) -> Result<Value, WebhookError> {
-    let form = content_type.is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
-    let json = if form {
-        let field = form_urlencoded::parse(body).find(|(k, _)| k == "payload").map(|(_, v)| v.into_owned());
-        field.ok_or_else(|| WebhookError::Malformed("a form body without a `payload` field".into()))?
+    let json = if is_form(content_type) {
+        form_payload(body).ok_or_else(|| WebhookError::Malformed("a form body without a `payload` field".into()))?
     } else {
         String::from_utf8(body.to_vec()).map_err(|_| WebhookError::Malformed("the body is not UTF-8".into()))?
     };
     serde_json::from_str(&json).map_err(|e| WebhookError::Malformed(e.to_string()))
+}
+
+/// Whether a body is form-encoded (its JSON is then the `payload` field).
+pub(crate) fn is_form(content_type: Option<&str>) -> bool {
+    content_type.is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"))
+}
+
+/// The decoded `payload` field of a form body.
+pub(crate) fn form_payload(body: &[u8]) -> Option<String> {
+    form_urlencoded::parse(body).find(|(k, _)| k == "payload").map(|(_, v)| v.into_owned())
 }
 
 /// Every address the payload gives for its repository, normalised.
