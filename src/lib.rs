@@ -23,7 +23,7 @@
 //! | [`nginx`] | the optional include-file output for an nginx in front |
 //! | [`source`] | getting one commit of a repo onto disk (git2) |
 //! | [`builder`] | what gets built: the build context and, for repos without one, a generated Dockerfile |
-//! | [`webhook`] | authenticated GitHub events (push, pull_request, checks) → decisions (pure) |
+//! | [`webhook`] | authenticated GitHub events (push, pull_request, checks), GitLab and Gitea/Forgejo pushes → decisions (pure) |
 //! | [`checks`] | CI results for a commit and the verdict of `required_checks` on them (pure) |
 //! | [`outcomes`] | deployment outcomes tailed from the store's event history, offered to listeners |
 //! | [`github`] | GitHub's REST API: the client, retries, the mirror of deployments and preview comments |

@@ -78,6 +78,8 @@ pub(crate) fn router(state: AdminState) -> Router {
         .nest("/api/v1", api)
         .merge(dashboard::router())
         .route("/webhooks/github", post(webhook::github).layer(DefaultBodyLimit::max(crate::webhook::MAX_BODY)))
+        .route("/webhooks/gitlab", post(webhook::gitlab).layer(DefaultBodyLimit::max(crate::webhook::MAX_BODY)))
+        .route("/webhooks/gitea", post(webhook::gitea).layer(DefaultBodyLimit::max(crate::webhook::MAX_BODY)))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::not_found("this path") })

@@ -1,21 +1,18 @@
-//! `POST /webhooks/github`: a signed GitHub event becomes a deployment of the matching project.
+//! `POST /webhooks/github`, `/webhooks/gitlab` and `/webhooks/gitea`: an authenticated event becomes a
+//! deployment of the matching project. One receiver; what differs between the hosts is a [`Host`].
 
 use super::error::ApiError;
 use super::{views, AdminState};
 use crate::controller::{ControllerError, DeployRequest};
 use crate::deployment::Trigger;
 use crate::store::{now_ms, Deployment, ProjectRecord};
-use crate::webhook::{self, Decision};
+use crate::webhook::{self, Decision, Host, Refusal, WebhookError};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
-
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
-}
 
 #[utoipa::path(post, path = "/webhooks/github", tag = "webhooks", security(()),
     params(("X-GitHub-Event" = Option<String>, Header, description = "push, pull_request, check_run, check_suite, status or ping"),
@@ -29,45 +26,98 @@ pub(crate) async fn github(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let signature = header(&headers, "x-hub-signature-256");
-    if !webhook::signature_well_formed(signature) {
-        let message = "X-Hub-Signature-256 is missing or not `sha256=<64 hex digits>`: set a secret in the GitHub webhook (content type application/json) and the same one in the project's webhook_secret";
-        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature", message));
+    receive(&state, &webhook::GitHub, &headers, &body).await
+}
+
+#[utoipa::path(post, path = "/webhooks/gitlab", tag = "webhooks", security(()),
+    params(("X-Gitlab-Token" = String, Header, description = "The hook's secret token: the project's webhook_secret"),
+        ("X-Gitlab-Event-UUID" = Option<String>, Header, description = "Deliveries seen before are not deployed twice"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Kept by GitLab across retries; deduplicated too")),
+    request_body(content = Object, description = "GitLab's push hook payload (`object_kind` push; other kinds are answered 204)"),
+    responses((status = 202, description = "A deployment was queued", body = Object),
+        (status = 200, description = "A delivery seen before: the first deployment", body = Object),
+        (status = 204, description = "Nothing to do for this event")))]
+pub(crate) async fn gitlab(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    receive(&state, &webhook::GitLab, &headers, &body).await
+}
+
+#[utoipa::path(post, path = "/webhooks/gitea", tag = "webhooks", security(()),
+    params(("X-Gitea-Signature" = String, Header, description = "Hex HMAC-SHA256 of the JSON payload with the project's webhook_secret; Forgejo's X-Forgejo-Signature is read first"),
+        ("X-Gitea-Event" = Option<String>, Header, description = "push deploys; other events are answered 204 (X-Forgejo-Event first)"),
+        ("X-Gitea-Delivery" = Option<String>, Header, description = "Deliveries seen before are not deployed twice (X-Forgejo-Delivery first)")),
+    request_body(content = Object, description = "Gitea's or Forgejo's payload, as JSON or form-encoded"),
+    responses((status = 202, description = "A deployment was queued", body = Object),
+        (status = 200, description = "A delivery seen before: the first deployment", body = Object),
+        (status = 204, description = "Nothing to do for this event")))]
+pub(crate) async fn gitea(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    receive(&state, &webhook::Gitea, &headers, &body).await
+}
+
+/// One delivery from any host: authenticated and matched to projects, deduplicated, then acted on.
+async fn receive(state: &AdminState, host: &dyn Host, headers: &HeaderMap, body: &[u8]) -> Result<Response, ApiError> {
+    let (payload, verified) = authenticate(state, host, headers, body).await?;
+    let store = state.controller.store();
+    let keys = host.delivery_keys(headers);
+    for key in &keys {
+        if let Some(first) = store.delivery(key).await? {
+            return redelivery(state, key, first).await;
+        }
     }
-    let payload = webhook::payload(header(&headers, "content-type"), &body)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_payload", e.to_string()))?;
-    let urls = webhook::repository_urls(&payload);
-    let candidates = matching_projects(&state, &urls).await?;
+    let event = host.event(headers, &payload);
+    let repository = host.github_repository(&payload);
+    let mut reply = Reply::default();
+    for project in &verified {
+        if let Some(repository) = &repository {
+            remember_repository(state, project, repository).await;
+        }
+        act(state, project, host.decide(&event, &payload, &project.spec.branch), &mut reply).await?;
+    }
+    for key in &keys {
+        store.record_delivery(key, reply.deployed.as_ref().map(|d| d.id), now_ms()).await?;
+    }
+    Ok(reply.into_response(&event))
+}
+
+/// The payload and the projects following its repository whose secret the request proves it knows: 401
+/// before the body is read without a credential, 404 when no project follows the repository, 401 when
+/// none's secret verifies.
+async fn authenticate(
+    state: &AdminState,
+    host: &dyn Host,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Value, Vec<ProjectRecord>), ApiError> {
+    host.well_formed(headers).map_err(unauthorized)?;
+    let payload = webhook::payload(webhook::header(headers, "content-type"), body).map_err(|e| {
+        let WebhookError::Malformed(detail) = e;
+        let message = format!("the body is not a {} payload: {detail}", host.title());
+        ApiError::new(StatusCode::BAD_REQUEST, "malformed_payload", message)
+    })?;
+    let urls = host.urls(&payload);
+    let candidates = matching_projects(state, &urls).await?;
     if candidates.is_empty() {
         let repo = urls.first().cloned().unwrap_or_else(|| "(none given)".into());
         let message = format!("no project has repo_url {repo}; set a project's repo_url to this repository");
         return Err(ApiError::new(StatusCode::NOT_FOUND, "unknown_repository", message));
     }
-    let verified: Vec<_> = candidates
-        .into_iter()
-        .filter(|p| webhook::signature_matches(p.spec.webhook_secret.expose(), &body, signature))
-        .collect();
+    let verified: Vec<_> =
+        candidates.into_iter().filter(|p| host.verify(p.spec.webhook_secret.expose(), headers, body)).collect();
     if verified.is_empty() {
-        let message = "X-Hub-Signature-256 does not match this body: set the same secret in the GitHub webhook and in the project's webhook_secret";
-        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature", message));
+        return Err(unauthorized(host.mismatch()));
     }
-    let store = state.controller.store();
-    let delivery = header(&headers, "x-github-delivery").map(str::to_owned);
-    if let Some(delivery) = &delivery {
-        if let Some(first) = store.delivery(delivery).await? {
-            return redelivery(&state, delivery, first).await;
-        }
-    }
-    let event = header(&headers, "x-github-event").unwrap_or_default();
-    let mut reply = Reply::default();
-    for project in &verified {
-        remember_repository(&state, project, &payload).await;
-        act(&state, project, webhook::decide(event, &payload, &project.spec.branch), &mut reply).await?;
-    }
-    if let Some(delivery) = &delivery {
-        store.record_delivery(delivery, reply.deployed.as_ref().map(|d| d.id), now_ms()).await?;
-    }
-    Ok(reply.into_response(event))
+    Ok((payload, verified))
+}
+
+fn unauthorized(refusal: Refusal) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, refusal.code, refusal.message)
 }
 
 /// What one delivery did, over every project it was verified for.
@@ -149,9 +199,8 @@ fn push_request(branch: Option<String>, commit: String) -> DeployRequest {
 }
 
 /// The GitHub `owner/name` of a verified delivery, for statuses and the checks API.
-async fn remember_repository(state: &AdminState, project: &ProjectRecord, payload: &Value) {
-    let Some(repository) = webhook::repository_name(&payload["repository"]["full_name"]) else { return };
-    if let Err(e) = state.controller.store().set_github_repo(&project.spec.name, &repository, now_ms()).await {
+async fn remember_repository(state: &AdminState, project: &ProjectRecord, repository: &str) {
+    if let Err(e) = state.controller.store().set_github_repo(&project.spec.name, repository, now_ms()).await {
         tracing::warn!("cannot remember the GitHub repository of `{}`: {e}", project.spec.name);
     }
 }
@@ -171,7 +220,7 @@ async fn matching_projects(state: &AdminState, urls: &[String]) -> Result<Vec<Pr
         .collect())
 }
 
-/// GitHub redelivers on timeouts; the first answer's deployment is returned, nothing new is queued.
+/// Hosts redeliver on timeouts; the first answer's deployment is returned, nothing new is queued.
 async fn redelivery(state: &AdminState, delivery: &str, first: Option<i64>) -> Result<Response, ApiError> {
     let d = match first {
         Some(id) => state.controller.store().deployment(id).await?,

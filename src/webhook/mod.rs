@@ -1,8 +1,16 @@
-//! Authenticated GitHub events → deploy decisions (pure: signature check, body decoding, repository matching).
+//! Authenticated webhook events → deploy decisions (pure: signature checks, body decoding, repository
+//! matching). GitHub's events are read here and in `events`; GitLab's and Gitea's (Forgejo's) readers live
+//! in `gitlab` and `gitea`, and all three read a push into the one model of `push`. `host` names what differs
+//! between them for the receiver.
 
 mod events;
+pub mod gitea;
+pub mod gitlab;
+mod host;
+pub mod push;
 
 pub(crate) use events::{repository_name, PullRequest};
+pub use host::{header, GitHub, GitLab, Gitea, Host, Refusal};
 
 use crate::checks::CheckReport;
 use hmac::{Hmac, KeyInit, Mac};
@@ -11,7 +19,6 @@ use sha2::Sha256;
 
 /// GitHub's own limit for webhook payloads.
 pub(crate) const MAX_BODY: usize = 25 * 1024 * 1024;
-const ZERO_SHA: &str = "0000000000000000000000000000000000000000";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum WebhookError {
@@ -45,14 +52,22 @@ pub fn sign(secret: &str, body: &[u8]) -> String {
 
 /// The JSON payload of a JSON body, or of a form body's `payload` field.
 pub fn payload(content_type: Option<&str>, body: &[u8]) -> Result<Value, WebhookError> {
-    let form = content_type.is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
-    let json = if form {
-        let field = form_urlencoded::parse(body).find(|(k, _)| k == "payload").map(|(_, v)| v.into_owned());
-        field.ok_or_else(|| WebhookError::Malformed("a form body without a `payload` field".into()))?
+    let json = if is_form(content_type) {
+        form_payload(body).ok_or_else(|| WebhookError::Malformed("a form body without a `payload` field".into()))?
     } else {
         String::from_utf8(body.to_vec()).map_err(|_| WebhookError::Malformed("the body is not UTF-8".into()))?
     };
     serde_json::from_str(&json).map_err(|e| WebhookError::Malformed(e.to_string()))
+}
+
+/// Whether a body is form-encoded (its JSON is then the `payload` field).
+pub(crate) fn is_form(content_type: Option<&str>) -> bool {
+    content_type.is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"))
+}
+
+/// The decoded `payload` field of a form body.
+pub(crate) fn form_payload(body: &[u8]) -> Option<String> {
+    form_urlencoded::parse(body).find(|(k, _)| k == "payload").map(|(_, v)| v.into_owned())
 }
 
 /// Every address the payload gives for its repository, normalised.
@@ -137,7 +152,7 @@ pub enum Decision {
 pub fn decide(event: &str, payload: &Value, branch: &str) -> Decision {
     match event {
         "ping" => Decision::Pong,
-        "push" => decide_push(payload, branch),
+        "push" => push::decide(&push::Push::from_github(payload), branch),
         "pull_request" => events::decide_pull_request(payload, branch),
         "check_run" | "check_suite" | "status" => events::decide_checks(event, payload),
         other => Decision::Ignore(format!("event `{other}` does not deploy")),
@@ -150,26 +165,9 @@ pub(crate) fn commit_sha(value: &Value) -> Option<String> {
     (sha.len() == 40 && sha.bytes().all(|b| b.is_ascii_hexdigit())).then(|| sha.to_ascii_lowercase())
 }
 
-fn decide_push(payload: &Value, branch: &str) -> Decision {
-    let git_ref = payload["ref"].as_str().unwrap_or_default();
-    let after = payload["after"].as_str().unwrap_or_default();
-    let Some(pushed) = git_ref.strip_prefix("refs/heads/") else {
-        return Decision::Ignore(format!("`{git_ref}` is not a branch"));
-    };
-    if pushed != branch {
-        return Decision::Ignore(format!("branch `{pushed}` is not the project's branch `{branch}`"));
-    }
-    if after == ZERO_SHA || payload["deleted"].as_bool() == Some(true) {
-        return Decision::Ignore(format!("branch `{pushed}` was deleted"));
-    }
-    let Some(commit) = commit_sha(&payload["after"]) else {
-        return Decision::Ignore(format!("`after` is not a commit SHA: `{after}`"));
-    };
-    Decision::Deploy { commit, branch: pushed.to_owned() }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::push::ZERO_SHA;
     use super::*;
     use serde_json::json;
 

@@ -242,6 +242,8 @@ async fn every_endpoint_answers_bad_input_with_a_json_error() {
         ("PUT", "/api/v1/projects", Some("{}"), 405, "method_not_allowed"),
         ("GET", "/api/v1/nothing-here", None, 404, "not_found"),
         ("POST", "/webhooks/github", Some("{"), 401, "bad_signature"),
+        ("POST", "/webhooks/gitlab", Some("{"), 401, "bad_token"),
+        ("POST", "/webhooks/gitea", Some("{"), 401, "bad_signature"),
     ];
     for (method, path, body, status, code) in cases {
         let method_t = reqwest::Method::from_bytes(method.as_bytes()).unwrap();

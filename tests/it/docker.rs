@@ -1,8 +1,9 @@
 //! Deploy from git push against the real Docker engine: `FROM scratch` busybox images, local `file://` repos,
-//! webhooks signed as GitHub signs them.
+//! webhooks signed as GitHub signs them (and one push each from GitLab and Forgejo).
 
 use crate::harness;
 
+use harness::hosts::{gitea_push_payload, gitlab_push_payload};
 use harness::load::{load, LoadSpec, Tally};
 use harness::repo::{inspect, AppRepo, DockerCleanup};
 use harness::{push_payload, Gateway};
@@ -213,6 +214,31 @@ async fn webhooks_are_authenticated_matched_and_deduplicated() {
     let (_, list) = gw.api("GET", &format!("/api/v1/projects/{name}/deployments"), None).await;
     assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
     assert_eq!(gw.wait_settled(first["id"].as_i64().unwrap()).await["status"], "ACTIVE");
+}
+
+/// GitLab's and Forgejo's pushes build and go live like GitHub's (their answers: `git_hosts.rs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gitlab_and_forgejo_pushes_build_and_go_live() {
+    let gw = Gateway::start().await;
+    let (name, repo) = (project_name(), AppRepo::new("v1"));
+    let _cleanup = DockerCleanup(name.clone());
+    docker_project(&gw, &name, &repo, json!({})).await;
+    let host = format!("{name}.test");
+    let v1 = repo.commit("v1 from GitLab");
+    let (status, d1) = gw.gitlab_hook(&gitlab_push_payload(&repo.url(), "main", &v1), Some(SECRET), "e-1", None).await;
+    assert_eq!(status, 202, "{d1}");
+    let d1 = gw.wait_settled(d1["id"].as_i64().unwrap()).await;
+    assert_eq!(d1["status"], "ACTIVE", "{d1}\n{}", gw.logs(&d1["id"]).await);
+    assert_eq!((d1["commit"].as_str(), d1["trigger"].as_str()), (Some(v1.as_str()), Some("webhook")));
+    assert_eq!(gw.get(&host, "/").await, (200, "v1".to_string()));
+
+    let v2 = repo.release("v2");
+    let payload = gitea_push_payload(&repo.url(), "main", &v2, true);
+    let (status, d2) = gw.gitea_hook(&payload, Some(SECRET), "f-1", true, true).await;
+    assert_eq!(status, 202, "a form-encoded Forgejo push: {d2}");
+    let d2 = gw.wait_settled(d2["id"].as_i64().unwrap()).await;
+    assert_eq!((d2["status"].as_str(), d2["commit"].as_str()), (Some("ACTIVE"), Some(v2.as_str())), "{d2}");
+    assert_eq!(gw.get(&host, "/").await, (200, "v2".to_string()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

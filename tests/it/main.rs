@@ -19,6 +19,7 @@ mod fast_path;
 mod faults;
 mod floods;
 mod gateway;
+mod git_hosts;
 mod github_flow;
 mod https;
 mod https_edges;

@@ -29,7 +29,7 @@ use utoipa::{Modify, OpenApi};
         super::traffic::maintenance_on, super::traffic::maintenance_off, super::deployments::show,
         super::deployments::logs, super::deployments::cancel, super::upgrade::show, super::upgrade::start,
         super::certificates::list, super::certificates::put, super::certificates::remove, openapi_json,
-        super::webhook::github, super::healthz, super::metrics
+        super::webhook::github, super::webhook::gitlab, super::webhook::gitea, super::healthz, super::metrics
     ),
     components(schemas(super::schemas::ErrorBody)),
     security(("bearer" = [])),
@@ -37,7 +37,7 @@ use utoipa::{Modify, OpenApi};
     tags(
         (name = "projects"), (name = "deployments"), (name = "traffic"), (name = "previews"),
         (name = "certificates"), (name = "upgrade"), (name = "meta", description = "This document, health and metrics"),
-        (name = "webhooks", description = "GitHub's signed events")
+        (name = "webhooks", description = "Signed events from GitHub, GitLab, Gitea and Forgejo")
     )
 )]
 struct ApiDoc;

@@ -2,7 +2,7 @@ use super::document;
 use serde_json::Value;
 
 /// Every route of `admin::router`, as (method, path).
-const ROUTES: [(&str, &str); 26] = [
+const ROUTES: [(&str, &str); 28] = [
     ("get", "/api/v1/projects"),
     ("post", "/api/v1/projects"),
     ("get", "/api/v1/projects/{name}"),
@@ -27,6 +27,8 @@ const ROUTES: [(&str, &str); 26] = [
     ("put", "/api/v1/certificates/{host}"),
     ("delete", "/api/v1/certificates/{host}"),
     ("post", "/webhooks/github"),
+    ("post", "/webhooks/gitlab"),
+    ("post", "/webhooks/gitea"),
     ("get", "/healthz"),
     ("get", "/metrics"),
 ];

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod github;
+pub mod hosts;
 pub mod load;
 pub mod pebble;
 pub mod pg;
