@@ -1,12 +1,14 @@
 //! The admin bearer token: where it comes from, and the constant-time check on every API call.
 
 use super::dashboard::session::{session_id, Lookup};
+use super::deploy_token::{deploy_token_allows, forbidden, Principal, Scope};
 use super::error::ApiError;
 use super::AdminState;
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, RawPathParams, Request, State};
 use axum::http::{header, Extensions, HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
+use axum::RequestExt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use subtle::ConstantTimeEq;
@@ -59,14 +61,17 @@ impl TokenSource {
 
 /// Rejects API calls without `Authorization: Bearer <token>`. A dashboard session cookie also admits
 /// GET and HEAD (the dashboard's live views read the API); it never admits a change, so a forged
-/// cross-site request cannot act with it.
+/// cross-site request cannot act with it. After the admin token, a project's deploy token admits the few
+/// routes of [`deploy_token_allows`] for that project (403 elsewhere); any other token is a failure counted
+/// by the login back-off.
 pub(crate) async fn require_token(
     State(state): State<AdminState>,
-    req: Request,
+    mut req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
     let safe = matches!(*req.method(), Method::GET | Method::HEAD);
     if safe && has_session(&state, req.headers()).await {
+        req.extensions_mut().insert(Principal::Admin);
         return Ok(next.run(req).await);
     }
     let given = req
@@ -74,16 +79,72 @@ pub(crate) async fn require_token(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
     let ip = client_ip(req.extensions(), req.headers());
-    match check_token(&state, ip, given) {
-        Ok(()) => Ok(next.run(req).await),
-        Err(Refused::Blocked(e)) => Err(e),
-        Err(Refused::Wrong) => Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "missing or wrong admin token: send Authorization: Bearer <token> (see data_dir/admin-token)",
-        )),
+    blocked(&state, ip).map_err(|refused| match refused {
+        Refused::Blocked(e) => e,
+        Refused::Wrong => unauthorized(),
+    })?;
+    if admin_token_matches(&state, &given) {
+        record(&state, ip, true);
+        req.extensions_mut().insert(Principal::Admin);
+        return Ok(next.run(req).await);
+    }
+    let Some(project) = deploy_token_project(&state, &given).await? else {
+        record(&state, ip, false);
+        return Err(unauthorized());
+    };
+    // A valid deploy token is not a failure, wherever it is sent; it does not clear past failures either.
+    authorize_deploy_token(&state, &mut req, &project).await?;
+    req.extensions_mut().insert(Principal::Deploy { project });
+    Ok(next.run(req).await)
+}
+
+fn unauthorized() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "missing or wrong admin token: send Authorization: Bearer <token> (see data_dir/admin-token)",
+    )
+}
+
+/// The project whose deploy token was presented. The store finds it by the token's SHA-256 digest (an index
+/// lookup whose timing says nothing about the token), then the sealed token itself is compared in constant time.
+async fn deploy_token_project(state: &AdminState, given: &str) -> Result<Option<String>, ApiError> {
+    if given.is_empty() {
+        return Ok(None);
+    }
+    let store = state.controller.store();
+    let Some(project) = store.deploy_token_project(&crate::store::deploy_token_digest(given)).await? else {
+        return Ok(None);
+    };
+    let Some(record) = store.project(&project).await? else { return Ok(None) };
+    let token = record.spec.deploy_token.expose();
+    let same = !token.is_empty() && bool::from(given.as_bytes().ct_eq(token.as_bytes()));
+    Ok(same.then_some(project))
+}
+
+/// 403 unless the route is one a deploy token may call, on its own project or one of that project's deployments.
+async fn authorize_deploy_token(state: &AdminState, req: &mut Request, project: &str) -> Result<(), ApiError> {
+    let matched = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned()).unwrap_or_default();
+    let params = match req.extract_parts::<RawPathParams>().await {
+        Ok(params) => params.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
+        Err(_) => Vec::new(),
+    };
+    let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let allowed = match deploy_token_allows(req.method(), &matched, &params) {
+        Some(Scope::Project(name)) => name == project,
+        Some(Scope::Deployment(id)) => {
+            state.controller.store().deployment(id).await?.is_some_and(|d| d.project == project)
+        }
+        None => false,
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(forbidden(project))
     }
 }
 
@@ -95,6 +156,18 @@ pub(super) enum Refused {
 
 /// The constant-time token check shared by the API and the dashboard login, with the per-address back-off.
 pub(super) fn check_token(state: &AdminState, ip: Option<IpAddr>, given: &str) -> Result<(), Refused> {
+    blocked(state, ip)?;
+    let ok = admin_token_matches(state, given);
+    record(state, ip, ok);
+    if ok {
+        Ok(())
+    } else {
+        Err(Refused::Wrong)
+    }
+}
+
+/// The 429 while `ip` is in its back-off.
+fn blocked(state: &AdminState, ip: Option<IpAddr>) -> Result<(), Refused> {
     let now = std::time::Instant::now();
     if let Some(wait) = ip.and_then(|ip| crate::lock::lock(&state.backoff).blocked(ip, now)) {
         let message = format!(
@@ -103,19 +176,22 @@ pub(super) fn check_token(state: &AdminState, ip: Option<IpAddr>, given: &str) -
         );
         return Err(Refused::Blocked(ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_failures", message)));
     }
-    let ok = bool::from(given.trim().as_bytes().ct_eq(state.token.as_bytes()));
+    Ok(())
+}
+
+fn admin_token_matches(state: &AdminState, given: &str) -> bool {
+    bool::from(given.trim().as_bytes().ct_eq(state.token.as_bytes()))
+}
+
+/// Counts a failure from `ip` towards its back-off, or clears its count after the admin token.
+fn record(state: &AdminState, ip: Option<IpAddr>, ok: bool) {
     if let Some(ip) = ip {
         let mut backoff = crate::lock::lock(&state.backoff);
         if ok {
             backoff.success(ip)
         } else {
-            backoff.failure(ip, now)
+            backoff.failure(ip, std::time::Instant::now())
         }
-    }
-    if ok {
-        Ok(())
-    } else {
-        Err(Refused::Wrong)
     }
 }
 

@@ -1,5 +1,6 @@
 //! `/api/v1/…/deployments`: start, list, show, cancel, and read or follow a deployment's log.
 
+use super::deploy_token::Principal;
 use super::error::ApiError;
 use super::{views, AdminState, ApiJson, ApiPath, ApiQuery};
 use crate::controller::DeployRequest;
@@ -9,7 +10,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use futures_util::stream::{self, Stream};
 use serde::Deserialize;
 use serde_json::Value;
@@ -38,6 +39,7 @@ pub(crate) struct ListQuery {
     responses((status = 202, description = "Queued; follow it with GET /api/v1/deployments/{id}", body = crate::admin::schemas::DeploymentView)))]
 pub(crate) async fn create(
     State(state): State<AdminState>,
+    principal: Option<Extension<Principal>>,
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<DeployBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -54,6 +56,9 @@ pub(crate) async fn create(
     let request =
         DeployRequest { git_ref: body.git_ref, targets, trigger, commit: None, canary_percent: body.canary_percent };
     let d = state.controller.submit(&name, request).await?;
+    if let Some(Extension(Principal::Deploy { project })) = principal {
+        tracing::info!(project = %name, deployment_id = d.id, "deployment requested with the deploy token of `{project}`");
+    }
     Ok((StatusCode::ACCEPTED, Json(views::deployment(&d))))
 }
 

@@ -7,6 +7,7 @@ mod auth;
 mod backoff;
 mod certificates;
 pub(crate) mod dashboard;
+mod deploy_token;
 mod deployments;
 pub(crate) mod error;
 mod openapi;

@@ -38,7 +38,7 @@ pub(crate) async fn create(
     State(state): State<AdminState>,
     ApiJson(spec): ApiJson<ProjectSpec>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let record = state.controller.create_project(spec.validate()?).await?;
+    let record = state.controller.create_project(not_the_admin_token(&state, spec.validate()?)?).await?;
     Ok((StatusCode::CREATED, Json(views::project(&record, None, &TrafficState::default()))))
 }
 
@@ -106,7 +106,7 @@ pub(crate) async fn apply_changes(
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", format!("{e}. Fix that field and retry"))
     })?;
     let env_changed = spec.env != record.spec.env;
-    let record = state.controller.update_project(spec.validate()?).await?;
+    let record = state.controller.update_project(not_the_admin_token(state, spec.validate()?)?).await?;
     let live = store.live_deployment(&name).await?;
     let mut v = views::project(&record, live.as_ref(), &store.traffic(&name).await?);
     // New env values reach the app by a redeploy of the same image, with zero downtime.
@@ -116,6 +116,18 @@ pub(crate) async fn apply_changes(
         }
     }
     Ok(v)
+}
+
+/// Refuses a deploy token equal to the admin token: it would give CI the whole API while looking scoped.
+fn not_the_admin_token(state: &AdminState, spec: ProjectSpec) -> Result<ProjectSpec, ApiError> {
+    let token = spec.deploy_token.expose().as_bytes();
+    if token.is_empty() || !bool::from(subtle::ConstantTimeEq::ct_eq(token, state.token.as_bytes())) {
+        return Ok(spec);
+    }
+    let message = "deploy_token: must not be the admin token; generate its own, such as `openssl rand -hex 32`";
+    let mut err = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", message);
+    err.field = Some("deploy_token".into());
+    Err(err)
 }
 
 /// The running canary's split and its own figures, when one runs.

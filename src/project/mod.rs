@@ -148,6 +148,10 @@ pub struct ProjectSpec {
     #[schema(value_type = String)]
     pub github_token: Secret,
     pub github_api_url: String,
+    /// Lets CI deploy this project and read its deployments and logs (`Authorization: Bearer …`), nothing
+    /// else; write-only. Empty = none; else 24 to 256 visible ASCII characters.
+    #[schema(value_type = String, min_length = 24, max_length = 256)]
+    pub deploy_token: Secret,
 }
 
 /// Most replicas a slot may run.
@@ -206,6 +210,7 @@ impl Default for ProjectSpec {
             checks_timeout_s: 3600,
             github_token: Secret::default(),
             github_api_url: "https://api.github.com".into(),
+            deploy_token: Secret::default(),
         }
     }
 }
@@ -217,9 +222,11 @@ impl ProjectSpec {
         std::time::Duration::from_secs(self.health_timeout_s.max(300))
     }
 
-    /// Every write-only value of the spec: env values, the webhook secret and the git and GitHub tokens.
+    /// Every write-only value of the spec: env values, the webhook secret, the git and GitHub tokens and
+    /// the deploy token.
     pub(crate) fn secrets_mut(&mut self) -> impl Iterator<Item = &mut Secret> {
-        self.env.values_mut().chain([&mut self.webhook_secret, &mut self.git_token, &mut self.github_token])
+        let tokens = [&mut self.webhook_secret, &mut self.git_token, &mut self.github_token, &mut self.deploy_token];
+        self.env.values_mut().chain(tokens)
     }
 }
 

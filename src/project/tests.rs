@@ -91,3 +91,19 @@ fn time_settings_are_bounded_to_a_week() {
     s.min_requests = u64::MAX;
     assert_eq!(s.validate().unwrap_err().field, "min_requests");
 }
+
+#[test]
+fn a_deploy_token_is_empty_or_long_visible_ascii() {
+    for ok in [String::new(), "a".repeat(24), "Zx9-_.~!".repeat(4), "b".repeat(256)] {
+        let mut s = spec("app");
+        s.deploy_token = ok.as_str().into();
+        assert!(s.validate().is_ok(), "{ok}");
+    }
+    for bad in ["a".repeat(23), "b".repeat(257), format!("{} x", "a".repeat(24)), format!("{}é", "a".repeat(24))] {
+        let mut s = spec("app");
+        s.deploy_token = bad.as_str().into();
+        let err = s.validate().unwrap_err();
+        assert_eq!(err.field, "deploy_token", "{bad}");
+        assert!(!err.message.contains(&bad), "the message never echoes the token");
+    }
+}

@@ -50,6 +50,7 @@ impl ProjectSpec {
         }
         out.extend(self.number_problems());
         out.extend(self.github_problems());
+        out.extend(check_deploy_token(self.deploy_token.expose()).err());
         for key in self.env.keys() {
             if key.is_empty() || key.contains('=') || key.contains('\0') {
                 out.push(invalid(format!("env.{key}"), "a variable name cannot be empty or contain `=`"));
@@ -141,6 +142,22 @@ impl ProjectSpec {
         }
         out
     }
+}
+
+/// Shortest and longest deploy token: long enough not to be guessed, short enough for a header.
+const DEPLOY_TOKEN_LEN: std::ops::RangeInclusive<usize> = 24..=256;
+
+/// Empty (no deploy token), or 24 to 256 visible ASCII characters (what a header carries unchanged).
+fn check_deploy_token(token: &str) -> Result<(), ProjectError> {
+    let visible = token.bytes().all(|b| b.is_ascii_graphic());
+    if token.is_empty() || (DEPLOY_TOKEN_LEN.contains(&token.len()) && visible) {
+        return Ok(());
+    }
+    Err(invalid(
+        "deploy_token",
+        "must be 24 to 256 visible ASCII characters (no spaces), such as the output of `openssl rand -hex 32`; \
+         empty removes it",
+    ))
 }
 
 fn check_name(name: &str) -> Result<(), ProjectError> {

@@ -31,6 +31,7 @@ pub use cluster::{Node, Role, Roles, ROUTES_CHANNEL};
 pub use deployments::{Deployment, NewDeployment};
 pub(crate) use logs::DeploymentEvent;
 pub use previews::Preview;
+pub use projects::deploy_token_digest;
 pub(crate) use projects::ProjectRecord;
 pub use sessions::SessionRow;
 

@@ -100,6 +100,7 @@ impl Store {
                 conflict_or(e, || format!("project `{}` or base_port {base_port} already exists", spec.name))
             })?;
         claim_domains(tx, &spec.name, &spec.domains).await?;
+        claim_deploy_token(tx, &spec.name, spec.deploy_token.expose()).await?;
         Ok(ProjectRecord { spec, base_port, created_at, updated_at: now })
     }
 
@@ -160,6 +161,15 @@ impl Store {
         Ok(rows.iter().map(|r| self.record_from_row(r)).collect())
     }
 
+    /// The project whose deploy token has this digest ([`deploy_token_digest`]), if any.
+    pub async fn deploy_token_project(&self, digest: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT project FROM deploy_tokens WHERE digest = $1")
+            .bind(digest)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| get(&r, "project")).transpose()
+    }
+
     /// Removes the project with its domains, deployments, logs and lease. False if unknown.
     pub async fn delete_project(&self, name: &str) -> Result<bool> {
         let mut tx = self.write_tx().await?;
@@ -173,6 +183,7 @@ impl Store {
             "DELETE FROM deploy_leases WHERE project = $1",
             "DELETE FROM commit_checks WHERE project = $1",
             "DELETE FROM github_repos WHERE project = $1",
+            "DELETE FROM deploy_tokens WHERE project = $1",
         ];
         for sql in child_tables {
             sqlx::query(sql).bind(name).execute(&mut *tx).await?;
@@ -242,6 +253,32 @@ async fn domains_free(tx: &mut Transaction<'static, Any>, domains: &[String]) ->
             )));
         }
     }
+    Ok(())
+}
+
+/// The hex SHA-256 digest under which a deploy token is looked up: the database never holds the token in clear.
+pub fn deploy_token_digest(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Replaces the project's deploy token digest (none when the token is empty); the unique key refuses a
+/// token another project already has.
+async fn claim_deploy_token(tx: &mut Transaction<'static, Any>, project: &str, token: &str) -> Result<()> {
+    sqlx::query("DELETE FROM deploy_tokens WHERE project = $1").bind(project).execute(&mut **tx).await?;
+    if token.is_empty() {
+        return Ok(());
+    }
+    sqlx::query("INSERT INTO deploy_tokens (digest, project) VALUES ($1, $2)")
+        .bind(deploy_token_digest(token))
+        .bind(project)
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| {
+            conflict_or(e, || {
+                "deploy_token: another project already has this deploy token; give each project its own".into()
+            })
+        })?;
     Ok(())
 }
 

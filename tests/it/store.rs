@@ -23,6 +23,7 @@ on_both_databases!(
     secrets_are_stored_whole_and_never_serialised,
     certificates_keep_per_host_state_and_the_acme_account,
     replicas_and_the_traffic_state_are_stored,
+    a_deploy_token_names_one_project_by_its_digest,
 );
 
 async fn replicas_and_the_traffic_state_are_stored(store: &Store) {
@@ -362,4 +363,35 @@ async fn certificates_keep_per_host_state_and_the_acme_account(store: &Store) {
     store.save_acme_account("https://ca.test/dir", "{\"id\":1}", 8).await.unwrap();
     store.save_acme_account("https://ca.test/dir", "{\"id\":2}", 9).await.unwrap();
     assert_eq!(store.acme_account("https://ca.test/dir").await.unwrap().as_deref(), Some("{\"id\":2}"));
+}
+
+async fn a_deploy_token_names_one_project_by_its_digest(store: &Store) {
+    use versiongate::store::deploy_token_digest;
+    let (token, other) = ("tok-A-0123456789abcdefghij", "tok-B-0123456789abcdefghij");
+    let mut a = spec("a", &[]);
+    a.deploy_token = token.into();
+    store.create_project(a, 1, &|_| true).await.unwrap();
+    assert_eq!(store.deploy_token_project(&deploy_token_digest(token)).await.unwrap().as_deref(), Some("a"));
+    assert_eq!(store.deploy_token_project(&deploy_token_digest(other)).await.unwrap(), None);
+    assert_eq!(store.deploy_token_project(token).await.unwrap(), None, "looked up by digest, never by the token");
+    let mut b = spec("b", &[]);
+    b.deploy_token = token.into();
+    match store.create_project(b.clone(), 2, &|_| true).await {
+        Err(StoreError::Conflict(m)) => assert!(m.contains("deploy_token"), "{m}"),
+        other => panic!("one token for two projects must conflict, got {other:?}"),
+    }
+    assert!(store.project("b").await.unwrap().is_none(), "a refused create leaves nothing behind");
+    // A new token replaces the old digest; an empty one removes it; deleting the project frees it.
+    let mut a = store.project("a").await.unwrap().unwrap().spec;
+    a.deploy_token = other.into();
+    store.update_project(a.clone(), 3).await.unwrap();
+    assert_eq!(store.deploy_token_project(&deploy_token_digest(token)).await.unwrap(), None);
+    assert_eq!(store.deploy_token_project(&deploy_token_digest(other)).await.unwrap().as_deref(), Some("a"));
+    b.deploy_token = token.into();
+    store.create_project(b, 4, &|_| true).await.expect("the old token is free again");
+    a.deploy_token = "".into();
+    store.update_project(a, 5).await.unwrap();
+    assert_eq!(store.deploy_token_project(&deploy_token_digest(other)).await.unwrap(), None);
+    assert!(store.delete_project("b").await.unwrap());
+    assert_eq!(store.deploy_token_project(&deploy_token_digest(token)).await.unwrap(), None);
 }
