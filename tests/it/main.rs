@@ -14,6 +14,7 @@ mod browser;
 mod cluster;
 mod crash;
 mod dashboard;
+mod deploy_tokens;
 mod docker;
 mod fast_path;
 mod faults;
