@@ -57,24 +57,26 @@ mod tests {
 
     const NAME: &[(&str, &str)] = &[("name", "app")];
     const ID: &[(&str, &str)] = &[("id", "12")];
+    /// A call: method, route template and path parameters.
+    type Call = (Method, &'static str, &'static [(&'static str, &'static str)]);
 
     #[test]
     fn a_deploy_token_may_deploy_and_read_deployments_only() {
-        let allowed: [(Method, &str, &[(&str, &str)], Scope); 5] = [
-            (Method::POST, "/api/v1/projects/{name}/deployments", NAME, Scope::Project("app".into())),
-            (Method::GET, "/api/v1/projects/{name}/deployments", NAME, Scope::Project("app".into())),
-            (Method::GET, "/projects/{name}/deployments", NAME, Scope::Project("app".into())),
-            (Method::GET, "/api/v1/deployments/{id}", ID, Scope::Deployment(12)),
-            (Method::GET, "/api/v1/deployments/{id}/logs", ID, Scope::Deployment(12)),
+        let allowed: [(Call, Scope); 5] = [
+            ((Method::POST, "/api/v1/projects/{name}/deployments", NAME), Scope::Project("app".into())),
+            ((Method::GET, "/api/v1/projects/{name}/deployments", NAME), Scope::Project("app".into())),
+            ((Method::GET, "/projects/{name}/deployments", NAME), Scope::Project("app".into())),
+            ((Method::GET, "/api/v1/deployments/{id}", ID), Scope::Deployment(12)),
+            ((Method::GET, "/api/v1/deployments/{id}/logs", ID), Scope::Deployment(12)),
         ];
-        for (method, path, params, scope) in allowed {
+        for ((method, path, params), scope) in allowed {
             assert_eq!(deploy_token_allows(&method, path, params), Some(scope), "{method} {path}");
         }
     }
 
     #[test]
     fn everything_else_is_denied() {
-        let denied: [(Method, &str, &[(&str, &str)]); 14] = [
+        let denied: [Call; 14] = [
             (Method::GET, "/api/v1/projects", &[]),
             (Method::POST, "/api/v1/projects", &[]),
             (Method::GET, "/api/v1/projects/{name}", NAME),

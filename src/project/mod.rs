@@ -150,7 +150,7 @@ pub struct ProjectSpec {
     pub github_api_url: String,
     /// Lets CI deploy this project and read its deployments and logs (`Authorization: Bearer …`), nothing
     /// else; write-only. Empty = none; else 24 to 256 visible ASCII characters.
-    #[schema(value_type = String, min_length = 24, max_length = 256)]
+    #[schema(value_type = String)]
     pub deploy_token: Secret,
 }
 

@@ -11,6 +11,9 @@ const ERRORS: [(&str, &str); 6] = [
     ("422", "A field is invalid; `error.field` names it"),
     ("503", "The store cannot be reached"),
 ];
+/// Only `/api` routes take a deploy token, so only they can answer 403.
+const FORBIDDEN: (&str, &str) =
+    ("403", "A project's deploy token used outside what it may do: deploy that project, read its deployments and logs");
 const BODY_ERRORS: [(&str, &str); 2] =
     [("413", "The body is over 1 MiB"), ("415", "The body is not sent as application/json")];
 
@@ -26,7 +29,8 @@ pub(super) fn add_errors(doc: &mut Value) {
             let with_body = op.contains_key("requestBody");
             let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else { continue };
             let extra = if with_body { &BODY_ERRORS[..] } else { &[] };
-            for (code, description) in ERRORS.iter().chain(extra) {
+            let forbidden = if path.starts_with("/api/") { &[FORBIDDEN][..] } else { &[] };
+            for (code, description) in ERRORS.iter().chain(extra).chain(forbidden) {
                 responses.entry(code.to_string()).or_insert_with(|| error_response(description));
             }
         }

@@ -45,6 +45,7 @@ fn every_route_is_documented_as_openapi_3_1() {
         assert!(op.is_object(), "{method} {path} is not documented");
         let api = path.starts_with("/api/");
         assert_eq!(op["responses"]["401"].is_object(), api || path.starts_with("/webhooks"), "{method} {path}");
+        assert_eq!(op["responses"]["403"].is_object(), api, "{method} {path}: a deploy token may be refused");
         if op.get("requestBody").is_some() && api {
             assert!(op["responses"]["415"].is_object() && op["responses"]["422"].is_object(), "{method} {path}");
         }
@@ -53,6 +54,14 @@ fn every_route_is_documented_as_openapi_3_1() {
         assert_eq!(!open, api, "{method} {path}: only /api needs the bearer token");
     }
     assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+}
+
+#[test]
+fn the_project_schema_has_the_write_only_deploy_token() {
+    let doc = document();
+    let field = &doc["components"]["schemas"]["ProjectSpec"]["properties"]["deploy_token"];
+    assert_eq!(field["type"], "string", "{field}");
+    assert!(field["description"].as_str().is_some_and(|d| d.contains("write-only")), "{field}");
 }
 
 #[test]
