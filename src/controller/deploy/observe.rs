@@ -72,6 +72,10 @@ pub(crate) async fn observe(
     let watch =
         Watch { deployment_id: d.id, warm_deployment_id: old.deployment_id, figures: figures.clone(), requests: tx };
     inner.work.open_watch(&d.project, watch);
+    if let Err(e) = inner.store.set_phase(d.id, Phase::Observing, now_ms()).await {
+        inner.work.close_watch(&d.project);
+        return Err(e.into());
+    }
     inner
         .log(
             d.id,

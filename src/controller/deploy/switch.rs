@@ -34,7 +34,9 @@ pub(crate) async fn finish(
     upstream: Upstream,
 ) -> Result<(), PipelineError> {
     let observing = record.spec.observe_s > 0 && live_before.is_some_and(|l| l.slot != upstream.slot);
-    let phase = if observing { Phase::Observing } else { Phase::Draining };
+    // An observed switch stays in `switching` until `observe` has its window in place: a deployment that
+    // shows `observing` always has live figures and an instant rollback (the API read them in between).
+    let phase = if observing { Phase::Switching } else { Phase::Draining };
     // The observe rule counts the new slot's answers from the switch on.
     let base = inner.metrics.project(&d.project).responses(upstream.slot);
     let previous = switch(inner, d, upstream, phase).instrument(info_span!("switch", slot = %upstream.slot)).await?;
